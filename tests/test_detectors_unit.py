@@ -1,0 +1,171 @@
+"""Detectors on in-memory frames: relations and ground truth, no video files."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from validator.detectors.base import Frame
+from validator.detectors.black import BlackDetector
+from validator.detectors.cuts import CutDetector
+from validator.detectors.freeze import FreezeDetector
+from validator.detectors.quality import QualityDetector, sharpness
+from validator.policy import load_policy
+
+POLICY = load_policy()
+FPS = 30.0
+
+
+def textured(seed: int, shape=(180, 320)) -> np.ndarray:
+    """A print-like texture: random blocks with sharp edges."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (shape[0] // 6, shape[1] // 6), dtype=np.uint8)
+    return cv2.resize(small, shape[::-1], interpolation=cv2.INTER_NEAREST)
+
+
+def frames(images, fps: float = FPS):
+    for i, g in enumerate(images):
+        yield Frame(index=i, t_s=i / fps, gray=g, color=cv2.cvtColor(g, cv2.COLOR_GRAY2BGR))
+
+
+def run(det_cls, images, fps: float = FPS):
+    det = det_cls(None, POLICY)
+    for f in frames(images, fps):
+        det.process(f)
+    return det.finish()
+
+
+def handheld(base: np.ndarray, n: int, seed: int, noise: float = 2.0, speed: float = 1.0):
+    """``n`` frames of ``base`` under a smooth random shake plus sensor noise."""
+    rng = np.random.default_rng(seed)
+    x = y = 0.0
+    out = []
+    for _ in range(n):
+        x = 0.9 * x + rng.normal(0, speed)
+        y = 0.9 * y + rng.normal(0, speed)
+        m = np.float32([[1, 0, x], [0, 1, y]])
+        img = cv2.warpAffine(base, m, base.shape[::-1], borderMode=cv2.BORDER_REFLECT)
+        img = np.clip(img + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
+        out.append(img)
+    return out
+
+
+# --- sharpness -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_more_blur_gives_lower_sharpness(seed):
+    img = textured(seed)
+    values = [sharpness(cv2.GaussianBlur(img, (0, 0), s)) for s in (0.5, 1, 2, 4, 8)]
+    assert values == sorted(values, reverse=True), values
+
+
+def test_sharpness_does_not_depend_on_contrast():
+    img = textured(4)
+    dim = cv2.convertScaleAbs(img, alpha=0.4, beta=20)
+    assert abs(sharpness(img) - sharpness(dim)) < 0.1
+
+
+def test_flat_image_has_no_sharpness():
+    assert sharpness(np.full((180, 320), 128, np.uint8)) == 0.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.5, 6.0), st.floats(1.2, 3.0))
+def test_blurring_further_never_sharpens(sigma, factor):
+    img = textured(9)
+    a = sharpness(cv2.GaussianBlur(img, (0, 0), sigma))
+    b = sharpness(cv2.GaussianBlur(img, (0, 0), sigma * factor))
+    assert b <= a + 0.02
+
+
+def test_quality_profile_per_second():
+    imgs = handheld(textured(5), 90, seed=5)  # 3 s
+    m = run(QualityDetector, imgs).metrics
+    assert m["seconds"] == 3
+    assert [s["t_s"] for s in m["profile"]] == [0, 1, 2]
+    dark = run(QualityDetector, [cv2.convertScaleAbs(i, alpha=0.1) for i in imgs]).metrics
+    assert dark["median_luma"] < m["median_luma"] / 5
+
+
+# --- black and freeze --------------------------------------------------------------------
+
+
+def test_black_span_found_within_a_frame():
+    imgs = handheld(textured(6), 150, seed=6)
+    rng = np.random.default_rng(0)
+    for i in range(60, 105):  # 1.5 s covered
+        imgs[i] = np.clip(12 + rng.normal(0, 2, imgs[i].shape), 0, 255).astype(np.uint8)
+    ev = run(BlackDetector, imgs).events
+    assert len(ev) == 1
+    assert ev[0].t_s == pytest.approx(2.0, abs=1 / FPS)
+    assert ev[0].length_s == pytest.approx(1.5, abs=2 / FPS)
+
+
+def test_dark_textured_scene_is_not_black():
+    imgs = [cv2.convertScaleAbs(i, alpha=0.15) for i in handheld(textured(7), 60, seed=7)]
+    assert run(BlackDetector, imgs).events == []
+
+
+def test_freeze_found_and_handheld_never_freezes():
+    imgs = handheld(textured(8), 150, seed=8)
+    assert run(FreezeDetector, imgs).events == []
+    for i in range(45, 105):  # frame 44 repeated for 2 s
+        imgs[i] = imgs[44]
+    ev = run(FreezeDetector, imgs).events
+    assert len(ev) == 1
+    assert ev[0].t_s == pytest.approx(44 / FPS, abs=1 / FPS)
+    assert ev[0].length_s == pytest.approx(61 / FPS, abs=2 / FPS)
+
+
+# --- cuts ------------------------------------------------------------------------------
+
+
+def scene_with_parcel(parcel: np.ndarray, table: np.ndarray, pos=(120, 60)) -> np.ndarray:
+    img = table.copy()
+    x, y = pos
+    h, w = parcel.shape
+    img[y : y + h, x : x + w] = parcel
+    return img
+
+
+def test_spliced_take_is_a_cut():
+    a = handheld(textured(10), 60, seed=10)
+    b = handheld(textured(11), 60, seed=11)
+    ev = run(CutDetector, a + b).events
+    assert [round(e.t_s * FPS) for e in ev] == [60]
+
+
+def test_parcel_jump_with_static_background_is_a_cut():
+    """A removed segment: only the parcel (a fifth of the frame) changes pose."""
+    table = textured(12)
+    p1 = cv2.resize(textured(13, (40, 60)), (72, 64), interpolation=cv2.INTER_NEAREST)
+    p2 = cv2.resize(textured(14, (40, 60)), (72, 64), interpolation=cv2.INTER_NEAREST)
+    rng = np.random.default_rng(1)
+    imgs = []
+    for i in range(120):
+        base = scene_with_parcel(p1 if i < 60 else p2, table)
+        n = rng.normal(0, 2, base.shape)
+        imgs.append(np.clip(base + n, 0, 255).astype(np.uint8))
+    # shake the whole scene like a hand would
+    shaken = []
+    x = y = 0.0
+    for img in imgs:
+        x, y = 0.9 * x + rng.normal(0, 1), 0.9 * y + rng.normal(0, 1)
+        m = np.float32([[1, 0, x], [0, 1, y]])
+        shaken.append(cv2.warpAffine(img, m, img.shape[::-1], borderMode=cv2.BORDER_REFLECT))
+    ev = run(CutDetector, shaken).events
+    assert [round(e.t_s * FPS) for e in ev] == [60]
+
+
+def test_fast_pan_is_not_a_cut():
+    big = cv2.resize(textured(15, (360, 960)), (960, 360), interpolation=cv2.INTER_NEAREST)
+    imgs = []
+    for i in range(90):
+        # accelerate to 16 px a frame and back: a fast handheld sweep
+        x = int(300 + 250 * np.sin(np.pi * i / 90) * np.sign(np.cos(np.pi * i / 90)) + 4 * i)
+        imgs.append(big[90 : 90 + 180, x : x + 320].copy())
+    assert run(CutDetector, imgs).events == []

@@ -1,0 +1,367 @@
+"""The probe: real phone files against their published metadata, bad input made here.
+
+Expected creation times and rotations come from metadata-extractor's own
+expected-output files (``*/metadata/java/<file>.txt``) where they list them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from validator.errors import (
+    AbsurdMedia,
+    EmptyFile,
+    InputError,
+    NotAVideo,
+    NoVideoStream,
+    UndecodableVideo,
+)
+from validator.media.probe import MediaInfo, probe
+from validator.policy import Policy, load_policy
+
+MEI = Path("metadata-extractor-images")
+ANDROIDX = Path("androidx-media/libraries/test_data/src/test/assets/media/mp4")
+EXIFTOOL = Path("exiftool/t/images")
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return load_policy()
+
+
+def policy_with(policy: Policy, **values: float) -> Policy:
+    changed = {k.replace("__", "."): v for k, v in values.items()}
+    return Policy(name=policy.name, version=policy.version, values={**policy.values, **changed})
+
+
+# ------------------------------------------------- published truth (metadata-extractor)
+
+_ZONES = {"AEDT": "+11:00", "AEST": "+10:00"}
+
+
+def published(realdata: Path, rel: Path) -> dict[str, str]:
+    """``"[Directory - 0xTAG] Name = value"`` lines of the expected-output file."""
+    txt = realdata / rel.parent / "metadata" / "java" / f"{rel.name}.txt"
+    if not txt.exists():
+        pytest.skip(f"{txt} is absent")
+    out: dict[str, str] = {}
+    for line in txt.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"\[(.+?) - 0x[0-9a-f]+\] (.+?) = (.*)$", line)
+        if m:
+            out.setdefault(f"{m.group(1)}/{m.group(2)}", m.group(3))
+    return out
+
+
+def java_date(text: str) -> datetime:
+    """metadata-extractor prints ``Wed Jul 24 18:25:57 +10:00 2019`` or ``... AEDT 2020``."""
+    for zone, offset in _ZONES.items():
+        text = text.replace(f" {zone} ", f" {offset} ")
+    return datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")
+
+
+def time_of(info: MediaInfo, source: str) -> datetime:
+    value = next(c.value for c in info.creation_times if c.source == source)
+    assert value is not None
+    return value
+
+
+@pytest.mark.realdata
+def test_iphone_creation_times(realdata: Path, policy: Policy) -> None:
+    rel = MEI / "mov/with-gps.mov"
+    truth = published(realdata, rel)
+    info = probe(realdata / rel, policy)
+    camera = datetime.strptime(truth["QuickTime Metadata/Creation Date"], "%Y-%m-%dT%H:%M:%S%z")
+    assert info.recorded_at == camera
+    assert info.recorded_at.utcoffset() == timedelta(hours=3)  # keeps its offset
+    assert info.recorded_at_source == "format:com.apple.quicktime.creationdate"
+    assert time_of(info, "format:creation_time") == java_date(truth["QuickTime/Creation Time"])
+    assert time_of(info, "format:creation_time") == datetime(2019, 7, 24, 8, 25, 57, tzinfo=UTC)
+    assert "camera" in info.recorded_at_why
+
+
+@pytest.mark.realdata
+def test_samsung_creation_time(realdata: Path, policy: Policy) -> None:
+    rel = MEI / "mp4/with-gps.mp4"
+    truth = published(realdata, rel)
+    info = probe(realdata / rel, policy)
+    assert info.recorded_at == java_date(truth["MP4/Creation Time"])
+    assert info.recorded_at_source == "format:creation_time"
+    assert info.tags["format:com.android.version"] == "6.0.1"
+    assert info.tags["udta:SDLN"] == "SEQ_PLAY"  # Samsung atom PyAV does not expose
+
+
+@pytest.mark.realdata
+def test_apple_export_date_atom_beats_mvhd(realdata: Path, policy: Policy) -> None:
+    rel = MEI / "mp4/Issue 515 (java).mp4"
+    truth = published(realdata, rel)
+    info = probe(realdata / rel, policy)
+    assert info.recorded_at == datetime(2020, 11, 20, 15, 4, 2, tzinfo=timezone(timedelta(hours=1)))
+    assert info.recorded_at_source == "udta:date"
+    assert time_of(info, "format:creation_time") == java_date(truth["MP4/Creation Time"])
+    assert time_of(info, "format:creation_time") == datetime(2020, 11, 20, 14, 4, 36, tzinfo=UTC)
+
+
+@pytest.mark.realdata
+def test_zero_creation_time_counts_as_missing(realdata: Path, policy: Policy) -> None:
+    info = probe(realdata / ANDROIDX / "sample_android_slow_motion.mp4", policy)
+    assert info.recorded_at is None and info.creation_times == ()
+    (rejected,) = info.rejected_times
+    assert rejected.source == "box:mvhd" and "before 1990" in rejected.why
+    assert "No creation time" in info.recorded_at_why
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("rel", "coded", "shown"),
+    [
+        pytest.param(MEI / "mov/with-gps.mov", (568, 320), (320, 568), id="iphone"),
+        pytest.param(MEI / "mp4/ftyp3gp5.mp4", (1280, 720), (720, 1280), id="3gp5"),
+        pytest.param(ANDROIDX / "dolbyVision-hdr.MOV", (1280, 720), (720, 1280), id="dolby-vision"),
+    ],
+)
+def test_rotation_and_displayed_size(
+    realdata: Path, policy: Policy, rel: Path, coded: tuple[int, int], shown: tuple[int, int]
+) -> None:
+    info = probe(realdata / rel, policy)
+    assert info.rotation == 90
+    assert (info.coded_width, info.coded_height) == coded
+    assert (info.width, info.height) == shown
+    if (realdata / rel.parent / "metadata").exists():
+        # metadata-extractor prints the matrix angle counter-clockwise: -90
+        truth = published(realdata, rel)
+        rot = truth.get("QuickTime/Rotation") or truth["MP4/Rotation"]
+        assert info.rotation == -int(rot) % 360
+
+
+@pytest.mark.realdata
+def test_iphone_basics(realdata: Path, policy: Policy) -> None:
+    info = probe(realdata / MEI / "mov/with-gps.mov", policy)
+    assert info.codec == "h264" and info.pix_fmt == "yuv420p" and info.bit_depth == 8
+    assert info.fps_measured == pytest.approx(30, rel=0.01)
+    assert info.has_audio and info.frame_count == 120
+    assert info.duration_s == pytest.approx(4.0, abs=0.01)
+    assert info.provenance == ()
+    json.dumps(info.to_dict())
+
+
+@pytest.mark.realdata
+def test_ten_bit_hevc(realdata: Path, policy: Policy) -> None:
+    info = probe(realdata / ANDROIDX / "dolbyVision-hdr.MOV", policy)
+    assert info.codec == "hevc" and info.bit_depth == 10
+
+
+@pytest.mark.realdata
+def test_pixel_motion_photo_primary_stream(realdata: Path, policy: Policy) -> None:
+    info = probe(realdata / ANDROIDX / "pixel-motion-photo-2-hevc-tracks.mp4", policy)
+    # stream 0: the 58-frame motion clip; stream 1: one 2048x1536 still
+    assert info.video_stream_index == 0
+    assert info.frame_count == 58
+    assert (info.coded_width, info.coded_height) == (1024, 768)
+
+
+@pytest.mark.realdata
+def test_metadata_track_is_not_the_video(realdata: Path, policy: Policy) -> None:
+    info = probe(realdata / ANDROIDX / "h265_with_metadata_track.mp4", policy)
+    assert info.video_stream_index == 2 and info.codec == "hevc"
+
+
+@pytest.mark.realdata
+def test_every_androidx_clip_probes(realdata: Path, policy: Policy) -> None:
+    folder = realdata / ANDROIDX
+    clips = sorted(p for p in folder.iterdir() if p.is_file())
+    assert clips
+    for clip in clips:
+        info = probe(clip, policy)
+        assert info.frame_count >= 2 and info.duration_s > 0, clip.name
+        json.dumps(info.to_dict())
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        # metadata only: a moov with sample tables but an 8-byte (empty) mdat
+        pytest.param("QuickTime.mov", UndecodableVideo, id="mov-metadata-only"),
+        # audio plus two cover pictures: the pictures are not video -> NoVideoStream
+        pytest.param("QuickTime.m4a", NoVideoStream, id="m4a-audio-only"),
+        pytest.param("QuickTime.heic", NotAVideo, id="heic-image"),
+        # a Matroska header and tags, no clusters: ffmpeg hits the end while opening
+        pytest.param("Matroska.mkv", UndecodableVideo, id="mkv-metadata-only"),
+    ],
+)
+def test_exiftool_metadata_only_files(
+    realdata: Path, policy: Policy, name: str, error: type[InputError]
+) -> None:
+    with pytest.raises(error) as exc:
+        probe(realdata / EXIFTOOL / name, policy)
+    assert exc.value.code == error.code
+    assert type(exc.value) is error
+
+
+# -------------------------------------------------------------- bad input made here
+
+
+def write_clip(path: Path, frames: int = 30, *, faststart: bool = False) -> Path:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
+        vs = out.add_stream("libx264", rate=30)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        rng = np.random.default_rng(0)
+        for i in range(frames):
+            img = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            fr = av.VideoFrame.from_ndarray(img, format="rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, 30)
+            for pkt in vs.encode(fr):
+                out.mux(pkt)
+        for pkt in vs.encode(None):
+            out.mux(pkt)
+    return path
+
+
+def write_audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as out:
+        aus = out.add_stream("aac", rate=44100)
+        for i in range(30):
+            af = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            af.sample_rate, af.pts, af.time_base = 44100, i * 1024, Fraction(1, 44100)
+            for pkt in aus.encode(af):
+                out.mux(pkt)
+        for pkt in aus.encode(None):
+            out.mux(pkt)
+    return path
+
+
+def image_bytes(ext: str) -> bytes:
+    img = np.random.default_rng(3).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    return buf.tobytes()
+
+
+def _mdat_end(data: bytes) -> int:
+    pos = 0
+    while pos < len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if data[pos + 4 : pos + 8] == b"mdat":
+            return pos + size
+        pos += size
+    raise AssertionError("no mdat")
+
+
+def make_input(kind: str, tmp_path: Path) -> Path:
+    p = tmp_path / f"{kind}.mp4"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "text":
+        p.write_text("这不是视频 / this is not a video\n" * 40, encoding="utf-8")
+    elif kind == "png":
+        p.write_bytes(image_bytes(".png"))
+    elif kind == "jpeg":
+        p.write_bytes(image_bytes(".jpg"))
+    elif kind == "ppm":  # no magic the sniffer knows: ffmpeg's ppm_pipe reads it
+        p.write_bytes(image_bytes(".ppm"))
+    elif kind in ("truncated-moov-at-end", "truncated-faststart", "moov-missing"):
+        full = write_clip(tmp_path / "full.mp4", faststart=kind == "truncated-faststart")
+        data = full.read_bytes()
+        cut = _mdat_end(data) if kind == "moov-missing" else len(data) // 2
+        p.write_bytes(data[:cut])
+    elif kind == "media-zeroed":  # container intact, every packet's bytes zeroed
+        data = bytearray(write_clip(tmp_path / "full.mp4").read_bytes())
+        end = _mdat_end(bytes(data))
+        start = bytes(data).index(b"mdat") + 4
+        data[start:end] = bytes(end - start)
+        p.write_bytes(bytes(data))
+    elif kind == "audio-only":
+        write_audio_only(p)
+    elif kind == "single-frame":
+        write_clip(p, frames=1)
+    elif kind == "random":
+        p.write_bytes(np.random.default_rng(11).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    else:
+        raise AssertionError(kind)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        pytest.param("empty", EmptyFile, id="empty"),
+        pytest.param("text", NotAVideo, id="text-renamed-mp4"),
+        pytest.param("png", NotAVideo, id="png"),
+        pytest.param("jpeg", NotAVideo, id="jpeg"),
+        pytest.param("ppm", NotAVideo, id="ppm-read-by-ffmpeg"),
+        pytest.param("truncated-moov-at-end", UndecodableVideo, id="cut-in-half-moov-lost"),
+        pytest.param("truncated-faststart", UndecodableVideo, id="cut-in-half-mdat-cut"),
+        pytest.param("moov-missing", UndecodableVideo, id="cut-after-mdat"),
+        pytest.param("media-zeroed", UndecodableVideo, id="first-frame-does-not-decode"),
+        pytest.param("audio-only", NoVideoStream, id="aac-only-mp4"),
+        pytest.param("single-frame", NotAVideo, id="one-frame"),
+        pytest.param("random", NotAVideo, id="random-bytes"),
+    ],
+)
+def test_bad_input_raises_the_right_error(
+    tmp_path: Path, policy: Policy, kind: str, error: type[InputError]
+) -> None:
+    path = make_input(kind, tmp_path)
+    with pytest.raises(error) as exc:
+        probe(path, policy)
+    assert type(exc.value) is error
+    assert exc.value.code == error.code
+    assert exc.value.to_dict()["code"] == error.code
+    # the message says what to do about it
+    assert re.search(r"(?i)upload|copy|pass", exc.value.message)
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path, policy: Policy) -> None:
+    with pytest.raises(InputError) as exc:
+        probe(tmp_path / "nope.mp4", policy)
+    assert exc.value.code == "bad_input"
+
+
+def test_good_clip(tmp_path: Path, policy: Policy) -> None:
+    info = probe(write_clip(tmp_path / "ok.mp4", frames=45), policy)
+    assert (info.width, info.height, info.rotation) == (64, 48, 0)
+    assert info.frame_count == 45 and info.codec == "h264"
+    assert info.fps_nominal == pytest.approx(30) and info.fps_measured == pytest.approx(30)
+    assert not info.vfr and not info.has_audio
+    assert info.duration_s == pytest.approx(1.5, abs=0.05)
+    assert info.provenance == ()  # made by ffmpeg alone: not an edit
+    d = json.loads(json.dumps(info.to_dict()))
+    for key in ("creation_times", "rejected_times", "recorded_at", "tags", "timeline"):
+        assert key in d
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        pytest.param({"media__max_pixels": 1000}, "dimensions", id="too-many-pixels"),
+        pytest.param({"media__max_duration_s": 0.5}, "duration", id="too-long"),
+    ],
+)
+def test_absurd_media(tmp_path: Path, policy: Policy, limits: dict, reason: str) -> None:
+    path = write_clip(tmp_path / "clip.mp4")
+    with pytest.raises(AbsurdMedia) as exc:
+        probe(path, policy_with(policy, **limits))
+    assert exc.value.code == "absurd_media" and exc.value.details["reason"] == reason
+
+
+def test_naive_and_odd_time_tags() -> None:
+    from validator.media.probe import _parse_time_tag
+
+    value, note = _parse_time_tag("2020-01-05 15:04:00", naive_utc=True)
+    assert value == datetime(2020, 1, 5, 15, 4, tzinfo=UTC) and "UTC" in note
+    value, note = _parse_time_tag("2019:07:24 11:25:40", naive_utc=False)
+    assert value is not None and value.utcoffset() == timedelta(hours=8) and "China" in note
+    assert _parse_time_tag("2024", naive_utc=False)[0] is None
+    assert _parse_time_tag("yesterday", naive_utc=False)[0] is None

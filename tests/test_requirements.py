@@ -1,0 +1,150 @@
+"""Findings -> verdicts: the policy's thresholds decide, every reason has both languages."""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from validator import requirements as req
+from validator.models import Event
+from validator.policy import load_policy
+from validator.timeutil import parse_time
+
+P = load_policy()
+SIGNED = parse_time("2026-11-20T14:00")
+
+
+def codes(r):
+    return [x.code for x in r.reasons]
+
+
+@pytest.mark.parametrize(
+    "events, duration, verdict, code",
+    [
+        pytest.param([], 20, "pass", "continuous_take", id="clean"),
+        pytest.param([Event("cut", 5.0, score=2.0)], 20, "fail", "cut_detected", id="cut"),
+        pytest.param([Event("gap", 5.0, 0.6)], 20, "fail", "timestamp_gap", id="gap-over"),
+        pytest.param([Event("gap", 5.0, 0.4)], 20, "pass", "continuous_take", id="gap-under"),
+        pytest.param([Event("audio_gap", 5.0, 0.8)], 20, "fail", "audio_gap", id="audio-gap"),
+        pytest.param([Event("freeze", 3.0, 1.5)], 20, "fail", "freeze", id="freeze-over"),
+        pytest.param([Event("freeze", 3.0, 0.5)], 20, "pass", "continuous_take", id="freeze-under"),
+        pytest.param([Event("black", 3.0, 1.5)], 20, "review", "black_segment", id="black"),
+        pytest.param([], 10, "fail", "too_short", id="short"),
+        pytest.param([], 31 * 60, "review", "too_long", id="long"),
+        pytest.param(
+            [Event("edit_software", 0.0, details={"software": "CapCut"})],
+            20,
+            "review",
+            "edit_software",
+            id="edited",
+        ),
+    ],
+)
+def test_completeness(events, duration, verdict, code):
+    r = req.completeness(duration, events, P)
+    assert r.verdict == verdict
+    assert code in codes(r)
+
+
+def test_completeness_reasons_carry_times():
+    r = req.completeness(20, [Event("cut", 5.25), Event("cut", 12.5)], P)
+    assert r.reasons[0].at_s == (5.25, 12.5)
+    assert "5.2 s" in r.reasons[0].message_en or "5.3 s" in r.reasons[0].message_en
+
+
+def profile(n, luma=120.0, sharp=0.7):
+    return {
+        "profile": [
+            {"t_s": i, "luma": luma, "sharpness": sharp, "overexposed": 0} for i in range(n)
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "w, h, quality, verdict, code",
+    [
+        pytest.param(1920, 1080, profile(20), "pass", "quality_ok", id="good"),
+        pytest.param(640, 340, profile(20), "fail", "resolution_too_low", id="tiny"),
+        pytest.param(640, 400, profile(20), "review", "resolution_low", id="low"),
+        pytest.param(1920, 1080, profile(20, luma=20), "fail", "too_dark", id="dark"),
+        pytest.param(1920, 1080, profile(20, luma=245), "fail", "overexposed", id="bright"),
+        pytest.param(1920, 1080, profile(20, sharp=0.1), "fail", "blurred", id="blurred"),
+    ],
+)
+def test_validity(w, h, quality, verdict, code):
+    r = req.validity(w, h, quality, {}, P)
+    assert r.verdict == verdict
+    assert code in codes(r)
+
+
+def test_validity_fraction_decides_fail_or_review():
+    prof = profile(20)["profile"]
+    for s in prof[:6]:  # 30%: between review (20%) and fail (50%)
+        s["luma"] = 10
+    r = req.validity(1920, 1080, {"profile": prof}, {}, P)
+    assert (r.verdict, codes(r)) == ("review", ["too_dark"])
+    for s in prof[:12]:
+        s["luma"] = 10
+    assert req.validity(1920, 1080, {"profile": prof}, {}, P).verdict == "fail"
+
+
+def test_blur_is_not_counted_twice_for_dark_seconds():
+    r = req.validity(1920, 1080, profile(20, luma=10, sharp=0.0), {}, P)
+    assert codes(r) == ["too_dark"]
+
+
+@pytest.mark.parametrize(
+    "offset_h, verdict, code",
+    [
+        pytest.param(-2, "fail", "recorded_before_signed", id="2h-before"),
+        pytest.param(-0.2, "pass", "recorded_in_window", id="12min-before"),
+        pytest.param(0.5, "pass", "recorded_in_window", id="30min-after"),
+        pytest.param(71, "pass", "recorded_in_window", id="71h"),
+        pytest.param(5 * 24, "review", "recorded_late", id="5-days"),
+        pytest.param(10 * 24, "fail", "recorded_too_late", id="10-days"),
+    ],
+)
+def test_timeliness_window(offset_h, verdict, code):
+    facts = req.CheckFacts(return_signed_at=SIGNED)
+    r = req.timeliness(SIGNED + timedelta(hours=offset_h), "format:creation_time", facts, P)
+    assert (r.verdict, codes(r)) == (verdict, [code])
+
+
+def test_timeliness_unknowns_are_review():
+    assert codes(req.timeliness(None, None, req.CheckFacts(return_signed_at=SIGNED), P)) == [
+        "no_creation_time"
+    ]
+    assert codes(req.timeliness(SIGNED, "x", req.CheckFacts(), P)) == ["no_signed_time"]
+
+
+def test_late_submission_fails_even_when_recording_is_timely():
+    facts = req.CheckFacts(
+        return_signed_at=SIGNED,
+        submitted_at=SIGNED + timedelta(days=3),
+        evidence_deadline=SIGNED + timedelta(days=2),
+    )
+    r = req.timeliness(SIGNED + timedelta(hours=1), "x", facts, P)
+    assert r.verdict == "fail"
+    assert codes(r) == ["recorded_in_window", "submitted_late"]
+
+
+def test_catalogue_entries_are_complete_and_formattable():
+    fmt = string.Formatter()
+    for code, entry in req.catalogue().items():
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", code)
+        assert entry["verdict"] in ("pass", "fail", "review")
+        assert entry["requirement"] in ("consistency", "completeness", "validity", "timeliness")
+        fields_en = {f for _, f, _, _ in fmt.parse(entry["en"]) if f}
+        fields_zh = {f for _, f, _, _ in fmt.parse(entry["zh"]) if f}
+        assert fields_en == fields_zh, code
+        assert re.search(r"[\u4e00-\u9fff]", entry["zh"]), f"{code}: zh message is not Chinese"
+
+
+def test_docs_list_every_reason_code():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "reasons.md").read_text("utf-8")
+    missing = [c for c in req.catalogue() if f"`{c}`" not in doc]
+    assert not missing, f"document these reason codes in docs/reasons.md: {missing}"

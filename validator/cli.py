@@ -1,0 +1,71 @@
+"""The ``appeal-validator`` command. Subcommands live in ``validator/_cli/``.
+
+Errors are translated to exit codes here and nowhere else:
+0 pass, 1 fail, 3 review (or the subcommand's own outcome codes),
+2 usage error, 4 the input is not a readable video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+from validator import __version__
+from validator.errors import ValidatorError
+
+COMMANDS = ("check", "predict")
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, not the user's fault
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 itself; keep our format
+        self.print_usage(sys.stderr)
+        raise SystemExit(_fail(f"{self.prog}: {message}", EXIT_USAGE, None))
+
+
+def _fail(message: str, code: int, err: ValidatorError | None, as_json: bool = False) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    if as_json and err is not None:
+        print(json.dumps({"error": err.to_dict()}, ensure_ascii=False))
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="appeal-validator",
+        description="Check unboxing videos (拆包视频) for return-dispute appeals.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"validator._cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"validator._cli.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    as_json = getattr(args, "format", None) == "json"
+    try:
+        return int(args.func(args))
+    except ValidatorError as e:
+        return _fail(e.message, e.exit_code, e, as_json)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,78 @@
+"""The one small interface every frame detector implements.
+
+The decode loop (``validator.media.source``) decodes each video once and hands
+every detector the same ``Frame`` objects in presentation order. A detector
+keeps only the bounded state it needs (never the frames themselves), and
+``finish()`` returns its events and a small dict of metrics for the report.
+
+A new detector is one module: subclass ``Detector``, decorate it with
+``@register`` and import the module in ``validator/detectors/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from validator.models import Event
+
+if TYPE_CHECKING:
+    from validator.media.probe import MediaInfo
+    from validator.policy import Policy
+
+
+@dataclass(slots=True)
+class Frame:
+    """One decoded frame at analysis resolution, display-oriented.
+
+    ``gray`` is the luma plane scaled to ``ANALYSIS_LONG_SIDE`` pixels on the
+    long side (uint8, HxW); ``color`` a small BGR image (``COLOR_LONG_SIDE``).
+    ``hires(long_side)`` returns a larger gray image on demand (for barcode
+    reading); it is only valid while the frame is being processed.
+    """
+
+    index: int
+    t_s: float
+    gray: np.ndarray
+    color: np.ndarray
+    keyframe: bool = False
+    hires: Callable[[int], np.ndarray] | None = field(default=None, repr=False)
+
+
+@dataclass(slots=True)
+class Findings:
+    """What a detector reports when the pass is over."""
+
+    events: list[Event] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class Detector:
+    """Base class: ``process(frame)`` per frame, ``finish()`` once at the end."""
+
+    #: stable name, used in events and in the report's ``detectors`` section
+    name: ClassVar[str] = "detector"
+
+    def __init__(self, media: MediaInfo, policy: Policy) -> None:
+        self.media = media
+        self.policy = policy
+
+    def process(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> Findings:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Detector]] = {}
+
+
+def register(cls: type[Detector]) -> type[Detector]:
+    """Class decorator that adds a detector to the registry under its ``name``."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"detector name {cls.name!r} registered twice")
+    REGISTRY[cls.name] = cls
+    return cls

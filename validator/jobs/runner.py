@@ -1,0 +1,153 @@
+"""``run_job(check_id)``: the one job function (the local pool and, later, Celery run it).
+
+Load the row, reuse a finished result of the same file, facts and policy when there
+is one, otherwise run ``validator.check`` with a progress callback that updates the
+row (throttled), then store the report or the error. Broker-free and Flask-free:
+it needs only the settings (the store's URL and DATA_DIR) and returns JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from validator.errors import ValidatorError
+from validator.jobs import settings as settings_mod
+from validator.jobs.storage import local_storage
+from validator.jobs.store import Check, Store
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 0.5  # at most two progress writes a second per job
+
+# The analysis itself; tests of the plumbing swap in a fast fake (``analyse`` below).
+Analyse = Callable[..., dict[str, Any]]
+
+
+def analyse(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: str,
+            progress: Callable[[float, str], None]) -> dict[str, Any]:  # fmt: skip
+    """The real analysis: ``check`` (plus the prediction when a case was given)."""
+    from validator.analyze import check
+
+    report = check(path, facts=case, policy=policy, out_dir=out_dir, progress=progress)
+    data = report.to_dict()
+    if case:
+        try:
+            from validator.predict import predict
+        except ImportError:  # a trimmed install without the predictor
+            return data
+        # The same as ``check --case --format json``: the prediction rides along.
+        data["prediction"] = predict(case, [data]).to_dict()
+    return data
+
+
+def _internal(e: BaseException) -> dict[str, Any]:
+    return {
+        "code": "internal_error",
+        "message": "the analysis failed on an internal error; it was logged. "
+        "Try again, or report the file to the maintainers.",
+        "details": {"type": type(e).__name__},
+    }
+
+
+def run_job(
+    check_id: str,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    owner: str | None = None,
+    store: Store | None = None,
+    analysis: Analyse | None = None,
+) -> dict[str, Any]:
+    """Run check ``check_id``; returns ``{"id", "status"}`` (plus ``error`` when failed).
+
+    ``owner`` is the lease owner that already claimed the job (the pool); without it
+    the job is claimed here (a queued job only). ``settings`` default to the
+    environment (``APPEAL_VALIDATOR_*``).
+    """
+    cfg = settings_mod.resolve(settings) if settings is not None else settings_mod.from_env()
+    own_store = store is None
+    db = store or Store(cfg["DATABASE_URL"])
+    try:
+        return _run(check_id, cfg, owner, db, analysis or analyse)
+    finally:
+        if own_store:
+            db.close()
+
+
+def _run(
+    check_id: str, cfg: Mapping[str, Any], owner: str | None, db: Store, analysis: Analyse
+) -> dict[str, Any]:
+    if owner is None:
+        owner = f"run_job:{check_id}"
+        if not db.claim(check_id, owner, cfg["JOB_LEASE_S"]):
+            row = db.get(check_id)
+            return {"id": check_id, "status": row.status if row else "missing"}
+    row = db.get(check_id)
+    if row is None or row.status != "running" or row.lease_owner != owner:
+        return {"id": check_id, "status": row.status if row else "missing"}
+    storage = local_storage(cfg["DATA_DIR"])
+    tenant = str(row.tenant_id)
+
+    reusable = db.find_reusable(
+        row.tenant_id, row.sha256, row.facts_hash, row.policy_digest, exclude=row.id
+    )
+    if reusable is not None and reusable.report is not None:
+        storage.copy_derived(tenant, reusable.id, row.id)
+        db.finish(row.id, owner, _rebind(reusable.report, row), reused_from=reusable.id)
+        return _result(db, row.id)
+
+    last = [0.0]
+
+    def progress(fraction: float, stage: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S or fraction >= 1.0:
+            last[0] = now
+            db.set_progress(row.id, owner, fraction, stage)
+
+    derived = storage.derived_dir(tenant, row.id)
+    derived.mkdir(parents=True, exist_ok=True)
+    try:
+        data = analysis(
+            str(storage.video_path(tenant, row.id)),
+            case=row.case,
+            policy=row.policy,
+            out_dir=str(derived),
+            progress=progress,
+        )
+    except ValidatorError as e:  # the precise reason: not_a_video, undecodable, ...
+        db.fail(row.id, owner, e.to_dict())
+        return _result(db, row.id)
+    except Exception as e:
+        log.warning("check %s failed on an internal error", row.id, exc_info=True)
+        db.fail(row.id, owner, _internal(e))
+        return _result(db, row.id)
+    db.finish(row.id, owner, _rebind(data, row))
+    return _result(db, row.id)
+
+
+def _rebind(report: Mapping[str, Any], row: Check) -> dict[str, Any]:
+    """The report for this check: the stored file's name, never a client path.
+
+    ``check`` hashed the stored file itself; it is the uploaded file's sha256 (the
+    tests compare them), so only a report without one gets the upload's.
+    """
+    data = dict(report)
+    file = dict(data.get("file") or {})
+    file.setdefault("sha256", row.sha256)
+    file["sha256"] = file["sha256"] or row.sha256
+    file.setdefault("size_bytes", row.size_bytes)
+    file["name"] = "video"  # the stored name; the client's filename is on the check
+    data["file"] = file
+    return data
+
+
+def _result(db: Store, check_id: str) -> dict[str, Any]:
+    row = db.get(check_id)
+    if row is None:
+        return {"id": check_id, "status": "missing"}
+    out: dict[str, Any] = {"id": row.id, "status": row.status}
+    if row.error:
+        out["error"] = row.error
+    return out

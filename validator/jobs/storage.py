@@ -1,0 +1,135 @@
+"""Where uploaded videos and the files derived from them live.
+
+A small interface so that the next step (shared storage for several hosts) only
+adds an implementation. Paths are built from server-made ids (tenant id, check
+uuid), never from a client's filename. Writes are atomic: a temporary file in the
+same folder, fsync, ``os.replace``, fsync of the folder; a reader sees the whole
+file or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+CHUNK = 1 << 20
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    path: Path
+    sha256: str
+    size: int
+
+
+class Storage(Protocol):
+    """What the service needs from file storage."""
+
+    def put_stream(self, tenant: str, check_id: str, fileobj: BinaryIO) -> StoredFile:
+        """Copy ``fileobj`` to the check's video file, atomically; its path, sha256, size."""
+        ...
+
+    def video_path(self, tenant: str, check_id: str) -> Path:
+        """A local path the analysis can open."""
+        ...
+
+    def open(self, tenant: str, check_id: str) -> BinaryIO: ...
+
+    def derived_dir(self, tenant: str, check_id: str) -> Path:
+        """Folder for files made from the video (thumbnails, evidence frames)."""
+        ...
+
+    def derived_file(self, tenant: str, check_id: str, name: str) -> Path | None:
+        """A derived file by its bare name, or None (no such file, or an unsafe name)."""
+        ...
+
+    def copy_derived(self, tenant: str, from_id: str, to_id: str) -> None: ...
+
+    def delete_check(self, tenant: str, check_id: str) -> None:
+        """Remove the video and everything derived from it."""
+        ...
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStorage:
+    """Files under ``<root>/<tenant>/<check_id>/``: ``video`` and ``derived/``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, tenant: str, check_id: str) -> Path:
+        # Ids come from the server, but a wrong one must never escape the root.
+        if not (_SAFE_ID.match(tenant) and _SAFE_ID.match(check_id)):
+            raise ValueError(f"unsafe storage id: {tenant!r}/{check_id!r}")
+        return self.root / tenant / check_id
+
+    def put_stream(self, tenant: str, check_id: str, fileobj: BinaryIO) -> StoredFile:
+        folder = self._dir(tenant, check_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / "video"
+        h = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(prefix=".video.", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while block := fileobj.read(CHUNK):
+                    h.update(block)
+                    out.write(block)
+                    size += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(folder)
+        return StoredFile(target, h.hexdigest(), size)
+
+    def video_path(self, tenant: str, check_id: str) -> Path:
+        return self._dir(tenant, check_id) / "video"
+
+    def open(self, tenant: str, check_id: str) -> BinaryIO:
+        return open(self.video_path(tenant, check_id), "rb")  # noqa: SIM115 (caller closes)
+
+    def derived_dir(self, tenant: str, check_id: str) -> Path:
+        return self._dir(tenant, check_id) / "derived"
+
+    def derived_file(self, tenant: str, check_id: str, name: str) -> Path | None:
+        if not _SAFE_NAME.match(name):
+            return None
+        path = self.derived_dir(tenant, check_id) / name
+        return path if path.is_file() else None
+
+    def copy_derived(self, tenant: str, from_id: str, to_id: str) -> None:
+        src = self.derived_dir(tenant, from_id)
+        if src.is_dir():
+            shutil.copytree(src, self.derived_dir(tenant, to_id), dirs_exist_ok=True)
+
+    def delete_check(self, tenant: str, check_id: str) -> None:
+        folder = self._dir(tenant, check_id)
+        if folder.exists():
+            # Rename first so a half-finished delete never looks like a live check.
+            trash = folder.with_name(f".deleted-{check_id}")
+            os.replace(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def local_storage(data_dir: str | Path) -> LocalStorage:
+    """The storage under DATA_DIR."""
+    return LocalStorage(Path(data_dir) / "files")

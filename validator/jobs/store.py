@@ -1,0 +1,668 @@
+"""The job store: tenants, hashed API keys, checks and webhook deliveries (SQLAlchemy 2).
+
+SQLite in DATA_DIR by default (WAL, so the web threads, the pool and the analysis
+child processes can share it), PostgreSQL when ``DATABASE_URL`` says so. Every
+state change of a job is one conditional UPDATE (``WHERE status = ... AND
+lease_owner = ...``), so two pools, or a pool and a late child, can never both
+own or finish a job. Tables are created on start-up (``create_all``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from validator.errors import ConfigError, UsageError
+
+STATUSES = ("queued", "running", "done", "failed")
+WEB_TENANT = "_web"  # the upload form's tenant; names starting with "_" are reserved
+KEY_PREFIX = "av_"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def hash_key(key: str) -> str:
+    """API keys are stored as their sha256: a leaked database leaks no usable key.
+
+    (A plain hash suffices: keys are 256-bit random, so there is nothing to brute-force.)
+    """
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def canonical_hash(value: Any) -> str:
+    """sha256 of a JSON value in canonical form (sorted keys, no spaces)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite drops the offset otherwise)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    # Kept in clear: signing needs it (HMAC), exactly as Stripe's endpoint secrets.
+    webhook_secret: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Check(Base):
+    __tablename__ = "checks"
+    __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
+    web_session: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    stage: Mapped[str] = mapped_column(String(32), default="queued")
+    filename: Mapped[str | None] = mapped_column(String(255))
+    media_type: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    case: Mapped[dict | None] = mapped_column(JSON)
+    facts_hash: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(100))
+    policy_digest: Mapped[str] = mapped_column(String(64))
+    report: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[dict | None] = mapped_column(JSON)
+    reused_from: Mapped[str | None] = mapped_column(String(36))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def to_dict(self, *, with_report: bool = True) -> dict[str, Any]:
+        """The check as the API shows it (``report`` when done, ``error`` when failed)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "progress": self.progress,
+            "stage": self.stage,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "attempts": self.attempts,
+            "file": {
+                "filename": self.filename,
+                "media_type": self.media_type,
+                "size_bytes": self.size_bytes,
+                "sha256": self.sha256,
+            },
+            "policy": self.policy,
+            "callback_url": self.callback_url,
+            "reused_from": self.reused_from,
+        }
+        if self.status == "done" and with_report:
+            out["report"] = self.report
+        if self.status == "done" and self.report:
+            out["verdict"] = self.report.get("verdict")
+        if self.status == "failed":
+            out["error"] = self.error
+        return out
+
+
+class Delivery(Base):
+    """One attempt to deliver one webhook event; a failed attempt schedules the next."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    check_id: Mapped[str] = mapped_column(
+        ForeignKey("checks.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    # pending (due at scheduled_at) -> sending -> succeeded | failed
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event": self.event,
+            "url": self.url,
+            "attempt": self.attempt,
+            "status": self.status,
+            "scheduled_at": _iso(self.scheduled_at),
+            "sent_at": _iso(self.sent_at),
+            "response_status": self.response_status,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+        }
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL: readers never block the writer; busy_timeout: writers wait instead of failing.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except Exception as e:  # bad URL or missing driver: say which setting
+        raise ConfigError(
+            f"cannot use DATABASE_URL {url!r}: {e}. For PostgreSQL install psycopg "
+            "and use postgresql+psycopg://user:pass@host/db.",
+            details={"setting": "DATABASE_URL"},
+        ) from e
+    return engine
+
+
+class Store:
+    """Every query the service makes. Returns detached rows (read their attributes)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+        Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._session() as s, s.begin():
+            yield s
+
+    # -- tenants and keys -------------------------------------------------------------
+
+    def tenant(self, name: str, *, create: bool = True) -> Tenant | None:
+        with self.session() as s:
+            row = s.scalar(select(Tenant).where(Tenant.name == name))
+            if row is not None or not create:
+                return row
+        try:
+            with self.session() as s:
+                row = Tenant(name=name)
+                s.add(row)
+            return row
+        except IntegrityError:  # created concurrently
+            return self.tenant(name, create=False)
+
+    def create_key(
+        self, tenant_name: str, *, callback_url: str | None = None, internal: bool = False
+    ) -> tuple[ApiKey, str]:
+        """A new key for ``tenant_name`` (created if new): the row and the key, shown once."""
+        if not internal and (not tenant_name or tenant_name.startswith("_")):
+            raise UsageError(
+                f"tenant name {tenant_name!r} is reserved or empty; use letters, digits, - _ ."
+            )
+        tenant = self.tenant(tenant_name)
+        assert tenant is not None
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        row = ApiKey(
+            id="key_" + secrets.token_hex(6),
+            tenant_id=tenant.id,
+            key_hash=hash_key(key),
+            prefix=key[:10],
+            callback_url=callback_url,
+            webhook_secret="whsec_" + secrets.token_urlsafe(32),
+        )
+        with self.session() as s:
+            s.add(row)
+        return row, key
+
+    def authenticate(self, key: str) -> tuple[ApiKey, Tenant] | None:
+        """The live key and its tenant, or None (unknown or revoked)."""
+        with self.session() as s:
+            found = s.execute(
+                select(ApiKey, Tenant)
+                .join(Tenant, Tenant.id == ApiKey.tenant_id)
+                .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+            ).first()
+            return None if found is None else (found[0], found[1])
+
+    def keys(self, tenant_name: str | None = None) -> list[tuple[ApiKey, Tenant]]:
+        with self.session() as s:
+            q = select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
+            if tenant_name is not None:
+                q = q.where(Tenant.name == tenant_name)
+            return [(k, t) for k, t in s.execute(q.order_by(ApiKey.created_at))]
+
+    def key(self, key_id: str) -> ApiKey | None:
+        with self.session() as s:
+            return s.get(ApiKey, key_id)
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self.session() as s:
+            res = s.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            return res.rowcount == 1
+
+    # -- checks -----------------------------------------------------------------------
+
+    def create_check(self, **fields: Any) -> tuple[Check, bool]:
+        """Insert a queued check; with an idempotency key already used, the existing one.
+
+        Returns ``(row, created)``.
+        """
+        fields.setdefault("id", str(uuid.uuid4()))
+        row = Check(status="queued", progress=0.0, stage="queued", attempts=0, **fields)
+        try:
+            with self.session() as s:
+                s.add(row)
+            return row, True
+        except IntegrityError:
+            if not fields.get("idempotency_key"):
+                raise
+            existing = self.by_idempotency_key(fields["tenant_id"], fields["idempotency_key"])
+            if existing is None:
+                raise
+            return existing, False
+
+    def by_idempotency_key(self, tenant_id: int, key: str) -> Check | None:
+        with self.session() as s:
+            return s.scalar(
+                select(Check).where(Check.tenant_id == tenant_id, Check.idempotency_key == key)
+            )
+
+    def get(self, check_id: str, *, tenant_id: int | None = None) -> Check | None:
+        """The check, or None; with ``tenant_id``, None for another tenant's check."""
+        with self.session() as s:
+            row = s.get(Check, check_id)
+            if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
+                return None
+            return row
+
+    def delete_check(self, check_id: str) -> bool:
+        with self.session() as s:
+            s.execute(delete(Delivery).where(Delivery.check_id == check_id))
+            return s.execute(delete(Check).where(Check.id == check_id)).rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.execute(select(Check.status, func.count()).group_by(Check.status)).all()
+        out = dict.fromkeys(STATUSES, 0)
+        out.update({status: n for status, n in rows})
+        return out
+
+    def find_reusable(
+        self, tenant_id: int, sha256: str, facts_hash: str, policy_digest: str, exclude: str
+    ) -> Check | None:
+        """A finished check of the same tenant with the same file, facts and policy."""
+        with self.session() as s:
+            return s.scalar(
+                select(Check)
+                .where(
+                    Check.tenant_id == tenant_id,
+                    Check.sha256 == sha256,
+                    Check.facts_hash == facts_hash,
+                    Check.policy_digest == policy_digest,
+                    Check.status == "done",
+                    Check.id != exclude,
+                )
+                .order_by(Check.finished_at.desc())
+                .limit(1)
+            )
+
+    # -- the job life cycle -----------------------------------------------------------
+
+    def claim(self, check_id: str, owner: str, lease_s: float) -> bool:
+        """queued -> running for ``owner``; False when someone else got it first."""
+        now = utcnow()
+        with self.session() as s:
+            res = s.execute(
+                update(Check)
+                .where(Check.id == check_id, Check.status == "queued")
+                .values(
+                    status="running",
+                    stage="starting",
+                    lease_owner=owner,
+                    lease_until=now + timedelta(seconds=lease_s),
+                    started_at=now,
+                    attempts=Check.attempts + 1,
+                )
+            )
+            return res.rowcount == 1
+
+    def claim_next(self, owner: str, lease_s: float) -> str | None:
+        """Claim the oldest queued check; its id, or None when none is queued."""
+        for _ in range(5):  # lost races: another pool claimed the candidate
+            with self.session() as s:
+                check_id = s.scalar(
+                    select(Check.id)
+                    .where(Check.status == "queued")
+                    .order_by(Check.created_at)
+                    .limit(1)
+                )
+            if check_id is None:
+                return None
+            if self.claim(check_id, owner, lease_s):
+                return check_id
+        return None
+
+    def renew(self, check_id: str, owner: str, lease_s: float) -> bool:
+        """Extend the lease; False when the job is no longer ours (deleted, requeued)."""
+        with self.session() as s:
+            res = s.execute(
+                update(Check)
+                .where(Check.id == check_id, Check.status == "running", Check.lease_owner == owner)
+                .values(lease_until=utcnow() + timedelta(seconds=lease_s))
+            )
+            return res.rowcount == 1
+
+    def set_progress(self, check_id: str, owner: str, fraction: float, stage: str) -> bool:
+        with self.session() as s:
+            res = s.execute(
+                update(Check)
+                .where(Check.id == check_id, Check.status == "running", Check.lease_owner == owner)
+                .values(progress=round(max(0.0, min(1.0, fraction)), 4), stage=stage[:32])
+            )
+            return res.rowcount == 1
+
+    def _end(self, check_id: str, owner: str | None, values: dict[str, Any]) -> bool:
+        now = utcnow()
+        with self.session() as s:
+            cond = [Check.id == check_id, Check.status.in_(("queued", "running"))]
+            if owner is not None:
+                cond.append(Check.lease_owner == owner)
+            res = s.execute(
+                update(Check)
+                .where(*cond)
+                .values(finished_at=now, lease_owner=None, lease_until=None, **values)
+            )
+            if res.rowcount != 1:
+                return False
+            row = s.get(Check, check_id)
+            assert row is not None
+            url = self._callback_url(s, row)
+            if url:
+                from validator.jobs.webhooks import event_body
+
+                event = f"check.{values['status']}"
+                s.add(
+                    Delivery(
+                        check_id=check_id,
+                        event=event,
+                        url=url,
+                        attempt=1,
+                        status="pending",
+                        scheduled_at=now,
+                        body=event_body(event, row),
+                    )
+                )
+            return True
+
+    @staticmethod
+    def _callback_url(s: Session, row: Check) -> str | None:
+        if row.callback_url:
+            return row.callback_url
+        if row.api_key_id:
+            key = s.get(ApiKey, row.api_key_id)
+            return key.callback_url if key is not None else None
+        return None
+
+    def finish(
+        self,
+        check_id: str,
+        owner: str | None,
+        report: dict[str, Any],
+        *,
+        reused_from: str | None = None,
+    ) -> bool:
+        """running -> done with ``report`` (and queues the webhook); False if not ours."""
+        return self._end(
+            check_id,
+            owner,
+            {
+                "status": "done",
+                "progress": 1.0,
+                "stage": "done",
+                "report": report,
+                "error": None,
+                "reused_from": reused_from,
+            },
+        )
+
+    def fail(self, check_id: str, owner: str | None, error: Mapping[str, Any]) -> bool:
+        """-> failed with ``error`` (the JSON error object); False if not ours."""
+        return self._end(
+            check_id, owner, {"status": "failed", "stage": "failed", "error": dict(error)}
+        )
+
+    def release(self, check_id: str, owner: str) -> bool:
+        """running -> queued (a clean shutdown hands the job to the next start)."""
+        with self.session() as s:
+            res = s.execute(
+                update(Check)
+                .where(Check.id == check_id, Check.status == "running", Check.lease_owner == owner)
+                .values(
+                    status="queued",
+                    stage="queued",
+                    progress=0.0,
+                    lease_owner=None,
+                    lease_until=None,
+                    attempts=Check.attempts - 1,  # not the job's fault
+                )
+            )
+            return res.rowcount == 1
+
+    def requeue_expired(self, max_attempts: int) -> tuple[int, int]:
+        """Running jobs whose owner stopped renewing: requeue, or fail after max attempts.
+
+        Returns ``(requeued, failed)``.
+        """
+        now = utcnow()
+        with self.session() as s:
+            stale = s.scalars(
+                select(Check).where(Check.status == "running", Check.lease_until < now)
+            ).all()
+        requeued = failed = 0
+        for row in stale:
+            if row.attempts >= max_attempts:
+                ok = self.fail(
+                    row.id,
+                    row.lease_owner,
+                    {
+                        "code": "job_abandoned",
+                        "message": f"the analysis was interrupted {row.attempts} times "
+                        "(its process died); giving up. Check the file or try again later.",
+                        "details": {"attempts": row.attempts},
+                    },
+                )
+                failed += ok
+                continue
+            with self.session() as s:
+                res = s.execute(
+                    update(Check)
+                    .where(
+                        Check.id == row.id,
+                        Check.status == "running",
+                        Check.lease_owner == row.lease_owner,
+                        Check.lease_until < now,
+                    )
+                    .values(
+                        status="queued",
+                        stage="queued",
+                        progress=0.0,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+                )
+                requeued += res.rowcount
+        return requeued, failed
+
+    # -- webhook deliveries -----------------------------------------------------------
+
+    def deliveries(self, check_id: str) -> list[Delivery]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Delivery).where(Delivery.check_id == check_id).order_by(Delivery.id)
+                )
+            )
+
+    def claim_due_delivery(self) -> Delivery | None:
+        """pending and due -> sending; the row, or None."""
+        now = utcnow()
+        for _ in range(5):
+            with self.session() as s:
+                row = s.scalar(
+                    select(Delivery)
+                    .where(Delivery.status == "pending", Delivery.scheduled_at <= now)
+                    .order_by(Delivery.scheduled_at)
+                    .limit(1)
+                )
+            if row is None:
+                return None
+            with self.session() as s:
+                res = s.execute(
+                    update(Delivery)
+                    .where(Delivery.id == row.id, Delivery.status == "pending")
+                    .values(status="sending")
+                )
+                if res.rowcount == 1:
+                    row.status = "sending"
+                    return row
+        return None
+
+    def webhook_secret(self, check_id: str) -> str | None:
+        with self.session() as s:
+            row = s.get(Check, check_id)
+            if row is None or row.api_key_id is None:
+                return None
+            key = s.get(ApiKey, row.api_key_id)
+            return key.webhook_secret if key is not None else None
+
+    def record_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        ok: bool,
+        response_status: int | None,
+        error: str | None,
+        duration_ms: int,
+        retry_at: datetime | None,
+    ) -> None:
+        """Record one attempt; schedule the next one at ``retry_at`` (None: give up)."""
+        with self.session() as s:
+            s.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery.id)
+                .values(
+                    status="succeeded" if ok else "failed",
+                    sent_at=utcnow(),
+                    response_status=response_status,
+                    error=error,
+                    duration_ms=duration_ms,
+                )
+            )
+            if not ok and retry_at is not None and s.get(Check, delivery.check_id) is not None:
+                s.add(
+                    Delivery(
+                        check_id=delivery.check_id,
+                        event=delivery.event,
+                        url=delivery.url,
+                        attempt=delivery.attempt + 1,
+                        status="pending",
+                        scheduled_at=retry_at,
+                        body=delivery.body,
+                    )
+                )
+
+    def requeue_stuck_deliveries(self, older_than_s: float) -> int:
+        """'sending' rows left by a dead process go back to pending."""
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        with self.session() as s:
+            return s.execute(
+                update(Delivery)
+                .where(Delivery.status == "sending", Delivery.scheduled_at < cutoff)
+                .values(status="pending")
+            ).rowcount
+
+
+def iso(dt: datetime | None) -> str | None:
+    """RFC 3339 UTC with a Z, or None."""
+    return _iso(dt)

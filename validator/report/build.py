@@ -1,0 +1,98 @@
+"""The report: one JSON document per checked video (schema: ``report.schema.json``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from validator import __version__
+from validator.models import REQUIREMENTS, Event, Requirement
+from validator.timeutil import iso
+
+if TYPE_CHECKING:
+    from validator.detectors.base import Findings
+    from validator.media.probe import MediaInfo
+    from validator.policy import Policy
+    from validator.requirements import CheckFacts
+
+SCHEMA_VERSION = "1.0"
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema every report validates against."""
+    text = resources.files("validator.report").joinpath("report.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A finished check. ``data`` is the JSON document; the rest is for Python callers."""
+
+    data: dict[str, Any]
+
+    @property
+    def verdict(self) -> str:
+        return self.data["verdict"]
+
+    def requirement(self, name: str) -> dict[str, Any]:
+        return self.data["requirements"][name]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.data["events"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.data, ensure_ascii=False, indent=indent)
+
+
+def build_report(
+    *,
+    path: Path,
+    sha256: str,
+    media: MediaInfo,
+    verdict: str,
+    requirements: dict[str, Requirement],
+    events: list[Event],
+    findings: dict[str, Findings],
+    facts: CheckFacts,
+    policy: Policy,
+    analysis: dict[str, Any],
+) -> Report:
+    md = media.to_dict()
+    data: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "appeal-evidence-validator", "version": __version__},
+        "verdict": verdict,
+        "requirements": {name: requirements[name].to_dict() for name in REQUIREMENTS},
+        "media": {
+            "duration_s": round(media.duration_s, 3),
+            "width": media.width,
+            "height": media.height,
+            "fps": round(media.fps_measured or media.fps_nominal or 0.0, 3),
+            "fps_nominal": media.fps_nominal,
+            "vfr": media.vfr,
+            "rotation": media.rotation,
+            "codec": media.codec,
+            "pix_fmt": media.pix_fmt,
+            "has_audio": media.has_audio,
+            "recorded_at": iso(media.recorded_at),
+            "recorded_at_source": media.recorded_at_source,
+            "recorded_at_why": media.recorded_at_why,
+            "creation_times": md.get("creation_times", []),
+        },
+        "events": [e.to_dict() for e in events],
+        "file": {"name": path.name, "size_bytes": media.size_bytes, "sha256": sha256},
+        "provenance": md.get("provenance", []),
+        "quality": findings["quality"].metrics if "quality" in findings else {},
+        "motion": findings["cuts"].metrics if "cuts" in findings else {},
+        "facts": facts.to_dict(),
+        "policy": policy.to_dict(),
+        "analysis": analysis,
+    }
+    return Report(data)

@@ -1,0 +1,244 @@
+"""Findings -> the four requirement verdicts, with reasons and times.
+
+Every threshold comes from the policy profile; every message from the reason
+catalogue ``validator/data/reasons.json`` (stable codes, English and Chinese).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from validator.models import Event, Reason, Requirement, combine
+from validator.policy import Policy
+from validator.timeutil import SHANGHAI
+
+
+@dataclass(frozen=True, slots=True)
+class CheckFacts:
+    """The facts of the return that the video verdicts need (all optional)."""
+
+    tracking_number: str | None = None
+    return_signed_at: datetime | None = None
+    submitted_at: datetime | None = None
+    evidence_deadline: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        def t(d: datetime | None) -> str | None:
+            return None if d is None else d.isoformat()
+
+        return {
+            "tracking_number": self.tracking_number,
+            "return_signed_at": t(self.return_signed_at),
+            "submitted_at": t(self.submitted_at),
+            "evidence_deadline": t(self.evidence_deadline),
+        }
+
+
+@cache
+def catalogue() -> dict[str, dict[str, str]]:
+    """Every reason code with its requirement, verdict and message templates."""
+    raw = json.loads(resources.files("validator.data").joinpath("reasons.json").read_text("utf-8"))
+    return {k: v for k, v in raw.items() if not k.startswith("_")}
+
+
+def reason(code: str, at_s: tuple[float, ...] | list[float] = (), **fields: Any) -> Reason:
+    entry = catalogue()[code]
+    return Reason(
+        code=code,
+        verdict=entry["verdict"],  # type: ignore[arg-type]
+        message_en=entry["en"].format(**fields),
+        message_zh=entry["zh"].format(**fields),
+        at_s=tuple(at_s),
+    )
+
+
+def _times(events: list[Event]) -> str:
+    return ", ".join(f"{e.t_s:.1f} s" for e in events)
+
+
+def _lengths(events: list[Event]) -> str:
+    return ", ".join(f"{(e.length_s or 0):.1f}" for e in events)
+
+
+def _secs(seconds: list[int]) -> str:
+    shown = ", ".join(str(s) for s in seconds[:12])
+    return shown + (" ..." if len(seconds) > 12 else "")
+
+
+def _verdict(name: str, reasons: list[Reason]) -> Requirement:
+    return Requirement(name, combine([r.verdict for r in reasons]), tuple(reasons))
+
+
+def consistency() -> Requirement:
+    return _verdict("consistency", [reason("not_checked")])
+
+
+def completeness(
+    duration_s: float, events: list[Event], policy: Policy, decode_errors: int = 0
+) -> Requirement:
+    rs: list[Reason] = []
+    by = {k: [e for e in events if e.kind == k] for k in {e.kind for e in events}}
+    cuts = by.get("cut", [])
+    if cuts:
+        rs.append(reason("cut_detected", [e.t_s for e in cuts], times=_times(cuts)))
+    for kind, code in (("gap", "timestamp_gap"), ("audio_gap", "audio_gap")):
+        gaps = [e for e in by.get(kind, []) if (e.length_s or 0) > policy["completeness.max_gap_s"]]
+        if gaps:
+            rs.append(
+                reason(code, [e.t_s for e in gaps], times=_times(gaps), lengths=_lengths(gaps))
+            )
+    freezes = [
+        e for e in by.get("freeze", []) if (e.length_s or 0) > policy["completeness.max_freeze_s"]
+    ]
+    if freezes:
+        rs.append(
+            reason(
+                "freeze", [e.t_s for e in freezes], times=_times(freezes), lengths=_lengths(freezes)
+            )
+        )
+    d = round(duration_s, 1)
+    if duration_s < policy["completeness.min_duration_s"]:
+        rs.append(
+            reason("too_short", [0.0], duration_s=d, min_s=policy["completeness.min_duration_s"])
+        )
+    elif duration_s > policy["completeness.max_duration_s"]:
+        rs.append(reason("too_long", [], duration_s=d, max_s=policy["completeness.max_duration_s"]))
+    edits = by.get("edit_software", [])
+    if edits:
+        software = sorted({str(s) for e in edits for s in e.details.get("software", ["?"])})
+        rs.append(reason("edit_software", [], software=", ".join(software)))
+    blacks = [
+        e for e in by.get("black", []) if (e.length_s or 0) > policy["completeness.max_black_s"]
+    ]
+    if blacks:
+        rs.append(
+            reason(
+                "black_segment",
+                [e.t_s for e in blacks],
+                times=_times(blacks),
+                lengths=_lengths(blacks),
+            )
+        )
+    if decode_errors:
+        rs.append(reason("decode_errors", [], count=decode_errors))
+    if not rs:
+        rs.append(reason("continuous_take", [], duration_s=d))
+    return _verdict("completeness", rs)
+
+
+def validity(
+    width: int, height: int, quality: dict[str, Any], motion: dict[str, Any], policy: Policy
+) -> Requirement:
+    rs: list[Reason] = []
+    short = min(width, height)
+    if short < policy["validity.min_short_side_px"]:
+        rs.append(
+            reason(
+                "resolution_too_low",
+                [],
+                short_side=short,
+                min_px=policy["validity.min_short_side_px"],
+            )
+        )
+    elif short < policy["validity.review_short_side_px"]:
+        rs.append(
+            reason(
+                "resolution_low",
+                [],
+                short_side=short,
+                review_px=policy["validity.review_short_side_px"],
+            )
+        )
+    profile = quality.get("profile") or []
+    n = len(profile)
+    checks = (
+        ("too_dark", lambda s: s["luma"] < policy["validity.dark_luma"]),
+        ("overexposed", lambda s: s["luma"] > policy["validity.bright_luma"]),
+        # A dark second is already counted as dark; blur is judged where there is light.
+        (
+            "blurred",
+            lambda s: (
+                policy["validity.dark_luma"] <= s["luma"] <= policy["validity.bright_luma"]
+                and s["sharpness"] < policy["validity.blur_sharpness"]
+            ),
+        ),
+    )
+    for code, bad in checks:
+        secs = [int(s["t_s"]) for s in profile if bad(s)]
+        if not n or not secs:
+            continue
+        frac = len(secs) / n
+        if frac >= policy["validity.review_fraction"]:
+            r = reason(
+                code, [float(s) for s in secs[:50]], percent=round(100 * frac), times=_secs(secs)
+            )
+            if frac < policy["validity.fail_fraction"]:
+                r = Reason(r.code, "review", r.message_en, r.message_zh, r.at_s)
+            rs.append(r)
+    med = motion.get("median_motion_px")
+    if med is not None and med > policy["validity.shake_px"]:
+        rs.append(reason("shaky", [], motion_px=med))
+    if not rs:
+        rs.append(reason("quality_ok", [], width=width, height=height))
+    return _verdict("validity", rs)
+
+
+def _local(dt: datetime) -> str:
+    return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M %z")
+
+
+def timeliness(
+    recorded_at: datetime | None, source: str | None, facts: CheckFacts, policy: Policy
+) -> Requirement:
+    rs: list[Reason] = []
+    signed = facts.return_signed_at
+    if recorded_at is None:
+        rs.append(reason("no_creation_time"))
+    elif signed is None:
+        rs.append(reason("no_signed_time", recorded_at=_local(recorded_at)))
+    else:
+        delta = (recorded_at - signed).total_seconds()
+        hours = round(abs(delta) / 3600, 1)
+        if delta < -policy["timeliness.max_before_signed_s"]:
+            rs.append(
+                reason(
+                    "recorded_before_signed",
+                    [0.0],
+                    recorded_at=_local(recorded_at),
+                    hours=hours,
+                    signed_at=_local(signed),
+                )
+            )
+        elif delta <= policy["timeliness.pass_after_signed_s"]:
+            rs.append(
+                reason(
+                    "recorded_in_window",
+                    [0.0],
+                    recorded_at=_local(recorded_at),
+                    source=source,
+                    hours=round(delta / 3600, 1),
+                )
+            )
+        elif delta <= policy["timeliness.review_after_signed_s"]:
+            rs.append(reason("recorded_late", [0.0], hours=hours))
+        else:
+            rs.append(reason("recorded_too_late", [0.0], hours=hours))
+    if facts.submitted_at is not None and facts.evidence_deadline is not None:
+        code = (
+            "submitted_late"
+            if facts.submitted_at > facts.evidence_deadline
+            else "submitted_in_time"
+        )
+        rs.append(
+            reason(
+                code,
+                submitted_at=_local(facts.submitted_at),
+                deadline=_local(facts.evidence_deadline),
+            )
+        )
+    return _verdict("timeliness", rs)

@@ -1,0 +1,427 @@
+"""Codes read over time -> one consistency (一致性) verdict on the waybill.
+
+``WaybillTracker`` collects the codes read on sampled frames and sums them up per
+normalised text: on how many sampled frames each was read, when first, and when
+best seen (largest on screen). A code read on many frames outweighs a single
+read: a code read on one frame while another is read on ``strong_min_frames`` or
+more is ``weak``.
+
+``verdict(expected, codes)`` compares them with the return's tracking number:
+
+- pass   ``waybill_match``        the expected number was read (on any frame:
+                                   a Code 128 / QR checksum makes a chance read of
+                                   exactly that number implausible)
+- fail   ``waybill_mismatch``     one other waybill number was read clearly (not
+                                   weak, on >= ``fail_min_frames`` frames, and
+                                   either in a known carrier format or
+                                   waybill-shaped on >= ``other_min_frames``
+                                   frames) and the expected number never was
+- review ``waybill_ambiguous``    two or more such other numbers, none expected
+- review ``waybill_embedded``     a code holds the expected number inside longer
+                                   text (a URL, a JD package suffix): not exact
+- review ``waybill_not_matched``  codes were read, but none of the above
+- review ``waybill_unreadable``   nothing decoded, but 1-D code regions were seen
+                                   on many sampled frames
+- review ``waybill_not_found``    nothing decoded
+- review ``waybill_no_expected``  no tracking number was given
+
+Reason codes are stable; ``REASONS`` holds an English and a Simplified Chinese
+message template for each.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from validator.models import Reason
+from validator.waybill.carriers import identify, normalise
+from validator.waybill.reader import CodeRead, Scan
+
+__all__ = [
+    "DEFAULTS",
+    "REASONS",
+    "CodeSummary",
+    "WaybillTracker",
+    "make_reason",
+    "message",
+    "setting",
+    "verdict",
+    "verdict_from_metrics",
+]
+
+Verdict = Literal["pass", "fail", "review"]
+
+#: Thresholds this package reads from the policy, with the defaults used while the
+#: policy profile does not declare them yet (the lead adds them to policy.py).
+DEFAULTS: dict[str, float | int] = {
+    # ~3 reads a second: a label shown for one second is sampled 3 times
+    "waybill.sample_hz": 3.0,
+    # mean luma change (0-255, on a 32x18 thumbnail) that triggers an extra read
+    "waybill.change_luma": 12.0,
+    # another waybill must be read on this many sampled frames to fail the video
+    "waybill.fail_min_frames": 2,
+    # a waybill-shaped code in no known carrier format counts from this many frames
+    "waybill.other_min_frames": 3,
+}
+
+# "Nothing decoded but regions seen" needs regions on this share of sampled frames
+# (and on 3 frames at least): the reader left an undecoded 1-D region on 4 of 44
+# code-free photos (zxing-cpp falsepositives-1/2 at 1280 px), about 9 %.
+_UNREAD_MIN_FRACTION = 0.2
+_UNREAD_MIN_FRAMES = 3
+
+REASONS: dict[str, tuple[str, str]] = {
+    "waybill_match": (
+        "The return's tracking number {expected} was read from the parcel on {frames} "
+        "sampled frame(s), first at {first_t_s} s.",
+        "在{frames}个抽样画面中识别到本次退货运单号{expected}，首次出现在第{first_t_s}秒。",
+    ),
+    "waybill_mismatch": (
+        "Another waybill number {other} was read clearly ({other_frames} sampled frames, "
+        "first at {other_t_s} s) and the return's number {expected} never was: the parcel "
+        "on camera does not appear to be this return.",
+        "清晰识别到其他运单号{other}（{other_frames}个抽样画面，首次出现在第{other_t_s}秒），"
+        "始终未识别到本次退货运单号{expected}：视频中的包裹与本次退货不一致。",
+    ),
+    "waybill_ambiguous": (
+        "Several different waybill numbers were read ({others}) and none is the return's "
+        "number {expected}; a person should check which parcel was opened.",
+        "识别到多个不同的运单号（{others}），均不是本次退货运单号{expected}，需人工核实拆开的是哪个包裹。",
+    ),
+    "waybill_embedded": (
+        "A code holds the return's number {expected} inside longer text ({raw}); a person "
+        "should confirm it is this parcel's waybill.",
+        "有条码或二维码的内容中包含本次退货运单号{expected}（{raw}），需人工确认是否为该包裹的运单。",
+    ),
+    "waybill_not_matched": (
+        "Codes were read ({others}) but none is the return's number {expected} or clearly "
+        "another waybill; show the waybill label close to the camera.",
+        "识别到条码或二维码（{others}），但都不是本次退货运单号{expected}，也不能确定是其他运单；"
+        "请将快递面单靠近镜头拍清楚。",
+    ),
+    "waybill_unreadable": (
+        "A barcode was seen on {unread_frames} of {sampled_frames} sampled frames but could "
+        "not be decoded (too small, blurred or cut off); film the waybill label closer and "
+        "steadier.",
+        "在{sampled_frames}个抽样画面中，有{unread_frames}个画面出现条码但无法识别（过小、模糊或不完整），"
+        "请近距离、稳定地拍摄快递面单。",
+    ),
+    "waybill_not_found": (
+        "No waybill barcode or QR code could be read in {sampled_frames} sampled frames; "
+        "the waybill label must be shown clearly on camera.",
+        "在{sampled_frames}个抽样画面中未识别到运单条码或二维码，视频中需清晰展示快递面单。",
+    ),
+    "waybill_no_expected": (
+        "No return tracking number was given, so the waybill on camera cannot be compared "
+        "({n_codes} code(s) read).",
+        "未提供退货运单号，无法核对视频中的快递面单（共识别到{n_codes}个条码或二维码）。",
+    ),
+}
+
+VERDICT_OF: dict[str, Verdict] = {
+    "waybill_match": "pass",
+    "waybill_mismatch": "fail",
+    "waybill_ambiguous": "review",
+    "waybill_embedded": "review",
+    "waybill_not_matched": "review",
+    "waybill_unreadable": "review",
+    "waybill_not_found": "review",
+    "waybill_no_expected": "review",
+}
+
+
+def setting(policy: Any, name: str) -> Any:
+    """A waybill threshold from the policy, or its default while the policy lacks it."""
+    values = getattr(policy, "values", None) or {}
+    return values.get(name, DEFAULTS[name])
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSummary:
+    """One distinct code (by normalised text) over the whole video."""
+
+    text: str
+    raw: str
+    format: str
+    first_t_s: float
+    last_t_s: float
+    best_t_s: float
+    frames: int
+    weak: bool = False
+    carriers: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "raw": self.raw,
+            "format": self.format,
+            "first_t_s": round(self.first_t_s, 3),
+            "last_t_s": round(self.last_t_s, 3),
+            "best_t_s": round(self.best_t_s, 3),
+            "frames": self.frames,
+            "weak": self.weak,
+            "carriers": list(self.carriers),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CodeSummary:
+        text = str(d["text"])
+        first = float(d.get("first_t_s", 0.0))
+        return cls(
+            text=text,
+            raw=str(d.get("raw", text)),
+            format=str(d.get("format", "")),
+            first_t_s=first,
+            last_t_s=float(d.get("last_t_s", first)),
+            best_t_s=float(d.get("best_t_s", first)),
+            frames=int(d.get("frames", 1)),
+            weak=bool(d.get("weak", False)),
+            carriers=tuple(d.get("carriers", ())),
+        )
+
+
+@dataclass
+class _Acc:
+    raw: str
+    first_t_s: float
+    last_t_s: float
+    best_t_s: float
+    best_area: float
+    frames: int = 0
+    formats: Counter[str] = field(default_factory=Counter)
+
+
+class WaybillTracker:
+    """Collects ``(t_s, reads)`` per sampled frame; ``codes()`` sums them up."""
+
+    def __init__(self, *, weak_max_frames: int = 1, strong_min_frames: int = 3) -> None:
+        self.weak_max_frames = weak_max_frames
+        self.strong_min_frames = strong_min_frames
+        self.sampled_frames = 0
+        self.unread_frames = 0  # sampled frames with a 1-D region that did not decode
+        self._acc: dict[str, _Acc] = {}
+
+    def add(self, t_s: float, reads: Iterable[CodeRead], *, unread_regions: int = 0) -> None:
+        """Record one sampled frame (call it for frames with no reads too)."""
+        self.sampled_frames += 1
+        if unread_regions:
+            self.unread_frames += 1
+        per_text: dict[str, list[CodeRead]] = {}
+        for r in reads:
+            key = normalise(r.text)
+            if key:
+                per_text.setdefault(key, []).append(r)
+        # a label often prints its number twice: count each text once per frame
+        for key, rs in per_text.items():
+            area = max(r.area() for r in rs)
+            acc = self._acc.get(key)
+            if acc is None:
+                acc = self._acc[key] = _Acc(rs[0].text, t_s, t_s, t_s, area)
+            acc.frames += 1
+            acc.last_t_s = max(acc.last_t_s, t_s)
+            acc.first_t_s = min(acc.first_t_s, t_s)
+            if area > acc.best_area:
+                acc.best_area, acc.best_t_s = area, t_s
+            acc.formats.update(r.format for r in rs)
+
+    def add_scan(self, t_s: float, scan: Scan) -> None:
+        """Record one sampled frame's ``reader.scan`` result."""
+        self.add(t_s, scan.codes, unread_regions=scan.unread_regions)
+
+    def codes(self) -> list[CodeSummary]:
+        """Distinct codes, most frames first."""
+        out = []
+        for key, a in self._acc.items():
+            others = max((b.frames for k, b in self._acc.items() if k != key), default=0)
+            out.append(
+                CodeSummary(
+                    text=key,
+                    raw=a.raw,
+                    format=a.formats.most_common(1)[0][0],
+                    first_t_s=a.first_t_s,
+                    last_t_s=a.last_t_s,
+                    best_t_s=a.best_t_s,
+                    frames=a.frames,
+                    weak=a.frames <= self.weak_max_frames and others >= self.strong_min_frames,
+                    carriers=tuple(c.id for c in identify(key)),
+                )
+            )
+        out.sort(key=lambda c: (-c.frames, c.first_t_s, c.text))
+        return out
+
+
+_WAYBILL_SHAPE = re.compile(r"[0-9A-Z]{10,20}")
+
+
+def _waybill_shaped(text: str) -> bool:
+    # letters and digits only, tracking-number length, mostly digits: not a URL or a word
+    return bool(_WAYBILL_SHAPE.fullmatch(text)) and sum(ch.isdigit() for ch in text) >= 8
+
+
+def _embeds(raw: str, expected: str) -> bool:
+    """Whether ``raw`` holds ``expected`` as a token (bounded by non-alphanumerics)."""
+    s = unicodedata.normalize("NFKC", raw).upper()
+    return re.search(rf"(?<![0-9A-Z]){re.escape(expected)}(?![0-9A-Z])", s) is not None
+
+
+def _as_summary(c: CodeSummary | Mapping[str, Any]) -> CodeSummary:
+    return c if isinstance(c, CodeSummary) else CodeSummary.from_dict(c)
+
+
+def _brief(c: CodeSummary) -> dict[str, Any]:
+    return {
+        "text": c.text,
+        "frames": c.frames,
+        "first_t_s": round(c.first_t_s, 3),
+        "carriers": list(c.carriers),
+    }
+
+
+def verdict(
+    expected: str | None,
+    codes: Sequence[CodeSummary | Mapping[str, Any]],
+    *,
+    sampled_frames: int | None = None,
+    unread_frames: int = 0,
+    fail_min_frames: int = int(DEFAULTS["waybill.fail_min_frames"]),
+    other_min_frames: int = int(DEFAULTS["waybill.other_min_frames"]),
+) -> tuple[Verdict, str, dict[str, Any]]:
+    """``(verdict, reason code, details)`` for the return's tracking number ``expected``.
+
+    ``codes`` are ``CodeSummary`` objects or their dicts (the detector's
+    ``metrics["codes"]``). ``details`` holds the message fields and ``at_s``.
+    """
+    cs = [_as_summary(c) for c in codes]
+    n = len(cs)
+    sampled = sampled_frames if sampled_frames is not None else 0
+    exp = normalise(expected) if expected else ""
+    base: dict[str, Any] = {"sampled_frames": sampled, "n_codes": n, "at_s": []}
+
+    if not exp:
+        base["codes"] = [_brief(c) for c in cs if not c.weak]
+        return "review", "waybill_no_expected", base
+    base["expected"] = exp
+    base["expected_carriers"] = [c.id for c in identify(exp)]
+
+    matches = [c for c in cs if c.text == exp]
+    if matches:
+        m = max(matches, key=lambda c: c.frames)
+        others = [_brief(c) for c in cs if c.text != exp and not c.weak]
+        return (
+            "pass",
+            "waybill_match",
+            base
+            | {
+                "frames": m.frames,
+                "first_t_s": round(m.first_t_s, 1),
+                "best_t_s": round(m.best_t_s, 3),
+                "format": m.format,
+                "others": others,
+                "at_s": [m.first_t_s],
+            },
+        )
+
+    embedded = [c for c in cs if _embeds(c.raw, exp)]
+    if embedded:
+        e = max(embedded, key=lambda c: c.frames)
+        return (
+            "review",
+            "waybill_embedded",
+            base | {"raw": _short(e.raw, 80), "frames": e.frames, "at_s": [e.first_t_s]},
+        )
+
+    clear = [
+        c
+        for c in cs
+        if not c.weak
+        and c.frames >= fail_min_frames
+        and (c.carriers or (c.frames >= other_min_frames and _waybill_shaped(c.text)))
+    ]
+    if len(clear) == 1:
+        o = clear[0]
+        return (
+            "fail",
+            "waybill_mismatch",
+            base
+            | {
+                "other": o.text,
+                "other_frames": o.frames,
+                "other_t_s": round(o.first_t_s, 1),
+                "other_carriers": list(o.carriers),
+                "at_s": [o.first_t_s],
+            },
+        )
+    if len(clear) > 1:
+        return (
+            "review",
+            "waybill_ambiguous",
+            base
+            | {
+                "others": ", ".join(c.text for c in clear),
+                "codes": [_brief(c) for c in clear],
+                "at_s": sorted(c.first_t_s for c in clear),
+            },
+        )
+    if cs:
+        return (
+            "review",
+            "waybill_not_matched",
+            base
+            | {
+                "others": ", ".join(_short(c.text) for c in cs[:5]),
+                "codes": [_brief(c) for c in cs],
+                "at_s": sorted(c.first_t_s for c in cs)[:5],
+            },
+        )
+    if unread_frames >= max(_UNREAD_MIN_FRAMES, math.ceil(_UNREAD_MIN_FRACTION * sampled)):
+        return "review", "waybill_unreadable", base | {"unread_frames": unread_frames}
+    return "review", "waybill_not_found", base | {"unread_frames": unread_frames}
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def verdict_from_metrics(
+    expected: str | None, metrics: Mapping[str, Any], policy: Any = None
+) -> tuple[Verdict, str, dict[str, Any]]:
+    """``verdict`` on the waybill detector's ``Findings.metrics``, thresholds from ``policy``."""
+    return verdict(
+        expected,
+        metrics.get("codes", []),
+        sampled_frames=int(metrics.get("sampled_frames", 0)),
+        unread_frames=int(metrics.get("unread_frames", 0)),
+        fail_min_frames=int(setting(policy, "waybill.fail_min_frames")),
+        other_min_frames=int(setting(policy, "waybill.other_min_frames")),
+    )
+
+
+class _Fields(dict):
+    def __missing__(self, key: str) -> str:
+        return f"[missing:{key}]"  # visible in a message, never an exception in a report
+
+
+def message(code: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    """The English and Chinese messages of a reason code, filled from ``details``."""
+    en, zh = REASONS[code]
+    fields = _Fields({k: (f"{v:.1f}" if isinstance(v, float) else v) for k, v in details.items()})
+    return en.format_map(fields), zh.format_map(fields)
+
+
+def make_reason(result: tuple[Verdict, str, Mapping[str, Any]]) -> Reason:
+    """A ``validator.models.Reason`` for a ``verdict(...)`` result."""
+    v, code, details = result
+    en, zh = message(code, details)
+    return Reason(
+        code=code,
+        verdict=v,
+        message_en=en,
+        message_zh=zh,
+        at_s=tuple(float(t) for t in details.get("at_s", ())),
+    )

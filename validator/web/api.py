@@ -1,0 +1,188 @@
+"""API v1 (JSON) for ticket systems; documented in ``openapi.json`` and docs/api.md."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file, url_for
+
+from validator import __version__
+from validator.errors import CaseError
+from validator.jobs.store import Check
+from validator.web.errors import BadRequest, CheckNotDone, NotFound, Unauthorized, Unavailable
+from validator.web.uploads import create_check, parse_case
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PUBLIC = {"api.health", "api.openapi"}
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (a data file in the package)."""
+    text = resources.files("validator.web").joinpath("openapi.json").read_text("utf-8")
+    doc = json.loads(text)
+    doc["info"]["version"] = __version__
+    return doc
+
+
+@bp.before_request
+def authenticate() -> None:
+    if request.endpoint in PUBLIC:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized(
+            "send an API key as 'Authorization: Bearer <key>' "
+            "(make one with: appeal-validator keys create TENANT)"
+        )
+    found = current_app.extensions["appeal"].store.authenticate(key.strip())
+    if found is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    g.api_key, g.tenant = found
+
+
+def _check(check_id: str) -> Check:
+    """The caller's check; 404 for a malformed id and for another tenant's check alike."""
+    row = None
+    if _UUID.match(check_id):
+        row = current_app.extensions["appeal"].store.get(check_id, tenant_id=g.tenant.id)
+    if row is None:
+        raise NotFound(f"no check {check_id!r}", details={"id": check_id})
+    return row
+
+
+def check_resource(row: Check) -> dict[str, Any]:
+    """A check as GET /checks/{id} shows it."""
+    svc = current_app.extensions["appeal"]
+    out = row.to_dict()
+    out["webhook_deliveries"] = [d.to_dict() for d in svc.store.deliveries(row.id)]
+    names = svc.thumbnail_names(row)
+    out["links"] = {
+        "self": url_for("api.get_check", check_id=row.id),
+        "thumbnails": [
+            url_for("api.thumbnail", check_id=row.id, name=name) for name in names
+        ],
+    }
+    return out
+
+
+@bp.get("/health")
+def health() -> Response:
+    svc = current_app.extensions["appeal"]
+    try:
+        counts = svc.store.counts()
+    except Exception as e:  # the database is down or locked out
+        raise Unavailable("the job database cannot be reached", details={"type": type(e).__name__}) from e
+    pool = svc.pool
+    return jsonify(
+        {
+            "status": "ok",
+            "version": __version__,
+            "database": "ok",
+            "pool": "off" if pool is None else ("running" if pool.leader else "standby"),
+            "checks": counts,
+        }
+    )
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@bp.post("/checks")
+def create() -> tuple[Response, int, dict[str, str]]:
+    case_text = request.form.get("case")
+    if case_text is None and "case" in request.files:
+        raw = request.files["case"].read(1 << 20)
+        try:
+            case_text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CaseError("case: not UTF-8 text", details={"field": "case"}) from e
+    case = parse_case(case_text)
+    new = create_check(
+        request.files.get("video"),
+        tenant_id=g.tenant.id,
+        case=case,
+        policy=request.form.get("policy"),
+        callback_url=request.form.get("callback_url"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        api_key_id=g.api_key.id,
+    )
+    body = new.row.to_dict(with_report=False)
+    headers = {"Location": url_for("api.get_check", check_id=new.row.id)}
+    if not new.created:
+        headers["Idempotent-Replayed"] = "true"
+    return jsonify(body), 202, headers
+
+
+@bp.get("/checks/<check_id>")
+def get_check(check_id: str) -> Response:
+    return jsonify(check_resource(_check(check_id)))
+
+
+@bp.delete("/checks/<check_id>")
+def delete_check(check_id: str) -> tuple[str, int]:
+    row = _check(check_id)
+    current_app.extensions["appeal"].delete(row)
+    return "", 204
+
+
+@bp.get("/checks/<check_id>/thumbnails/<name>")
+def thumbnail(check_id: str, name: str) -> Response:
+    row = _check(check_id)
+    path = current_app.extensions["appeal"].storage.derived_file(str(row.tenant_id), row.id, name)
+    mime = mimetypes.guess_type(name)[0]
+    if path is None or mime not in IMAGE_TYPES:
+        raise NotFound(f"no thumbnail {name!r} for check {check_id}", details={"name": name})
+    resp = send_file(path, mimetype=mime, max_age=3600)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+@bp.post("/predictions")
+def prediction() -> Response:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "send a JSON object {\"case\": {...}, \"check_id\": ...} with "
+            "Content-Type: application/json",
+            details={"field": "body"},
+        )
+    case = body.get("case")
+    if not isinstance(case, dict):
+        raise CaseError(
+            "case: expected the case as a JSON object", details={"field": "case"}
+        )
+    reports: list[dict[str, Any]] = []
+    check_id = body.get("check_id")
+    if check_id is not None:
+        if not isinstance(check_id, str):
+            raise BadRequest("check_id: expected a string", details={"field": "check_id"})
+        row = _check(check_id)
+        if row.status != "done" or row.report is None:
+            raise CheckNotDone(
+                f"check {check_id} is {row.status}; predict after it is done",
+                details={"id": check_id, "status": row.status},
+            )
+        reports.append(row.report)
+    now = body.get("now")
+    when = None
+    if now is not None:
+        from validator.timeutil import parse_time
+
+        if not isinstance(now, str):
+            raise BadRequest("now: expected an ISO 8601 time", details={"field": "now"})
+        when = parse_time(now, field="now")
+    from validator.predict import load_case, predict
+
+    return jsonify(predict(load_case(case), reports, now=when).to_dict())

@@ -1,0 +1,227 @@
+"""The one place where errors become HTTP answers.
+
+Under ``/api/`` (and for the form's own XHR/JSON requests) every error is one JSON
+body, Datasette-style: ``{"error": {"code", "message", "details"}}`` with the
+status below. The form's pages get an HTML error page with the same message.
+Tracebacks never reach a client: unexpected exceptions are logged and answered
+``500 internal_error``.
+
+    code                    status  raised by
+    bad_request             400     a missing or malformed field or header
+    usage / bad_case        400     the validator's UsageError / CaseError (case JSON)
+    bad_config              400     an unknown policy name
+    csrf_failed             400     the form's CSRF token is missing or wrong
+    unauthorized            401     no, unknown or revoked API key
+    not_found               404     no such route, check or file (or another tenant's)
+    method_not_allowed      405
+    check_not_done          409     a prediction for a check that has not finished
+    payload_too_large       413     the upload is over MAX_UPLOAD_MB
+    unsupported_media_type  415     the upload is not a video container we know
+    empty_file              422     the upload is empty (InputError family: 422)
+    idempotency_conflict    422     an Idempotency-Key reused with a different body
+    internal_error          500     a bug; logged with its traceback
+    unavailable             503     the database cannot be reached
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from validator.errors import InputError, UsageError, ValidatorError
+
+log = logging.getLogger(__name__)
+
+
+class HttpError(ValidatorError):
+    """A ValidatorError that carries its HTTP status."""
+
+    status = 400
+
+
+class BadRequest(HttpError):
+    code = "bad_request"
+
+
+class CsrfFailed(HttpError):
+    code = "csrf_failed"
+
+
+class Unauthorized(HttpError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotFound(HttpError):
+    code = "not_found"
+    status = 404
+
+
+class MethodNotAllowed(HttpError):
+    code = "method_not_allowed"
+    status = 405
+
+
+class CheckNotDone(HttpError):
+    code = "check_not_done"
+    status = 409
+
+
+class PayloadTooLarge(HttpError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(HttpError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class IdempotencyConflict(HttpError):
+    code = "idempotency_conflict"
+    status = 422
+
+
+class InternalError(HttpError):
+    code = "internal_error"
+    status = 500
+
+
+class Unavailable(HttpError):
+    code = "unavailable"
+    status = 503
+
+
+HTTP_ERRORS: tuple[type[HttpError], ...] = (
+    BadRequest,
+    CsrfFailed,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    CheckNotDone,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    IdempotencyConflict,
+    InternalError,
+    Unavailable,
+)
+_BY_STATUS = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
+_BY_STATUS.update({415: UnsupportedMediaType, 401: Unauthorized, 503: Unavailable})
+
+# Codes a failed check's ``error`` can carry besides the validator's InputError codes.
+JOB_ERROR_CODES = ("job_timeout", "job_crashed", "job_abandoned", "internal_error")
+
+
+def status_of(err: ValidatorError) -> int:
+    """The HTTP status of any error of the tree."""
+    if isinstance(err, HttpError):
+        return err.status
+    if isinstance(err, UsageError):
+        return 400
+    if isinstance(err, InputError):
+        return 422
+    return 500
+
+
+def _from_http(e: HTTPException) -> HttpError:
+    status = e.code or 500
+    cls = _BY_STATUS.get(status)
+    if status == 413:
+        limit = request.max_content_length
+        return PayloadTooLarge(
+            "the upload is larger than this service accepts"
+            + (f" ({limit // (1 << 20)} MB)" if limit else "")
+            + "; trim or re-encode the video at a lower bitrate.",
+            details={"max_bytes": limit},
+        )
+    if status == 405:
+        return MethodNotAllowed(
+            f"{request.method} is not allowed on {request.path}",
+            details={"allowed": sorted(e.valid_methods or ())},  # type: ignore[attr-defined]
+        )
+    if status == 404:
+        return NotFound(f"nothing at {request.path}")
+    if cls is None:
+        err = HttpError(e.description or e.name)
+        err.code = e.name.lower().replace(" ", "_").replace("'", "")
+        err.status = status
+        return err
+    return cls(e.description or e.name)
+
+
+def wants_json() -> bool:
+    """JSON for the API and for the form's scripts; HTML for people at the form."""
+    if request.path.startswith("/api/"):
+        return True
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return True
+    if request.path.endswith(".json"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_response(err: ValidatorError, status: int | None = None) -> Response:
+    """The JSON error body (or the HTML error page) for ``err``."""
+    status = status or status_of(err)
+    if wants_json():
+        resp = jsonify({"error": err.to_dict()})
+    else:
+        from validator.web.i18n import current_lang, labels
+
+        lang = current_lang()
+        resp = Response(
+            render_template("error.html", error=err.to_dict(), status=status, t=labels(lang),
+                            lang=lang),
+            mimetype="text/html",
+        )  # fmt: skip
+    resp.status_code = status
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="appeal-validator"'
+    return resp
+
+
+def _validator_error(e: ValidatorError) -> Response:
+    return error_response(e)
+
+
+def _http_error(e: HTTPException) -> Response:
+    err = _from_http(e)
+    resp = error_response(err, err.status)
+    if err.status == 405 and getattr(e, "valid_methods", None):
+        resp.headers["Allow"] = ", ".join(e.valid_methods)  # type: ignore[attr-defined]
+    return resp
+
+
+def _unexpected(e: Exception) -> Response:
+    if isinstance(e, HTTPException):  # Flask routes these here when no handler matched
+        return _http_error(e)
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=e)
+    return error_response(
+        InternalError("an internal error occurred; it was logged. Try again later."), 500
+    )
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on ``app``."""
+    app.register_error_handler(ValidatorError, _validator_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def codes() -> dict[str, Any]:
+    """Every error code the service can answer with (documented in docs/api.md)."""
+    from validator import errors as tree
+
+    out: dict[str, Any] = {}
+    for obj in vars(tree).values():
+        if isinstance(obj, type) and issubclass(obj, ValidatorError):
+            out[obj.code] = obj
+    for cls in HTTP_ERRORS:
+        out[cls.code] = cls
+    for code in JOB_ERROR_CODES:
+        out.setdefault(code, None)
+    return out

@@ -1,0 +1,127 @@
+"""The pages' words in English and Chinese (the report's own reasons carry both)."""
+
+from __future__ import annotations
+
+from flask import request, session
+
+from validator.report.text import LABELS as REPORT_LABELS
+
+LANGS = ("en", "zh")
+
+_WEB = {
+    "en": {
+        "title": "Unboxing video check",
+        "lead": "Check a return-dispute unboxing video (拆包视频) against the platform's "
+        "four requirements before you appeal.",
+        "video": "Video",
+        "video_help": "MP4, MOV, MKV/WebM, AVI or MPEG-TS; up to {mb} MB.",
+        "tracking_number": "Return tracking number",
+        "return_signed_at": "Return signed for at",
+        "evidence_deadline": "Evidence deadline",
+        "times_help": "Local time in China (UTC+8).",
+        "claim_type": "Your claim",
+        "claim_statement": "Your appeal statement (optional)",
+        "claim_none": "(not given)",
+        "submit": "Check the video",
+        "uploading": "Uploading…",
+        "analysing": "Analysing…",
+        "queued": "Waiting for a free worker…",
+        "failed": "The check failed",
+        "try_again": "Check another video",
+        "report": "Report",
+        "verdict": "Verdict",
+        "timeline": "Timeline",
+        "thumbnails": "Pictures",
+        "no_thumbnails": "No pictures were saved for this video.",
+        "prediction": "Predicted appeal outcome",
+        "score": "score",
+        "advice": "What to do next",
+        "no_prediction": "Fill in the case facts on the form to get a prediction.",
+        "download": "Download the JSON report",
+        "delete": "Delete the video and report",
+        "deleted": "The video and its report were deleted.",
+        "duration": "duration",
+        "error": "Error",
+        "not_found": "Not found",
+        "lang_switch": "中文",
+        "js_needed": "Without JavaScript the page reloads itself while the check runs.",
+        "file_too_large": "The file is larger than {mb} MB.",
+        "network_error": "The upload failed (network error). Try again.",
+        "swapped_item": "Item swapped (调包)",
+        "used_or_damaged_by_buyer": "Used or damaged by the buyer",
+        "missing_parts": "Parts missing",
+        "empty_parcel": "Empty parcel",
+        "not_returned": "Item not returned",
+        "other": "Other",
+        "likely_upheld": "Likely upheld",
+        "likely_rejected": "Likely rejected",
+        "uncertain": "Uncertain",
+    },
+    "zh": {
+        "title": "拆包视频检查",
+        "lead": "在申诉前按平台的四项要求检查退货纠纷的拆包视频。",
+        "video": "视频",
+        "video_help": "MP4、MOV、MKV/WebM、AVI 或 MPEG-TS，不超过 {mb} MB。",
+        "tracking_number": "退货运单号",
+        "return_signed_at": "退货签收时间",
+        "evidence_deadline": "举证截止时间",
+        "times_help": "北京时间（UTC+8）。",
+        "claim_type": "申诉主张",
+        "claim_statement": "申诉说明（可选）",
+        "claim_none": "（未填写）",
+        "submit": "检查视频",
+        "uploading": "上传中…",
+        "analysing": "分析中…",
+        "queued": "等待空闲的分析进程…",
+        "failed": "检查失败",
+        "try_again": "检查另一个视频",
+        "report": "报告",
+        "verdict": "结论",
+        "timeline": "时间轴",
+        "thumbnails": "截图",
+        "no_thumbnails": "此视频没有保存截图。",
+        "prediction": "申诉结果预测",
+        "score": "得分",
+        "advice": "下一步建议",
+        "no_prediction": "在表单中填写案件信息即可获得预测。",
+        "download": "下载 JSON 报告",
+        "delete": "删除视频和报告",
+        "deleted": "视频及其报告已删除。",
+        "duration": "时长",
+        "error": "错误",
+        "not_found": "未找到",
+        "lang_switch": "English",
+        "js_needed": "未启用 JavaScript 时，页面会在检查期间自动刷新。",
+        "file_too_large": "文件超过 {mb} MB。",
+        "network_error": "上传失败（网络错误），请重试。",
+        "swapped_item": "调包",
+        "used_or_damaged_by_buyer": "买家使用或损坏",
+        "missing_parts": "缺少配件",
+        "empty_parcel": "空包",
+        "not_returned": "未退回商品",
+        "other": "其他",
+        "likely_upheld": "申诉很可能成功",
+        "likely_rejected": "申诉很可能被驳回",
+        "uncertain": "结果不确定",
+    },
+}
+
+CLAIMS = ("swapped_item", "used_or_damaged_by_buyer", "missing_parts", "empty_parcel",
+          "not_returned", "other")  # fmt: skip
+
+
+def labels(lang: str) -> dict[str, str]:
+    """All labels of ``lang``: the report's (requirements, verdicts) and the pages'."""
+    return {**REPORT_LABELS[lang], **_WEB[lang]}
+
+
+def current_lang() -> str:
+    """``?lang=`` (remembered in the session), else the session's, else Accept-Language."""
+    asked = request.args.get("lang")
+    if asked in LANGS:
+        session["lang"] = asked
+        return asked
+    if session.get("lang") in LANGS:
+        return session["lang"]
+    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-TW"], default="en")
+    return "zh" if best.startswith("zh") else "en"

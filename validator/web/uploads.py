@@ -1,0 +1,228 @@
+"""Uploads: streamed to disk, sniffed by content, stored atomically, queued as a check.
+
+Shared by the API and the form. werkzeug's multipart parser writes each file part
+to a temporary file under ``<DATA_DIR>/tmp`` as it arrives (never the whole body
+in memory); ``Storage.put_stream`` then copies it to its final place, hashing as
+it goes. The client's filename is kept for display only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from typing import IO, Any, BinaryIO
+
+from flask import Request, current_app
+from werkzeug.datastructures import FileStorage
+
+from validator.errors import CaseError, EmptyFile
+from validator.jobs.store import Check, canonical_hash
+from validator.jobs.webhooks import check_url
+from validator.web.errors import (
+    BadRequest,
+    IdempotencyConflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+
+SNIFF_BYTES = 512
+_POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class UploadRequest(Request):
+    """File parts go to unnamed temporary files in DATA_DIR/tmp (same disk as the data)."""
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        tmp = current_app.extensions["appeal"].tmp_dir
+        return tempfile.TemporaryFile("wb+", dir=tmp)
+
+
+def sniff(head: bytes) -> str | None:
+    """The container's media type from its first bytes, or None when it is not a video."""
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"qt  ":
+            return "video/quicktime"
+        if brand.startswith(b"3g"):
+            return "video/3gpp"
+        return "video/mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    # MPEG-TS: the 0x47 sync byte every 188 bytes (192 for M2TS with its 4-byte prefix).
+    if len(head) >= 377 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47:
+        return "video/mp2t"
+    if len(head) >= 389 and head[4] == 0x47 and head[196] == 0x47 and head[388] == 0x47:
+        return "video/mp2t"
+    # MP4 files may start with other top-level boxes (a 'wide' or 'free' before 'moov').
+    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "video/quicktime"
+    return None
+
+
+def parse_case(text: str | None) -> dict[str, Any] | None:
+    """The case JSON text of a request -> a validated case (CaseError naming the field)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CaseError(
+            f"case: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}",
+            details={"field": "case", "line": e.lineno, "column": e.colno},
+        ) from e
+    if not isinstance(data, dict):
+        raise CaseError(
+            "case: expected a JSON object {...}",
+            details={"field": "case", "expected": "an object"},
+        )
+    from validator.predict import load_case
+
+    # A dict, never the text: load_case reads a *path* from a string not starting with {.
+    return load_case(data)
+
+
+def policy_digest(name: str | None) -> tuple[str, str]:
+    """A shipped policy profile by name -> (name, digest). Never a path from a client."""
+    from validator.policy import DEFAULT_POLICY, load_policy
+
+    name = (name or "").strip() or DEFAULT_POLICY
+    shipped = resources.files("validator.policies")
+    if not _POLICY_NAME.match(name) or not shipped.joinpath(f"{name}.toml").is_file():
+        names = sorted(p.name[:-5] for p in shipped.iterdir() if p.name.endswith(".toml"))
+        raise BadRequest(
+            f"policy: no shipped policy named {name!r}; use one of {names}",
+            details={"field": "policy", "allowed": names},
+        )
+    return name, load_policy(name).digest
+
+
+def callback(url: str | None) -> str | None:
+    url = (url or "").strip() or None
+    if url is not None and (why := check_url(url)) is not None:
+        raise BadRequest(
+            f"callback_url: {why}", details={"field": "callback_url", "value": url[:200]}
+        )
+    return url
+
+
+@dataclass
+class NewCheck:
+    row: Check
+    created: bool  # False: an Idempotency-Key replay of an existing check
+
+
+def create_check(
+    file: FileStorage | None,
+    *,
+    tenant_id: int,
+    case: dict[str, Any] | None,
+    policy: str | None = None,
+    callback_url: str | None = None,
+    idempotency_key: str | None = None,
+    api_key_id: str | None = None,
+    web_session: str | None = None,
+) -> NewCheck:
+    """Store the upload and queue its check (or return the check an idempotent retry made)."""
+    import uuid
+
+    svc = current_app.extensions["appeal"]
+    if file is None or not isinstance(file, FileStorage):
+        raise BadRequest(
+            "video: no file; send the video as the multipart field 'video'",
+            details={"field": "video"},
+        )
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise BadRequest(
+            "Idempotency-Key: must be 1 to 255 characters",
+            details={"header": "Idempotency-Key"},
+        )
+    policy_name, digest = policy_digest(policy)
+    callback_url = callback(callback_url)
+    check_id = str(uuid.uuid4())
+    tenant = str(tenant_id)
+    stream: BinaryIO = file.stream  # type: ignore[assignment]
+    stored = svc.storage.put_stream(tenant, check_id, stream)
+    file.close()
+    try:
+        limit = svc.settings["MAX_UPLOAD_MB"] << 20
+        if stored.size > limit:
+            raise PayloadTooLarge(
+                f"the video is larger than {svc.settings['MAX_UPLOAD_MB']} MB; trim or "
+                "re-encode it at a lower bitrate.",
+                details={"max_bytes": limit, "size_bytes": stored.size},
+            )
+        if stored.size == 0:
+            raise EmptyFile("video: the file is empty (0 bytes); upload the recording itself")
+        with open(stored.path, "rb") as f:
+            media_type = sniff(f.read(SNIFF_BYTES))
+        if media_type is None:
+            raise UnsupportedMediaType(
+                "video: the file is not a video container this service reads (MP4/MOV, "
+                "Matroska/WebM, AVI, MPEG-TS); the content decides, not the file name.",
+                details={"field": "video"},
+            )
+        request_hash = canonical_hash(
+            {"sha256": stored.sha256, "case": case, "policy": policy_name,
+             "callback_url": callback_url}
+        )  # fmt: skip
+        if idempotency_key is not None:
+            existing = svc.store.by_idempotency_key(tenant_id, idempotency_key)
+            if existing is not None:
+                svc.storage.delete_check(tenant, check_id)
+                return NewCheck(_same(existing, request_hash), False)
+        row, created = svc.store.create_check(
+            id=check_id,
+            tenant_id=tenant_id,
+            api_key_id=api_key_id,
+            web_session=web_session,
+            filename=_display_name(file.filename),
+            media_type=media_type,
+            size_bytes=stored.size,
+            sha256=stored.sha256,
+            case=case,
+            facts_hash=canonical_hash(case or {}),
+            policy=policy_name,
+            policy_digest=digest,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            callback_url=callback_url,
+        )
+    except BaseException:
+        svc.storage.delete_check(tenant, check_id)
+        raise
+    if not created:  # lost a race with the same Idempotency-Key
+        svc.storage.delete_check(tenant, check_id)
+        return NewCheck(_same(row, request_hash), False)
+    if svc.pool is not None:
+        svc.pool.notify()
+    return NewCheck(row, True)
+
+
+def _same(existing: Check, request_hash: str) -> Check:
+    if existing.request_hash != request_hash:
+        raise IdempotencyConflict(
+            "Idempotency-Key was already used with a different request (file, case, policy "
+            "or callback_url); use a new key for a new request.",
+            details={"header": "Idempotency-Key", "check_id": existing.id},
+        )
+    return existing
+
+
+def _display_name(name: str | None) -> str | None:
+    """The client's filename, for display only: its last component, printable, short."""
+    if not name:
+        return None
+    base = re.split(r"[\\/]", name)[-1]
+    base = "".join(ch for ch in base if ch.isprintable())
+    return base[:255] or None
