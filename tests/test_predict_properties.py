@@ -20,9 +20,7 @@ from validator.timeutil import SHANGHAI
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=SHANGHAI)
 RANK = {"likely_rejected": 0, "uncertain": 1, "likely_upheld": 2}
 VERDICTS = ("pass", "fail", "review")
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 flag = st.one_of(st.none(), st.booleans())
 
@@ -72,14 +70,20 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
     case: dict[str, Any] = {
         "order": opt(
             {
-                "category": draw(st.one_of(st.none(), st.sampled_from(["food", "fresh_food", "apparel"]))),
+                "category": draw(
+                    st.one_of(st.none(), st.sampled_from(["food", "fresh_food", "apparel"]))
+                ),
                 "delivered_at": draw(times),
             }
         ),
         "return": opt(
             {
-                "type": draw(st.one_of(st.none(), st.sampled_from(["refund_only", "return_and_refund"]))),
-                "reason": draw(st.one_of(st.none(), st.sampled_from(["no_reason", "quality", "other"]))),
+                "type": draw(
+                    st.one_of(st.none(), st.sampled_from(["refund_only", "return_and_refund"]))
+                ),
+                "reason": draw(
+                    st.one_of(st.none(), st.sampled_from(["no_reason", "quality", "other"]))
+                ),
                 "requested_at": draw(times),
                 "signed_at": draw(times),
                 "address_ok": draw(flag),
@@ -113,11 +117,15 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
             {
                 "on_time": draw(flag),
                 "fake_shipment": draw(flag),
-                "interception": draw(st.one_of(st.none(), st.sampled_from(["failed", "succeeded"]))),
+                "interception": draw(
+                    st.one_of(st.none(), st.sampled_from(["failed", "succeeded"]))
+                ),
             }
         ),
         "product": opt({"quality_issue_confirmed": draw(flag), "exaggerated_ads": draw(flag)}),
-        "flags": opt({"gift_missing": draw(flag), "buyer_already_returned_intact_or_paid": draw(flag)}),
+        "flags": opt(
+            {"gift_missing": draw(flag), "buyer_already_returned_intact_or_paid": draw(flag)}
+        ),
     }
     transcript = draw(st.one_of(st.none(), st.lists(st.sampled_from(LINES), max_size=3)))
     if transcript is not None:
@@ -161,10 +169,11 @@ def _set(section: str, key: str, value: Any) -> Mutation:
     return apply
 
 
-def _add_video(verdicts: dict[str, str | None]) -> Mutation:
+def _add_video(verdicts: dict[str, str | None], first: bool = False) -> Mutation:
     def apply(case: dict[str, Any]) -> None:
         ev = _section(case, "evidence")
-        ev["videos"] = [*(ev.get("videos") or []), {"report": _report(verdicts)}]
+        new, old = [{"report": _report(verdicts)}], ev.get("videos") or []
+        ev["videos"] = new + old if first else old + new
 
     return apply
 
@@ -193,6 +202,10 @@ def _signed_intact(case: dict[str, Any]) -> None:
 PASSING = {"consistency": None, "completeness": "pass", "validity": "pass", "timeliness": "pass"}
 SUPPORTING: dict[str, Mutation] = {
     "passing video": _add_video(PASSING),
+    "passing video listed first": _add_video(PASSING, first=True),
+    "reviewed video listed first": _add_video(
+        {**PASSING, "validity": "review", "timeliness": "review"}, first=True
+    ),
     "fully passing video": _add_video({**PASSING, "consistency": "pass"}),
     "matching vouchers": _set_if_unknown("evidence", "purchase_vouchers", "matching"),
     "proof of delivery": _set_if_unknown("evidence", "proof_of_delivery", True),
@@ -248,3 +261,21 @@ def test_score_and_outcome_agree_with_the_thresholds(case: dict[str, Any]) -> No
         assert p.outcome == "likely_upheld"
     else:
         assert p.outcome == "uncertain"
+
+
+@SETTINGS
+@given(
+    st.lists(reports, min_size=1, max_size=3),
+    reports,
+    st.integers(min_value=0, max_value=3),
+    st.sampled_from(["swapped_item", "other"]),
+)
+def test_another_video_never_lowers_the_score(
+    existing: list[dict[str, Any]], extra: dict[str, Any], at: int, claim: str
+) -> None:
+    # The best video is chosen, so one more report (anywhere in the list) can only help.
+    def case(rs: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"claim": {"type": claim}, "evidence": {"videos": [{"report": r} for r in rs]}}
+
+    more = [*existing[:at], extra, *existing[at:]]
+    assert predict(case(more), now=NOW).score >= predict(case(existing), now=NOW).score

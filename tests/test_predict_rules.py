@@ -273,34 +273,60 @@ FACTS = {
             {"fact": "return.reason", "op": "in", "value": ["damaged", "quality"]}, True, id="in"
         ),
         pytest.param(
-            {"all": [{"fact": "return.arrived_intact", "op": "is_true"},
-                     {"fact": "return.address_ok", "op": "is_true"}]},
+            {
+                "all": [
+                    {"fact": "return.arrived_intact", "op": "is_true"},
+                    {"fact": "return.address_ok", "op": "is_true"},
+                ]
+            },
             None,
             id="all-true-and-unknown",
         ),
         pytest.param(
-            {"all": [{"fact": "return.arrived_intact", "op": "is_false"},
-                     {"fact": "return.address_ok", "op": "is_true"}]},
+            {
+                "all": [
+                    {"fact": "return.arrived_intact", "op": "is_false"},
+                    {"fact": "return.address_ok", "op": "is_true"},
+                ]
+            },
             False,
             id="all-false-wins",
         ),
         pytest.param(
-            {"any": [{"fact": "return.address_ok", "op": "is_true"},
-                     {"fact": "return.arrived_intact", "op": "is_true"}]},
+            {
+                "any": [
+                    {"fact": "return.address_ok", "op": "is_true"},
+                    {"fact": "return.arrived_intact", "op": "is_true"},
+                ]
+            },
             True,
             id="any-true-wins",
         ),
         pytest.param(
-            {"fact": "promises", "op": "some", "match": {"all": [
-                {"fact": "where", "op": "eq", "value": "item_page"},
-                {"fact": "kept", "op": "is_false"}]}},
+            {
+                "fact": "promises",
+                "op": "some",
+                "match": {
+                    "all": [
+                        {"fact": "where", "op": "eq", "value": "item_page"},
+                        {"fact": "kept", "op": "is_false"},
+                    ]
+                },
+            },
             True,
             id="some",
         ),
         pytest.param(
-            {"fact": "promises", "op": "some", "match": {"all": [
-                {"fact": "where", "op": "eq", "value": "chat"},
-                {"fact": "kept", "op": "is_false"}]}},
+            {
+                "fact": "promises",
+                "op": "some",
+                "match": {
+                    "all": [
+                        {"fact": "where", "op": "eq", "value": "chat"},
+                        {"fact": "kept", "op": "is_false"},
+                    ]
+                },
+            },
             None,
             id="some-unknown",
         ),
@@ -321,13 +347,19 @@ def test_some_reports_the_matching_item() -> None:
     [
         pytest.param({"fact": "return.adress_ok", "op": "is_true"}, "unknown fact", id="typo"),
         pytest.param({"fact": "return.address_ok", "op": "truthy"}, "unknown op", id="op"),
-        pytest.param({"fact": "order.category", "op": "eq", "value": "shoes"}, "not a possible",
-                     id="enum-value"),
+        pytest.param(
+            {"fact": "order.category", "op": "eq", "value": "shoes"},
+            "not a possible",
+            id="enum-value",
+        ),
         pytest.param({"fact": "order.category", "op": "is_true"}, "not a true/false", id="bool"),
         pytest.param({"fact": "order.category", "op": "gt", "value": 3}, "not a number", id="num"),
         pytest.param({"fact": "order", "op": "some", "match": {}}, "needs a list", id="some"),
-        pytest.param({"fact": "__import__('os').system('x')", "op": "exists"}, "unknown fact",
-                     id="code-is-just-a-name"),
+        pytest.param(
+            {"fact": "__import__('os').system('x')", "op": "exists"},
+            "unknown fact",
+            id="code-is-just-a-name",
+        ),
         pytest.param({"all": []}, "non-empty", id="empty-all"),
         pytest.param({"fact": "order.amount", "op": "exists", "value": 1}, "takes no", id="extra"),
         pytest.param("return.address_ok == false", "expected a table", id="string-condition"),
@@ -374,16 +406,23 @@ def test_adding_a_rule_is_editing_the_data_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        pytest.param(NEW_RULE.replace('id = "local.high_value_electronics"',
-                                      'id = "faq4.gift_missing"'), "duplicate", id="dup-id"),
-        pytest.param(NEW_RULE.replace('effect = "weaken"', 'effect = "maybe"'), "effect",
-                     id="effect"),
-        pytest.param(NEW_RULE.replace('action = "attach_video"', 'action = "sue"'), "action",
-                     id="action"),
-        pytest.param(NEW_RULE.replace("「證明驗貨時賣家發現的退貨問題」", ""), "quote",
-                     id="no-quote"),
-        pytest.param(NEW_RULE.replace('"electronics" }', '"electronic" }'), "not a possible",
-                     id="bad-value"),
+        pytest.param(
+            NEW_RULE.replace('id = "local.high_value_electronics"', 'id = "faq4.gift_missing"'),
+            "duplicate",
+            id="dup-id",
+        ),
+        pytest.param(
+            NEW_RULE.replace('effect = "weaken"', 'effect = "maybe"'), "effect", id="effect"
+        ),
+        pytest.param(
+            NEW_RULE.replace('action = "attach_video"', 'action = "sue"'), "action", id="action"
+        ),
+        pytest.param(
+            NEW_RULE.replace("「證明驗貨時賣家發現的退貨問題」", ""), "quote", id="no-quote"
+        ),
+        pytest.param(
+            NEW_RULE.replace('"electronics" }', '"electronic" }'), "not a possible", id="bad-value"
+        ),
         pytest.param(NEW_RULE.replace("weight = 5", "weight = 5.5"), "weight", id="weight"),
         pytest.param(NEW_RULE + "colour = 'red'\n", "unknown fields", id="unknown-field"),
     ],
@@ -397,3 +436,11 @@ def test_scoring_thresholds_must_make_sense() -> None:
     text = RULEBOOK.read_text("utf-8").replace("block_cap = 20", "block_cap = 40")
     with pytest.raises(ConfigError, match="block_cap"):
         parse_rulebook(text.encode("utf-8"), "test.toml")
+
+
+def test_one_weaken_alone_leaves_a_case_uncertain() -> None:
+    # "Weaken" means it does not decide the appeal by itself; "block" does.
+    s = load_rulebook().scoring
+    for r in load_rulebook().rules:
+        if r.effect == "weaken":
+            assert s.base - r.weight > s.likely_rejected_max, r.id

@@ -387,10 +387,10 @@ def _clip(text: str | None, *, fps: float = 30.0, seconds: float = 4.0, on=(1.5,
         t = i / fps
         base = with_code if on[0] <= t < on[1] else scene
         noise = rng.integers(0, 6, base.shape, dtype=np.uint8)  # sensor noise differs per frame
-        yield t, cv2_add(base, noise)
+        yield t, _add_noise(base, noise)
 
 
-def cv2_add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _add_noise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.minimum(a.astype(np.int16) + b, 255).astype(np.uint8)
 
 

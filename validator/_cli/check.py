@@ -80,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             predict = None
         if predict is not None:
-            data["prediction"] = predict(case, [data]).to_dict()
+            # Judge this video alone: other reports the case file may carry are not it.
+            evidence = {**(case.get("evidence") or {}), "videos": [{"path": args.video.name}]}
+            data["prediction"] = predict({**case, "evidence": evidence}, [data]).to_dict()
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         tmp = args.out / "report.json.part"

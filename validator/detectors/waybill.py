@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -25,6 +25,10 @@ from validator.detectors.base import Detector, Findings, Frame, register
 from validator.models import Event
 from validator.waybill.aggregate import WaybillTracker, setting
 from validator.waybill.reader import DEFAULT_FORMATS, scan
+
+if TYPE_CHECKING:
+    from validator.media.probe import MediaInfo
+    from validator.policy import Policy
 
 HIRES_LONG_SIDE = 1280  # module width ~2 px for a label filling a third of the frame
 _MIN_CHANGE_GAP_S = 0.2  # change-triggered reads: at most 5 a second on a restless video
@@ -36,7 +40,7 @@ _MAX_CODES = 50  # a report lists at most this many distinct codes (most frames 
 class WaybillDetector(Detector):
     name = "waybill"
 
-    def __init__(self, media: Any, policy: Any) -> None:
+    def __init__(self, media: MediaInfo, policy: Policy) -> None:
         super().__init__(media, policy)
         hz = float(setting(policy, "waybill.sample_hz"))
         self.period_s = 1.0 / hz if hz > 0 else float("inf")

@@ -6,8 +6,8 @@ workers) stand by and take over when the holder exits. The dispatcher thread
 claims queued jobs from the store (a conditional UPDATE, so even two pools on one
 database never run the same job), up to WORKERS at once.
 
-Each analysis runs ``runner.run_job`` in a child process (multiprocessing,
-*spawn*: no forked locks or threads), so a hung or crashing decoder is killed
+Each analysis runs ``runner.run_job`` in a child process (``jobs/child.py``, a
+fresh interpreter: no forked locks or threads), so a hung or crashing decoder is killed
 and the job ends ``failed`` with ``job_timeout`` or ``job_crashed``, never stuck
 in ``running``. The parent renews the job's lease while the child lives; a job
 left ``running`` by a dead process is requeued when its lease expires (after
@@ -18,12 +18,12 @@ running jobs are put back in the queue for the next start.
 from __future__ import annotations
 
 import fcntl
-import importlib
+import json
 import logging
-import multiprocessing
 import os
-import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -39,30 +39,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TARGET = "validator.jobs.runner:analyse"
 
 
-def _resolve(target: str) -> Any:
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def _watch_parent(parent_pid: int) -> None:
-    # An orphaned analysis must not finish a job its (dead) pool no longer watches.
-    while True:
-        if os.getppid() != parent_pid:
-            os._exit(1)
-        time.sleep(0.5)
-
-
-def _child(
-    check_id: str, settings: dict[str, Any], owner: str, target: str, parent_pid: int
-) -> None:
-    """Entry point of the analysis process."""
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from validator.jobs.runner import run_job
-
-    run_job(check_id, settings=settings, owner=owner, analysis=_resolve(target))
-
-
 class Pool:
     """Runs the store's queued checks until ``stop()``; see the module docstring."""
 
@@ -73,13 +49,12 @@ class Pool:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.store: Store | None = None
         self.sender: Sender | None = None
-        self._ctx = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock_fd: int | None = None
         self._threads: list[threading.Thread] = []
         self._jobs: dict[str, threading.Thread] = {}
-        self._procs: dict[str, Any] = {}
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._mutex = threading.Lock()
         self._main: threading.Thread | None = None
 
@@ -152,13 +127,20 @@ class Pool:
         """Run one claimed job in a child process; enforce the time limit and the lease."""
         assert self.store is not None
         store, cfg = self.store, self.settings
-        proc = self._ctx.Process(
-            target=_child,
-            args=(check_id, dict(cfg), self.owner, self.target, os.getpid()),
-            name=f"analysis-{check_id}",
-            daemon=True,
+        job = {
+            "check_id": check_id,
+            "settings": dict(cfg),
+            "owner": self.owner,
+            "target": self.target,
+            "parent_pid": os.getpid(),
+            "sys_path": sys.path,  # a test's fake analysis lives beside the test
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "validator.jobs.child"], stdin=subprocess.PIPE
         )
-        proc.start()
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(job).encode("utf-8"))
+        proc.stdin.close()
         with self._mutex:
             self._procs[check_id] = proc
         started = time.monotonic()
@@ -166,9 +148,11 @@ class Pool:
         try:
             while True:
                 left = cfg["JOB_TIMEOUT_S"] - (time.monotonic() - started)
-                proc.join(max(0.0, min(beat, left)))
-                if not proc.is_alive():
+                try:
+                    proc.wait(max(0.0, min(beat, left)))
                     break
+                except subprocess.TimeoutExpired:
+                    pass
                 if self._stop.is_set():
                     self._kill(proc)
                     store.release(check_id, self.owner)  # the next start runs it again
@@ -191,7 +175,7 @@ class Pool:
                 if not store.renew(check_id, self.owner, cfg["JOB_LEASE_S"]):
                     self._kill(proc)  # deleted, or no longer ours: stop wasting the CPU
                     return
-            code = proc.exitcode
+            code = proc.returncode
             row = store.get(check_id)
             if row is not None and row.status == "running" and row.lease_owner == self.owner:
                 how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
@@ -209,16 +193,14 @@ class Pool:
         finally:
             with self._mutex:
                 self._procs.pop(check_id, None)
-            if not proc.is_alive():
-                proc.close()
             if self.sender is not None:
                 self.sender.wake()
             self._wake.set()
 
     @staticmethod
-    def _kill(proc: Any) -> None:
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
-        proc.join(10)
+        proc.wait(10)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop: running analyses are killed and put back in the queue; threads joined."""

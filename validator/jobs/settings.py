@@ -64,9 +64,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Also read from DATABASE_URL.",
     ),
     Setting("MAX_UPLOAD_MB", 500, _positive(int), "Largest accepted upload; bigger gets 413."),
-    Setting(
-        "WORKERS", 1, _positive(int), "Analyses run at once (CPU-bound: about one per core)."
-    ),
+    Setting("WORKERS", 1, _positive(int), "Analyses run at once (CPU-bound: about one per core)."),
     Setting(
         "JOB_TIMEOUT_S",
         3600.0,

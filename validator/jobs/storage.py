@@ -105,7 +105,7 @@ class LocalStorage:
         return self._dir(tenant, check_id) / "video"
 
     def open(self, tenant: str, check_id: str) -> BinaryIO:
-        return open(self.video_path(tenant, check_id), "rb")  # noqa: SIM115 (caller closes)
+        return open(self.video_path(tenant, check_id), "rb")
 
     def derived_dir(self, tenant: str, check_id: str) -> Path:
         return self._dir(tenant, check_id) / "derived"

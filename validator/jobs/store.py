@@ -173,9 +173,7 @@ class Delivery(Base):
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    check_id: Mapped[str] = mapped_column(
-        ForeignKey("checks.id", ondelete="CASCADE"), index=True
-    )
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"), index=True)
     event: Mapped[str] = mapped_column(String(32))
     url: Mapped[str] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
@@ -221,9 +219,7 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL and a busy timeout."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30}
-            )
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)

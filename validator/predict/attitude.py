@@ -30,7 +30,9 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _BREAK = re.compile(r"[,.;:!?\n\r。；：、…]")
 # Quoted spans are mentions. ASCII single quotes count only when they are not inside a
 # word, so the apostrophe in "don't" never opens a quote.
-_QUOTES = re.compile(r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|「[^」]*」|『[^』]*』|(?<![\w'])'[^'\n]*'(?![\w'])")
+_QUOTES = re.compile(
+    r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|「[^」]*」|『[^』]*』|(?<![\w'])'[^'\n]*'(?![\w'])"
+)
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _EN_TOKEN = re.compile(r"[a-z']+")
 _APOSTROPHE = re.compile(r"(?<=[a-z])’(?=[a-z])")
@@ -88,7 +90,9 @@ def lexicon(kind: str) -> Lexicon:
                 patterns.append((term.rstrip("*"), _pattern(term)))
     # Longest first, so a longer phrase claims its span before a shorter term inside it.
     patterns.sort(key=lambda p: -len(p[0]))
-    return Lexicon(kind, tuple(patterns), frozenset(whole), tuple(sorted(masks, key=len, reverse=True)))
+    return Lexicon(
+        kind, tuple(patterns), frozenset(whole), tuple(sorted(masks, key=len, reverse=True))
+    )
 
 
 @cache

@@ -37,7 +37,7 @@ _TYPE_NAMES = {
 
 @cache
 def case_schema() -> dict[str, Any]:
-    """The case JSON Schema (a fresh copy is not needed: callers must not mutate it)."""
+    """The case JSON Schema (cached and shared: do not mutate it)."""
     text = resources.files("validator.predict").joinpath(SCHEMA_FILE).read_text("utf-8")
     return json.loads(text)
 

@@ -85,7 +85,9 @@ def validate(
     for combinator in ("all", "any"):
         if combinator in keys:
             if keys != {combinator}:
-                raise ConditionError(f"{where}: '{combinator}' stands alone, got keys {sorted(keys)}")
+                raise ConditionError(
+                    f"{where}: '{combinator}' stands alone, got keys {sorted(keys)}"
+                )
             items = node[combinator]
             if not isinstance(items, list) or not items:
                 raise ConditionError(f"{where}.{combinator}: expected a non-empty list")
@@ -141,19 +143,6 @@ def validate(
         if "match" not in keys:
             raise ConditionError(f"{where}: op 'some' needs a match condition")
         validate(node["match"], f"{where}.match", lookup, accepts, item_schema, depth + 1)
-
-
-def facts_of(node: Any) -> list[str]:
-    """Every top-level fact path a condition reads (paths inside ``some`` are its list)."""
-    out: list[str] = []
-    if "all" in node or "any" in node:
-        for child in node.get("all", node.get("any", [])):
-            out += facts_of(child)
-    elif "not" in node:
-        out += facts_of(node["not"])
-    else:
-        out.append(node["fact"])
-    return list(dict.fromkeys(out))
 
 
 # --- evaluation -----------------------------------------------------------------------------

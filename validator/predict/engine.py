@@ -64,7 +64,9 @@ def _days(start: datetime | None, end: datetime | None) -> float | None:
     return (end - start).total_seconds() / 86400
 
 
-def merge_videos(case: Mapping[str, Any], reports: list[dict[str, Any]]) -> tuple[list[Video], bool]:
+def merge_videos(
+    case: Mapping[str, Any], reports: list[dict[str, Any]]
+) -> tuple[list[Video], bool]:
     """The case's videos plus the given reports; a report fills a case video of its file.
 
     Returns the videos and whether the video list is known at all (``evidence.videos``
@@ -174,7 +176,7 @@ def score(rulebook: Rulebook, fired: list[Rule]) -> tuple[int, str, list[dict[st
             {"step": "block_cap", "rule": None, "delta": s.block_cap - final, "score": s.block_cap}
         )
         final = s.block_cap
-    if final <= s.likely_rejected_max:
+    if blocked or final <= s.likely_rejected_max:
         outcome = "likely_rejected"
     elif final >= s.likely_upheld_min:
         outcome = "likely_upheld"
@@ -305,7 +307,9 @@ def _missing(rulebook: Rulebook, run: _Run) -> list[dict[str, Any]]:
                 "outcome_if_unfavourable": if_bad,
             }
         )
-    return out
+    # Evidence that could improve the outcome first: that is what the merchant can act on.
+    helps = [m for m in out if OUTCOME_RANK[m["outcome_if_favourable"]] > OUTCOME_RANK[run.outcome]]
+    return helps + [m for m in out if m not in helps]
 
 
 def _local(dt: datetime) -> str:
@@ -363,25 +367,24 @@ def _actions(
                     "because": list(m["rules"]),
                 }
             )
-    if not blocked and deadline["deadline"] and deadline["late"] is False:
-        if not deadline["submitted_at"]:
-            when = _local(datetime.fromisoformat(deadline["deadline"]))
-            days = deadline["days_left"]
-            actions.append(
-                {
-                    "action": "submit_evidence",
-                    "title_en": rulebook.actions["submit_evidence"]["en"]
-                    if "submit_evidence" in rulebook.actions
-                    else "Submit the evidence in time",
-                    "title_zh": rulebook.actions["submit_evidence"]["zh"]
-                    if "submit_evidence" in rulebook.actions
-                    else "按时提交凭证",
-                    "text_en": f"Submit the appeal evidence before {when} (China time), "
-                    f"{days} day(s) left.",
-                    "text_zh": f"请在 {when}（北京时间）前提交申诉凭证，剩余 {days} 天。",
-                    "because": ["evidence.deadline"],
-                }
-            )
+    pending = deadline["deadline"] and deadline["late"] is False and not deadline["submitted_at"]
+    if pending and not blocked:
+        when = _local(datetime.fromisoformat(deadline["deadline"]))
+        days = deadline["days_left"]
+        title = rulebook.actions.get(
+            "submit_evidence", {"en": "Submit the evidence in time", "zh": "按时提交凭证"}
+        )
+        actions.append(
+            {
+                "action": "submit_evidence",
+                "title_en": title["en"],
+                "title_zh": title["zh"],
+                "text_en": f"Submit the appeal evidence before {when} (China time), "
+                f"{days} day(s) left.",
+                "text_zh": f"请在 {when}（北京时间）前提交申诉凭证，剩余 {days} 天。",
+                "because": ["evidence.deadline"],
+            }
+        )
     return actions
 
 

@@ -36,8 +36,9 @@ RULE_FIELDS = {
     "message_zh": str,
     "remedy_en": str,
     "remedy_zh": str,
+    "when": dict,
 }
-OPTIONAL_RULE_FIELDS = {"evidence": str, "when": dict}
+OPTIONAL_RULE_FIELDS = {"evidence": str}
 _ID = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 _QUOTE = re.compile(r"「([^」]+)」")
 
@@ -54,13 +55,19 @@ COMPUTED: dict[str, tuple[dict[str, Any], str]] = {
         _DAYS,
         "days from order.delivered_at (buyer's sign-for) to return.requested_at (FAQ 2)",
     ),
-    "derived.days_left_to_deadline": (_DAYS, "days from now to evidence.deadline; negative: passed"),
+    "derived.days_left_to_deadline": (
+        _DAYS,
+        "days from now to evidence.deadline; negative: passed",
+    ),
     "derived.evidence_late": (
         _FLAG,
         "evidence.submitted_at is after evidence.deadline, or nothing was submitted and the "
         "deadline has passed; false while the deadline is ahead",
     ),
-    "derived.abusive_lines_count": (_COUNT, "merchant lines with abusive words (null: no transcript)"),
+    "derived.abusive_lines_count": (
+        _COUNT,
+        "merchant lines with abusive words (null: no transcript)",
+    ),
     "derived.dismissive_lines_count": (
         _COUNT,
         "merchant lines with dismissive or perfunctory words (null: no transcript)",
@@ -304,8 +311,8 @@ def _rule(
     if extra:
         raise _fail(origin, where, f"unknown fields {extra}; known: {sorted(known)}")
     missing = sorted(set(RULE_FIELDS) - set(raw))
-    if missing or "when" not in raw:
-        raise _fail(origin, where, f"missing fields {missing + ([] if 'when' in raw else ['when'])}")
+    if missing:
+        raise _fail(origin, where, f"missing fields {missing}")
     for name, typ in {**RULE_FIELDS, **OPTIONAL_RULE_FIELDS}.items():
         if name in raw and (not isinstance(raw[name], typ) or isinstance(raw[name], bool)):
             raise _fail(origin, where, f"{name} must be a {typ.__name__}, got {raw[name]!r}")
@@ -318,7 +325,9 @@ def _rule(
     if not 1 <= raw["weight"] <= 100:
         raise _fail(origin, where, f"weight must be 1-100, got {raw['weight']}")
     if raw["action"] not in actions:
-        raise _fail(origin, where, f"action {raw['action']!r} is not in [actions]: {sorted(actions)}")
+        raise _fail(
+            origin, where, f"action {raw['action']!r} is not in [actions]: {sorted(actions)}"
+        )
     if raw.get("evidence") is not None and raw["evidence"] not in evidence:
         raise _fail(origin, where, f"evidence {raw['evidence']!r} is not in [evidence]")
     if not _QUOTE.search(raw["source"]):

@@ -229,13 +229,14 @@ def scan(
     """
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 gray image, got {gray.dtype} {gray.shape}")
+    names = tuple(formats)
+    zx_formats = _formats(names)  # validate the names even when the image is too small
     if min(gray.shape) < _MIN_SIDE:
         return Scan(codes=())
-    names = tuple(formats)
     gray = np.ascontiguousarray(gray)
     found = zxingcpp.read_barcodes(
         gray,
-        formats=_formats(names),
+        formats=zx_formats,
         try_rotate=try_rotations,
         try_downscale=try_downscale,
         try_invert=try_invert,

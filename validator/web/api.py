@@ -68,9 +68,7 @@ def check_resource(row: Check) -> dict[str, Any]:
     names = svc.thumbnail_names(row)
     out["links"] = {
         "self": url_for("api.get_check", check_id=row.id),
-        "thumbnails": [
-            url_for("api.thumbnail", check_id=row.id, name=name) for name in names
-        ],
+        "thumbnails": [url_for("api.thumbnail", check_id=row.id, name=name) for name in names],
     }
     return out
 
@@ -81,7 +79,9 @@ def health() -> Response:
     try:
         counts = svc.store.counts()
     except Exception as e:  # the database is down or locked out
-        raise Unavailable("the job database cannot be reached", details={"type": type(e).__name__}) from e
+        raise Unavailable(
+            "the job database cannot be reached", details={"type": type(e).__name__}
+        ) from e
     pool = svc.pool
     return jsonify(
         {
@@ -154,15 +154,13 @@ def prediction() -> Response:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest(
-            "send a JSON object {\"case\": {...}, \"check_id\": ...} with "
+            'send a JSON object {"case": {...}, "check_id": ...} with '
             "Content-Type: application/json",
             details={"field": "body"},
         )
     case = body.get("case")
     if not isinstance(case, dict):
-        raise CaseError(
-            "case: expected the case as a JSON object", details={"field": "case"}
-        )
+        raise CaseError("case: expected the case as a JSON object", details={"field": "case"})
     reports: list[dict[str, Any]] = []
     check_id = body.get("check_id")
     if check_id is not None:

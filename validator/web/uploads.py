@@ -43,7 +43,16 @@ class UploadRequest(Request):
         content_length: int | None = None,
     ) -> IO[bytes]:
         tmp = current_app.extensions["appeal"].tmp_dir
-        return tempfile.TemporaryFile("wb+", dir=tmp)
+        f = tempfile.TemporaryFile("wb+", dir=tmp)
+        # Kept here too: a part cut short by the size limit (413) never reaches
+        # request.files, and werkzeug would leave its file open.
+        self.__dict__.setdefault("_upload_files", []).append(f)
+        return f
+
+    def close(self) -> None:
+        super().close()
+        for f in self.__dict__.pop("_upload_files", []):
+            f.close()
 
 
 def sniff(head: bytes) -> str | None:

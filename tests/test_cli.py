@@ -1,0 +1,101 @@
+"""The ``check`` command: exit codes, one JSON document, clear errors, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from test_probe import EXIFTOOL, make_input, write_clip
+
+from validator.cli import main
+from validator.report.build import schema
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "kind, code",
+    [
+        pytest.param("empty", "empty_file", id="empty"),
+        pytest.param("text", "not_a_video", id="text-renamed-mp4"),
+        pytest.param("png", "not_a_video", id="png"),
+        pytest.param("truncated-moov-at-end", "undecodable", id="truncated"),
+        pytest.param("audio-only", "no_video_stream", id="no-video-stream"),
+    ],
+)
+def test_bad_input_exits_4_with_a_code(tmp_path, capsys, kind, code):
+    path = make_input(kind, tmp_path)
+    rc, out, err = run_cli(capsys, "check", str(path), "--format", "json")
+    assert rc == 4
+    assert json.loads(out) == {"error": json.loads(out)["error"]}
+    assert json.loads(out)["error"]["code"] == code
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "Traceback" not in out + err
+
+
+def test_metadata_only_file_exits_4(realdata, capsys):
+    rc, out, err = run_cli(capsys, "check", str(realdata / EXIFTOOL / "QuickTime.mov"), "--format", "json")
+    assert rc == 4
+    assert json.loads(out)["error"]["code"] == "undecodable"
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        pytest.param(["check"], "required", id="no-video"),
+        pytest.param(["check", "nope.mp4"], "no such file", id="missing-file"),
+        pytest.param(["check", "{clip}", "--return-signed-at", "yesterday"], "ISO 8601", id="bad-time"),
+        pytest.param(["check", "{clip}", "--policy", "nope"], "no policy named", id="bad-policy"),
+        pytest.param(["check", "{clip}", "--format", "xml"], "invalid choice", id="bad-format"),
+        pytest.param(["frobnicate"], "invalid choice", id="bad-command"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, capsys, args, needle):
+    clip = write_clip(tmp_path / "c.mp4")
+    rc, out, err = run_cli(capsys, *[a.format(clip=clip) for a in args])
+    assert rc == 2
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_json_report_is_one_document_valid_against_the_schema(tmp_path, capsys):
+    clip = write_clip(tmp_path / "c.mp4", frames=60)
+    rc, out, _ = run_cli(capsys, "check", str(clip), "--format", "json", "--out", str(tmp_path / "o"))
+    report = json.loads(out)  # exactly one JSON document
+    jsonschema.validate(report, schema())
+    assert rc == {"pass": 0, "fail": 1, "review": 3}[report["verdict"]]
+    assert report["verdict"] == "fail"  # 2 s at 64x48: too short and too small
+    assert json.loads((tmp_path / "o" / "report.json").read_text()) == report
+
+
+def test_text_report_in_chinese(tmp_path, capsys):
+    clip = write_clip(tmp_path / "c.mp4", frames=60)
+    rc, out, _ = run_cli(capsys, "check", str(clip), "--lang", "zh")
+    assert rc == 1
+    assert "完整性" in out and "不通过" in out
+
+
+def test_python_dash_m_runs_the_cli(tmp_path):
+    clip = write_clip(tmp_path / "c.mp4", frames=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "validator", "check", str(clip), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 1
+    assert json.loads(p.stdout)["file"]["name"] == "c.mp4"
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).with_name("appeal-validator")
+    p = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "appeal-validator" in p.stdout

@@ -1,0 +1,187 @@
+"""The fixture generator: its files say what its ground truth says.
+
+Clips are built once into FIXTURE_CACHE (default ``.cache/fixtures``, shared with the
+other fixture-driven tests); a cold cache costs ~40 s of encoding on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import cache
+from itertools import pairwise
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import zxingcpp
+
+from fixtures import barcode
+from fixtures.generate import GENERATOR_VERSION, LOOK_A, VARIANTS, build, frames
+from fixtures.scene import WAYBILL, Scene, Timing
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
+BRIEF_NAMES = {
+    "clean", "fast-turning", "spliced-take", "removed-segment", "paused", "freeze-padding",
+    "lens-covered", "dark", "blurred", "too-short", "recorded-before-signed",
+    "recorded-days-late", "recorded-weeks-late", "no-creation-time", "edited-capcut", "vfr",
+    "portrait-rotated", "hevc", "bframes",
+}  # fmt: skip
+
+
+@cache
+def built(name: str) -> tuple[Path, dict]:
+    return build(name, CACHE)
+
+
+@cache
+def decoded(name: str) -> tuple[list[float], list[np.ndarray], list[int]]:
+    """(PTS seconds, yuv420p planes as one array, rotation) of every frame."""
+    path, _ = built(name)
+    ts, pics, rots = [], [], []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            ts.append(float(f.pts * f.time_base))
+            pics.append(f.to_ndarray(format="yuv420p"))
+            rots.append(int(f.rotation or 0))
+    return ts, pics, rots
+
+
+def luma(pic: np.ndarray, height: int) -> np.ndarray:
+    return pic[:height]
+
+
+def display(pic: np.ndarray, rotation: int, height: int) -> np.ndarray:
+    """The luma plane as a display-oriented reader shows it (PyAV's CCW rotation)."""
+    return np.ascontiguousarray(np.rot90(luma(pic, height), round(rotation / 90)))
+
+
+def test_variant_names_are_the_briefs():
+    assert set(VARIANTS) == BRIEF_NAMES
+
+
+def test_code128_roundtrip():
+    assert barcode.encode(WAYBILL)[-1] == barcode.STOP
+    img = np.pad(barcode.render(WAYBILL, 2, 40), 8, constant_values=255)
+    assert [r.text for r in zxingcpp.read_barcodes(img)] == [WAYBILL]
+
+
+def test_rendering_is_deterministic():
+    scene = Scene(Timing())
+    a = scene.render(3.0, LOOK_A, jitter=(0.1, -0.2), noise_seed=5)
+    b = scene.render(3.0, LOOK_A, jitter=(0.1, -0.2), noise_seed=5)
+    c = scene.render(3.0, LOOK_A, jitter=(0.1, -0.2), noise_seed=6)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("name", ["clean", "paused", "portrait-rotated", "hevc"])
+def test_file_matches_truth(name):
+    path, truth = built(name)
+    assert truth["generator_version"] == GENERATOR_VERSION
+    assert truth["video"] == path.name
+    ts, pics, rots = decoded(name)
+    assert len(ts) == truth["frame_count"]
+    assert ts[0] == 0.0
+    assert ts[-1] + 1 / truth["fps"] == pytest.approx(truth["duration_s"], abs=1e-6)
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        assert vs.codec_context.name == truth["codec"]
+        assert c.duration / 1e6 == pytest.approx(truth["duration_s"], abs=0.04)
+        tag = c.metadata.get("creation_time")
+    recorded = datetime.fromisoformat(truth["recorded_at"])
+    assert datetime.fromisoformat(tag.replace("Z", "+00:00")) == recorded
+    assert set(rots) == {truth["rotation"]}
+    h, w = display(pics[0], rots[0], truth["coded_height"]).shape
+    assert (w, h) == (truth["width"], truth["height"])
+
+
+def test_paused_pts_and_audio_jump():
+    path, truth = built("paused")
+    ts, _, _ = decoded("paused")
+    gap = next(e for e in truth["events"] if e["kind"] == "gap")
+    steps = np.diff(ts)
+    i = int(np.argmax(steps))
+    assert steps[i] == pytest.approx(gap["length_s"] + 1 / 30, abs=1e-6)
+    assert ts[i] + 1 / 30 == pytest.approx(gap["t_s"], abs=1e-6)
+    assert np.sum(steps > 0.05) == 1  # everywhere else a regular 30 fps
+    agap = next(e for e in truth["events"] if e["kind"] == "audio_gap")
+    assert abs(agap["t_s"] - gap["t_s"]) < 0.05
+    assert abs(agap["length_s"] - gap["length_s"]) < 0.05
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        pts = [p.pts for p in c.demux(a) if p.pts is not None]
+    holes = [(b - x) * a.time_base for x, b in pairwise(pts) if b - x > 1024]
+    assert len(holes) == 1
+
+
+def test_portrait_rotation_as_pyav_reports():
+    _, truth = built("portrait-rotated")
+    assert truth["rotation"] == -90 and (truth["width"], truth["height"]) == (480, 854)
+    assert (truth["coded_width"], truth["coded_height"]) == (854, 480)
+
+
+def test_hevc_is_tagged_hvc1():
+    path, _ = built("hevc")
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].codec_context.codec_tag == "hvc1"
+
+
+@pytest.mark.parametrize("name", ["clean", "portrait-rotated", "hevc"])
+def test_label_decodes_where_truth_shows_it(name):
+    _, truth = built(name)
+    ts, pics, rots = decoded(name)
+    face = next(f for f in truth["faces"] if f["face"] == truth["label_face"])
+    i = int(np.argmin(np.abs(np.array(ts) - face["first_t_s"])))
+    img = display(pics[i], rots[i], truth["coded_height"])
+    assert [r.text for r in zxingcpp.read_barcodes(img)] == [truth["waybill"]]
+
+
+def test_blur_makes_the_label_unreadable():
+    # In memory, before compression: the blurred variant's picture at the label hold.
+    def at(name: str, t: float) -> np.ndarray:
+        for pts, img in frames(name):
+            if pts >= t:
+                return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        raise AssertionError(t)
+
+    assert [r.text for r in zxingcpp.read_barcodes(at("clean", 0.8))] == [WAYBILL]
+    assert zxingcpp.read_barcodes(at("blurred", 0.8)) == []
+
+
+def test_clean_never_repeats_a_frame():
+    _, pics, _ = decoded("clean")
+    same = [i for i in range(1, len(pics)) if np.array_equal(pics[i], pics[i - 1])]
+    assert same == []
+
+
+def test_freeze_padding_repeats_its_frame():
+    _, truth = built("freeze-padding")
+    ts, pics, _ = decoded("freeze-padding")
+    fz = next(e for e in truth["events"] if e["kind"] == "freeze")
+    inside = [i for i, t in enumerate(ts) if fz["t_s"] < t < fz["t_s"] + fz["length_s"] - 1e-6]
+    assert len(inside) == round(fz["length_s"] * 30) - 1
+    h = truth["coded_height"]
+    diffs = [float(cv2.absdiff(pics[i], pics[i - 1]).mean()) for i in inside]
+    same = [np.array_equal(luma(pics[i], h), luma(pics[i - 1], h)) for i in inside]
+    # The same picture was encoded 75 times. x264 refines the ~4 P-frames after each
+    # I-frame by a hair, and toggles one chroma block by +-1 every frame; the luma of
+    # the rest decodes byte-identical.
+    assert max(diffs) < 0.05
+    assert sum(same) >= 0.8 * len(inside)
+    outside = [
+        i
+        for i in range(1, len(pics))
+        if i not in inside and np.array_equal(luma(pics[i], h), luma(pics[i - 1], h))
+    ]
+    assert outside == []
+
+
+def test_build_is_cached():
+    path, truth = built("clean")
+    before = path.stat().st_mtime_ns
+    again, truth2 = build("clean", CACHE)
+    assert again == path and truth2 == truth and path.stat().st_mtime_ns == before

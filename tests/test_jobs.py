@@ -1,0 +1,278 @@
+"""The job layer without Flask: settings, store, storage, sniffing, runner, pool limits."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from validator.errors import ConfigError, UsageError
+from validator.jobs import settings
+from validator.jobs.pool import Pool
+from validator.jobs.runner import run_job
+from validator.jobs.storage import LocalStorage
+from validator.jobs.store import Check, Store, canonical_hash, hash_key, utcnow
+from validator.jobs.testing import app_config, fake_analysis
+from validator.web.uploads import sniff
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> dict:
+    out = settings.resolve(app_config(tmp_path / "data", JOB_LEASE_S=30))
+    settings.ensure_data_dir(out)
+    return out
+
+
+@pytest.fixture
+def store(cfg: dict):
+    s = Store(cfg["DATABASE_URL"])
+    yield s
+    s.close()
+
+
+def _queue(store: Store, cfg: dict, content: bytes = b"\x00\x00\x00\x18ftypmp42" + b"\0" * 64,
+           **fields) -> Check:  # fmt: skip
+    """A queued check with ``content`` stored as its video."""
+    tenant = store.tenant("acme")
+    storage = LocalStorage(Path(cfg["DATA_DIR"]) / "files")
+    import uuid
+
+    check_id = str(uuid.uuid4())
+    stored = storage.put_stream(str(tenant.id), check_id, io.BytesIO(content))
+    values = dict(
+        id=check_id,
+        tenant_id=tenant.id,
+        sha256=stored.sha256,
+        size_bytes=stored.size,
+        facts_hash=canonical_hash({}),
+        policy="taobao",
+        policy_digest="d",
+    )
+    values.update(fields)
+    row, created = store.create_check(**values)
+    assert created
+    return row
+
+
+# -- settings ---------------------------------------------------------------------------
+
+
+def test_settings_defaults_and_derived_database_url(tmp_path: Path) -> None:
+    out = settings.resolve({"DATA_DIR": str(tmp_path)})
+    assert out["MAX_UPLOAD_MB"] == 500 and out["WORKERS"] == 1
+    assert out["DATABASE_URL"] == f"sqlite:///{tmp_path / 'appeal.db'}"
+
+
+def test_settings_from_env_reads_the_prefix_and_database_url(tmp_path: Path) -> None:
+    env = {
+        "APPEAL_VALIDATOR_DATA_DIR": str(tmp_path),
+        "APPEAL_VALIDATOR_MAX_UPLOAD_MB": "12",
+        "DATABASE_URL": "sqlite:////tmp/x.db",
+    }
+    out = settings.from_env(env)
+    assert out["MAX_UPLOAD_MB"] == 12
+    assert out["DATABASE_URL"] == "sqlite:////tmp/x.db"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("MAX_UPLOAD_MB", "lots", id="not-a-number"),
+        pytest.param("WORKERS", "0", id="zero-workers"),
+        pytest.param("RUN_POOL", "maybe", id="not-a-bool"),
+    ],
+)
+def test_bad_settings_fail_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"APPEAL_VALIDATOR_{name}"):
+        settings.resolve({name: value})
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
+    cfg = settings.resolve({"DATA_DIR": str(tmp_path)})
+    first = settings.secret_key(cfg)
+    assert settings.secret_key(cfg) == first and len(first) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+# -- store ------------------------------------------------------------------------------
+
+
+def test_api_keys_are_stored_hashed_and_revocable(store: Store) -> None:
+    row, key = store.create_key("acme", callback_url="https://example.com/hook")
+    assert key.startswith("av_") and row.key_hash == hash_key(key) and key not in row.key_hash
+    found = store.authenticate(key)
+    assert found is not None and found[1].name == "acme"
+    assert store.authenticate(key + "x") is None
+    assert store.revoke_key(row.id) and store.authenticate(key) is None
+
+
+def test_reserved_tenant_names_are_refused(store: Store) -> None:
+    with pytest.raises(UsageError, match="reserved"):
+        store.create_key("_web")
+
+
+def test_a_job_is_claimed_once(store: Store, cfg: dict) -> None:
+    row = _queue(store, cfg)
+    assert store.claim(row.id, "a", 30)
+    assert not store.claim(row.id, "b", 30)
+    assert store.claim_next("b", 30) is None
+    # Only the owner may report progress or finish it.
+    assert not store.set_progress(row.id, "b", 0.5, "decoding")
+    assert not store.finish(row.id, "b", {"verdict": "pass"})
+    assert store.finish(row.id, "a", {"verdict": "pass"})
+    assert store.get(row.id).status == "done"
+
+
+def test_expired_leases_are_requeued_then_abandoned(store: Store, cfg: dict) -> None:
+    row = _queue(store, cfg)
+    for attempt in (1, 2, 3):
+        assert store.claim(row.id, f"dead-{attempt}", 30)
+        with store.session() as s:  # the owner died: nobody renews the lease
+            s.execute(
+                update(Check)
+                .where(Check.id == row.id)
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+        requeued, failed = store.requeue_expired(max_attempts=3)
+        if attempt < 3:
+            assert (requeued, failed) == (1, 0) and store.get(row.id).status == "queued"
+    assert failed == 1
+    done = store.get(row.id)
+    assert done.status == "failed" and done.error["code"] == "job_abandoned"
+
+
+# -- storage and sniffing ---------------------------------------------------------------
+
+
+def test_put_stream_is_atomic_and_hashes(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    stored = storage.put_stream("1", "abc", io.BytesIO(b"x" * 3_000_000))
+    assert stored.size == 3_000_000 and stored.path.read_bytes() == b"x" * 3_000_000
+    assert [p.name for p in stored.path.parent.iterdir()] == ["video"]  # no .part left
+    assert storage.derived_file("1", "abc", "../video") is None
+    with pytest.raises(ValueError):
+        storage.video_path("1", "../../etc")
+    storage.delete_check("1", "abc")
+    assert not (tmp_path / "1" / "abc").exists()
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(b"\0\0\0\x20ftypisom" + b"\0" * 40, "video/mp4", id="mp4"),
+        pytest.param(b"\0\0\0\x14ftypqt  " + b"\0" * 40, "video/quicktime", id="mov"),
+        pytest.param(b"\x1a\x45\xdf\xa3\x9f\x42\x82\x84webm" + b"\0" * 40, "video/webm", id="webm"),
+        pytest.param(b"\x1a\x45\xdf\xa3" + b"\0" * 60, "video/x-matroska", id="mkv"),
+        pytest.param(b"RIFF\0\0\0\0AVI LIST" + b"\0" * 40, "video/x-msvideo", id="avi"),
+        pytest.param((b"\x47" + b"\0" * 187) * 3, "video/mp2t", id="mpeg-ts"),
+        pytest.param(b"RIFF\0\0\0\0WAVEfmt " + b"\0" * 40, None, id="wav"),
+        pytest.param(b"\x89PNG\r\n\x1a\n" + b"\0" * 40, None, id="png"),
+        pytest.param(b"hello, world", None, id="text"),
+    ],
+)
+def test_sniff_by_content(head: bytes, expected: str | None) -> None:
+    assert sniff(head) == expected
+
+
+# -- runner -----------------------------------------------------------------------------
+
+
+def test_run_job_stores_the_report_and_reuses_it(store: Store, cfg: dict) -> None:
+    first = _queue(store, cfg)
+    assert run_job(first.id, settings=cfg, store=store, analysis=fake_analysis) == {
+        "id": first.id,
+        "status": "done",
+    }
+    done = store.get(first.id)
+    assert done.report["file"]["sha256"] == done.sha256 and done.progress == 1.0
+    second = _queue(store, cfg)  # same bytes, facts and policy
+    run_job(second.id, settings=cfg, store=store, analysis=fake_analysis)
+    again = store.get(second.id)
+    assert again.status == "done" and again.reused_from == first.id
+    log = Path(cfg["DATA_DIR"]) / "fake-analysis.log"
+    assert len(log.read_text().splitlines()) == 1  # analysed once
+
+
+def test_run_job_records_the_precise_input_error(store: Store, cfg: dict) -> None:
+    row = _queue(store, cfg, content=b"\0\0\0\x18ftypmp42" + b"\0" * 10)
+    result = run_job(row.id, settings=cfg, store=store)  # the real check
+    assert result["status"] == "failed"
+    assert result["error"]["code"] in ("undecodable", "not_a_video", "no_video_stream")
+
+
+def test_run_job_turns_a_bug_into_internal_error(store: Store, cfg: dict) -> None:
+    row = _queue(store, cfg)
+
+    def broken(*a: object, **kw: object) -> dict:
+        raise RuntimeError("boom")
+
+    result = run_job(row.id, settings=cfg, store=store, analysis=broken)
+    assert result["error"]["code"] == "internal_error" and "boom" not in json.dumps(result)
+
+
+# -- the pool: child processes, time limit, crashes ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "code"),
+    [
+        pytest.param("validator.jobs.testing:slow_analysis", "job_timeout", id="hung-decoder"),
+        pytest.param("validator.jobs.testing:crash_analysis", "job_crashed", id="segfault"),
+    ],
+)
+def test_pool_never_leaves_a_job_running(store: Store, cfg: dict, target: str, code: str) -> None:
+    row = _queue(store, cfg)
+    pool = Pool({**cfg, "JOB_TIMEOUT_S": 3.0}, target=target).start()
+    try:
+        assert pool.wait_idle(60)
+    finally:
+        pool.stop()
+    done = store.get(row.id)
+    assert done.status == "failed" and done.error["code"] == code
+    assert done.lease_owner is None and done.finished_at is not None
+
+
+def test_pool_runs_once_per_data_dir(cfg: dict) -> None:
+    first = Pool(cfg).start()
+    second = Pool(cfg).start()
+    try:
+        deadline = time.monotonic() + 10
+        while not first.leader and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert first.leader and not second.leader
+        first.stop()
+        deadline = time.monotonic() + 10  # the stand-by takes over
+        while not second.leader and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert second.leader
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_clean_stop_requeues_the_running_job(store: Store, cfg: dict) -> None:
+    row = _queue(store, cfg)
+    pool = Pool(cfg, target="validator.jobs.testing:slow_analysis").start()
+    try:
+        deadline = time.monotonic() + 30
+        while store.get(row.id).stage != "decoding" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pool.stop()
+    again = store.get(row.id)
+    assert again.status == "queued" and again.lease_owner is None
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_child_of_us(int(p))]
+
+
+def _is_child_of_us(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    except (OSError, ValueError, IndexError):
+        return False

@@ -1,0 +1,360 @@
+"""API v1 through Flask's test client: round trip, errors, isolation, idempotency, files."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from validator.jobs.testing import app_config
+from validator.web import create_app
+from validator.web.api import openapi_document
+from validator.web.errors import codes
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = "validator.jobs.testing:fake_analysis"
+MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200  # sniffs as MP4; the fake analysis does not care
+
+
+def fixture_clip(name: str) -> tuple[Path, dict]:
+    from fixtures.generate import build
+
+    cache = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
+    return build(name, cache)
+
+
+def make_app(tmp_path: Path, **overrides: object) -> Iterator[Flask]:
+    app = create_app(app_config(tmp_path / "data", **overrides))
+    try:
+        yield app
+    finally:
+        app.extensions["appeal"].close()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    yield from make_app(tmp_path, ANALYSIS_TARGET=FAKE)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def key_for(app: Flask, tenant: str, **kw: object) -> dict[str, str]:
+    _, key = app.extensions["appeal"].store.create_key(tenant, **kw)
+    return {"Authorization": f"Bearer {key}"}
+
+
+def upload(client: FlaskClient, headers: dict, content: bytes = MP4, **fields: str):
+    data = {"video": (io.BytesIO(content), fields.pop("filename", "clip.mp4")), **fields}
+    return client.post("/api/v1/checks", headers=headers, data=data)
+
+
+def wait(client: FlaskClient, headers: dict, check_id: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/v1/checks/{check_id}", headers=headers).json
+        if body["status"] in ("done", "failed"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"check {check_id} still {body['status']} after {timeout} s")
+
+
+def assert_error(resp, status: int, code: str) -> dict:
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/json"
+    body = resp.json
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code and body["error"]["message"]
+    assert "Traceback" not in resp.get_data(as_text=True)
+    return body["error"]
+
+
+# -- the real analysis, end to end through the API ---------------------------------------
+
+
+def test_round_trip_with_the_real_check(tmp_path: Path) -> None:
+    path, truth = fixture_clip("too-short")
+    content = path.read_bytes()
+    for app in make_app(tmp_path):
+        client = app.test_client()
+        h = key_for(app, "acme")
+        case = {"return": {"signed_at": truth["case"]["return"]["signed_at"]}}
+        resp = upload(client, h, content, case=json.dumps(case))
+        assert resp.status_code == 202
+        body = resp.json
+        assert body["status"] == "queued" and resp.headers["Location"].endswith(body["id"])
+        done = wait(client, h, body["id"])
+        assert done["status"] == "done", done.get("error")
+        report = done["report"]
+        schema = json.loads((ROOT / "validator/report/report.schema.json").read_text())
+        jsonschema.validate(report, schema)
+        assert report["file"]["sha256"] == hashlib.sha256(content).hexdigest()
+        assert done["file"]["sha256"] == report["file"]["sha256"]
+        for name, verdict in truth["expected"].items():
+            assert report["requirements"][name]["verdict"] == verdict, name
+        assert report["prediction"]["outcome"] in ("likely_upheld", "likely_rejected", "uncertain")
+        assert done["progress"] == 1.0 and done["verdict"] == report["verdict"]
+
+
+def test_a_broken_video_fails_with_the_precise_code(tmp_path: Path) -> None:
+    path, _ = fixture_clip("too-short")
+    for app in make_app(tmp_path):
+        client = app.test_client()
+        h = key_for(app, "acme")
+        resp = upload(client, h, path.read_bytes()[:20000])  # truncated: sniffs as MP4
+        assert resp.status_code == 202
+        done = wait(client, h, resp.json["id"])
+        assert done["status"] == "failed" and done["error"]["code"] == "undecodable"
+        assert done["error"]["message"] and "report" not in done
+
+
+# -- uploads: limits, sniffing, filenames -------------------------------------------------
+
+
+def test_over_the_size_limit_is_413_json(tmp_path: Path) -> None:
+    for app in make_app(tmp_path, ANALYSIS_TARGET=FAKE, MAX_UPLOAD_MB=1):
+        client = app.test_client()
+        h = key_for(app, "acme")
+        err = assert_error(upload(client, h, MP4 + b"\0" * (3 << 20)), 413, "payload_too_large")
+        assert err["details"]["max_bytes"]
+        # Just over the video limit but under the body's slack: caught after streaming.
+        assert_error(upload(client, h, MP4 + b"\0" * (1 << 20)), 413, "payload_too_large")
+        files = Path(app.config["DATA_DIR"]) / "files"
+        assert not [p for p in files.rglob("*") if p.is_file()]  # nothing kept
+        assert not list((Path(app.config["DATA_DIR"]) / "tmp").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        pytest.param(b"<html>not a video</html>" * 20, 415, "unsupported_media_type", id="html"),
+        pytest.param(b"\x89PNG\r\n\x1a\n" + b"\0" * 100, 415, "unsupported_media_type", id="png"),
+        pytest.param(b"", 422, "empty_file", id="empty"),
+    ],
+)
+def test_content_not_the_name_decides(client, app, content: bytes, status: int, code: str):
+    h = key_for(app, "acme")
+    assert_error(upload(client, h, content, filename="video.mp4"), status, code)
+
+
+def test_client_filenames_are_never_paths(client: FlaskClient, app: Flask) -> None:
+    h = key_for(app, "acme")
+    resp = upload(client, h, filename="../../../../tmp/evil\x00.mp4")
+    assert resp.status_code == 202
+    assert resp.json["file"]["filename"] == "evil.mp4"  # shown, sanitised
+    stored = list((Path(app.config["DATA_DIR"]) / "files").rglob("video"))
+    assert len(stored) == 1 and not Path("/tmp/evil.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        pytest.param({"case": "{not json"}, "bad_case", id="case-not-json"),
+        pytest.param({"case": "[1, 2]"}, "bad_case", id="case-not-object"),
+        pytest.param({"case": '{"return": {"signed_at": "yesterday"}}'}, "bad_case", id="bad-time"),
+        pytest.param({"case": "/etc/passwd"}, "bad_case", id="case-path"),
+        pytest.param({"policy": "../../etc/passwd"}, "bad_request", id="policy-path"),
+        pytest.param({"policy": "nope"}, "bad_request", id="unknown-policy"),
+        pytest.param({"callback_url": "ftp://x/y"}, "bad_request", id="callback-scheme"),
+    ],
+)
+def test_bad_fields_are_400(client, app, fields: dict, code: str) -> None:
+    err = assert_error(upload(client, key_for(app, "acme"), **fields), 400, code)
+    assert err["message"]
+
+
+def test_missing_video_is_400(client: FlaskClient, app: Flask) -> None:
+    h = key_for(app, "acme")
+    resp = client.post("/api/v1/checks", headers=h, data={"case": "{}"})
+    assert assert_error(resp, 400, "bad_request")["details"]["field"] == "video"
+
+
+# -- authentication and tenants ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(None, id="none"),
+        pytest.param("Bearer", id="empty"),
+        pytest.param("Basic dXNlcjpwYXNz", id="basic"),
+        pytest.param("Bearer av_not-a-key", id="unknown"),
+    ],
+)
+def test_unauthenticated_is_401(client: FlaskClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    resp = client.get("/api/v1/checks/00000000-0000-0000-0000-000000000000", headers=headers)
+    assert_error(resp, 401, "unauthorized")
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_revoked_key_is_401(client: FlaskClient, app: Flask) -> None:
+    store = app.extensions["appeal"].store
+    row, key = store.create_key("acme")
+    store.revoke_key(row.id)
+    resp = upload(client, {"Authorization": f"Bearer {key}"})
+    assert_error(resp, 401, "unauthorized")
+
+
+def test_a_tenant_never_sees_another_tenants_checks(client: FlaskClient, app: Flask) -> None:
+    a, b = key_for(app, "acme"), key_for(app, "globex")
+    a2 = key_for(app, "acme")  # a second key of the same tenant sees them
+    check_id = upload(client, a).json["id"]
+    done = wait(client, a, check_id)
+    thumb = done["links"]["thumbnails"][0]
+    assert client.get(thumb, headers=a2).status_code == 200
+    for method, url in [
+        ("get", f"/api/v1/checks/{check_id}"),
+        ("get", thumb),
+        ("delete", f"/api/v1/checks/{check_id}"),
+    ]:
+        assert_error(getattr(client, method)(url, headers=b), 404, "not_found")
+    resp = client.post("/api/v1/predictions", headers=b, json={"case": {}, "check_id": check_id})
+    assert_error(resp, 404, "not_found")
+    assert client.get(f"/api/v1/checks/{check_id}", headers=a).status_code == 200
+
+
+def test_the_forms_checks_are_not_the_apis(client: FlaskClient, app: Flask) -> None:
+    page = client.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    resp = client.post(
+        "/checks",
+        data={"video": (io.BytesIO(MP4), "a.mp4"), "csrf_token": token},
+        headers={"X-Requested-With": "XMLHttpRequest"},
+    )
+    assert resp.status_code == 200
+    check_id = resp.json["id"]
+    assert_error(client.get(f"/api/v1/checks/{check_id}", headers=key_for(app, "acme")), 404,
+                 "not_found")  # fmt: skip
+
+
+# -- idempotency, reuse, delete ----------------------------------------------------------
+
+
+def test_idempotency_key_returns_the_same_job(client: FlaskClient, app: Flask) -> None:
+    h = {**key_for(app, "acme"), "Idempotency-Key": "ticket-42"}
+    first = upload(client, h, case='{"return": {"tracking_number": "SF1"}}')
+    again = upload(client, h, case='{"return": {"tracking_number": "SF1"}}')
+    assert first.status_code == again.status_code == 202
+    assert first.json["id"] == again.json["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    other = upload(client, h, case='{"return": {"tracking_number": "SF2"}}')
+    assert_error(other, 422, "idempotency_conflict")
+    # Another tenant's identical key is its own.
+    h2 = {**key_for(app, "globex"), "Idempotency-Key": "ticket-42"}
+    assert upload(client, h2).json["id"] != first.json["id"]
+    videos = list((Path(app.config["DATA_DIR"]) / "files").rglob("video"))
+    assert len(videos) == 2  # replays and conflicts keep no file
+
+
+def test_same_file_facts_and_policy_reuse_the_result(client: FlaskClient, app: Flask) -> None:
+    h = key_for(app, "acme")
+    first = wait(client, h, upload(client, h).json["id"])
+    second = wait(client, h, upload(client, h).json["id"])
+    assert second["reused_from"] == first["id"]
+    assert second["report"]["requirements"] == first["report"]["requirements"]
+    assert client.get(second["links"]["thumbnails"][0], headers=h).status_code == 200
+    other = wait(client, h, upload(client, h, case='{"claim": {"type": "empty_parcel"}}').json["id"])
+    assert other["reused_from"] is None  # other facts: analysed again
+    log = Path(app.config["DATA_DIR"]) / "fake-analysis.log"
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_delete_removes_the_video_and_everything_derived(client: FlaskClient, app: Flask):
+    h = key_for(app, "acme")
+    check_id = upload(client, h).json["id"]
+    wait(client, h, check_id)
+    folder = next((Path(app.config["DATA_DIR"]) / "files").glob(f"*/{check_id}"))
+    assert (folder / "video").exists() and (folder / "derived" / "face-1.png").exists()
+    assert client.delete(f"/api/v1/checks/{check_id}", headers=h).status_code == 204
+    assert not folder.exists()
+    assert_error(client.get(f"/api/v1/checks/{check_id}", headers=h), 404, "not_found")
+    assert_error(client.delete(f"/api/v1/checks/{check_id}", headers=h), 404, "not_found")
+
+
+def test_thumbnails(client: FlaskClient, app: Flask) -> None:
+    h = key_for(app, "acme")
+    done = wait(client, h, upload(client, h).json["id"])
+    url = done["links"]["thumbnails"][0]
+    resp = client.get(url, headers=h)
+    assert resp.status_code == 200 and resp.mimetype == "image/png"
+    base = url.rsplit("/", 1)[0]
+    for name in ("nope.png", "..%2Fvideo", "video", ".hidden.png"):
+        assert_error(client.get(f"{base}/{name}", headers=h), 404, "not_found")
+
+
+# -- predictions -------------------------------------------------------------------------
+
+
+def test_prediction_from_facts(client: FlaskClient, app: Flask) -> None:
+    h = key_for(app, "acme")
+    case = {"return": {"signed_at": "2026-11-20T14:00"}, "claim": {"type": "swapped_item"}}
+    resp = client.post("/api/v1/predictions", headers=h, json={"case": case})
+    assert resp.status_code == 200
+    assert resp.json["outcome"] in ("likely_upheld", "likely_rejected", "uncertain")
+    assert isinstance(resp.json["next_actions"], list)
+
+
+def test_prediction_errors(client: FlaskClient, app: Flask) -> None:
+    h = key_for(app, "acme")
+    url = "/api/v1/predictions"
+    assert_error(client.post(url, headers=h, data="x"), 400, "bad_request")
+    assert_error(client.post(url, headers=h, json={"case": 3}), 400, "bad_case")
+    assert_error(client.post(url, headers=h, json={"case": {"platform": "ebay"}}), 400, "bad_case")
+    missing = {"case": {}, "check_id": "00000000-0000-0000-0000-000000000000"}
+    assert_error(client.post(url, headers=h, json=missing), 404, "not_found")
+
+
+def test_prediction_for_an_unfinished_check_is_409(tmp_path: Path) -> None:
+    for app in make_app(tmp_path, ANALYSIS_TARGET=FAKE, RUN_POOL=False):  # stays queued
+        client = app.test_client()
+        h = key_for(app, "acme")
+        check_id = upload(client, h).json["id"]
+        resp = client.post("/api/v1/predictions", headers=h, json={"case": {}, "check_id": check_id})
+        assert assert_error(resp, 409, "check_not_done")["details"]["status"] == "queued"
+
+
+# -- one error body everywhere; documented ------------------------------------------------
+
+
+def test_http_errors_get_the_json_body(client: FlaskClient, app: Flask) -> None:
+    assert_error(client.get("/api/v1/nope"), 404, "not_found")
+    resp = client.put("/api/v1/checks", headers=key_for(app, "acme"))
+    assert "POST" in assert_error(resp, 405, "method_not_allowed")["details"]["allowed"]
+
+
+def test_health_and_openapi_need_no_key(client: FlaskClient) -> None:
+    health = client.get("/api/v1/health")
+    assert health.status_code == 200 and health.json["status"] == "ok"
+    assert health.json["pool"] in ("running", "standby")
+    doc = client.get("/api/v1/openapi.json").json
+    assert doc["openapi"].startswith("3.")
+
+
+def test_every_error_code_is_documented() -> None:
+    doc = (ROOT / "docs" / "api.md").read_text("utf-8")
+    enum = openapi_document()["components"]["schemas"]["Error"]["properties"]["error"]
+    assert set(enum["properties"]["code"]["enum"]) == set(codes())
+    missing = [code for code in codes() if f"`{code}`" not in doc]
+    assert not missing, f"docs/api.md does not mention {missing}"
+
+
+def test_every_setting_is_documented() -> None:
+    from validator.jobs.settings import SETTINGS
+
+    doc = (ROOT / "docs" / "api.md").read_text("utf-8")
+    missing = [s.name for s in SETTINGS if f"APPEAL_VALIDATOR_{s.name}" not in doc]
+    assert not missing, f"docs/api.md does not mention {missing}"

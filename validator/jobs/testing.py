@@ -1,0 +1,194 @@
+"""Helpers for tests and the benchmark (like ``flask.testing``): fake analyses and a server.
+
+The fake analyses stand in for ``runner.analyse`` in tests of the plumbing
+(idempotency, isolation, webhooks, time limits): the pool runs them in its child
+process exactly like the real one, by their dotted name, e.g.
+``create_app({"ANALYSIS_TARGET": "validator.jobs.testing:fake_analysis"})``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+# A 1x1 PNG: the fake analysis's "thumbnail".
+PNG_1X1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
+
+
+def _data_dir(out_dir: str) -> Path:
+    return Path(out_dir).parents[3]  # DATA_DIR/files/<tenant>/<check>/derived
+
+
+def fake_analysis(
+    path: str,
+    *,
+    case: Mapping[str, Any] | None,
+    policy: str,
+    out_dir: str,
+    progress: Callable[[float, str], None],
+) -> dict[str, Any]:
+    """A fast stand-in with the report's shape: fails completeness, one cut at 2 s.
+
+    Appends a line to ``<DATA_DIR>/fake-analysis.log`` per call (tests count them).
+    """
+    data = Path(path).read_bytes()
+    progress(0.5, "decoding")
+    with open(_data_dir(out_dir) / "fake-analysis.log", "a") as f:
+        f.write(f"{path}\n")
+    (Path(out_dir) / "face-1.png").write_bytes(PNG_1X1)
+
+    def req(verdict: str, code: str, en: str, zh: str, at: list[float]) -> dict[str, Any]:
+        reason = {"code": code, "verdict": verdict, "message_en": en, "message_zh": zh}
+        return {"verdict": verdict, "reasons": [{**reason, "at_s": at}]}
+
+    return {
+        "schema_version": "1.0",
+        "tool": {"name": "appeal-evidence-validator", "version": "fake"},
+        "verdict": "fail",
+        "requirements": {
+            "consistency": req(
+                "review", "waybill_not_read", "No waybill read.", "未读取到运单。", []
+            ),
+            "completeness": req("fail", "cut", "A cut at 2.0 s.", "2.0 秒处有剪辑。", [2.0]),
+            "validity": req(
+                "pass", "quality_ok", "Light and focus are fine.", "光线清晰度良好。", []
+            ),
+            "timeliness": req("pass", "recorded_in_time", "Recorded in time.", "录制及时。", []),
+        },
+        "media": {"duration_s": 10.0, "width": 640, "height": 360, "fps": 30.0},
+        "events": [{"kind": "cut", "t_s": 2.0}, {"kind": "freeze", "t_s": 5.0, "length_s": 1.5}],
+        "faces": {"shown": [{"face": 1, "t_s": 1.0, "thumbnail": "face-1.png"}]},
+        "file": {
+            "name": Path(path).name,
+            "size_bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        },
+        "facts": dict(case or {}),
+        "policy": {"name": policy, "version": "fake", "sha256": ""},
+        "analysis": {"fake": True},
+    }
+
+
+def slow_analysis(path: str, **kw: Any) -> dict[str, Any]:
+    """Hangs (a decoder stuck on a file): the pool's time limit must stop it."""
+    kw["progress"](0.1, "decoding")
+    time.sleep(3600)
+    raise AssertionError("unreachable")
+
+
+def crash_analysis(path: str, **kw: Any) -> dict[str, Any]:
+    """Dies like a decoder segfault."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable")
+
+
+def error_analysis(path: str, **kw: Any) -> dict[str, Any]:
+    """Raises an unexpected exception (a bug): the job fails with internal_error."""
+    raise RuntimeError("boom")
+
+
+class Server:
+    """``appeal-validator serve`` in a subprocess on a free port (tests, the benchmark)."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        workers: int = 1,
+        timeout: float = 60.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        environ = dict(os.environ)
+        environ.update(env or {})
+        environ["APPEAL_VALIDATOR_DATA_DIR"] = str(self.data_dir)
+        environ.setdefault("PYTHONUNBUFFERED", "1")
+        self.log = open(self.data_dir.parent / f"{self.data_dir.name}-server.log", "ab")  # noqa: SIM115
+        from validator.cli import COMMANDS
+
+        # ``python -m validator serve`` once cli.py lists it; the same code path before.
+        if "serve" in COMMANDS:
+            cmd = [sys.executable, "-m", "validator", "serve"]
+        else:
+            cmd = [sys.executable, "-c", "import sys; from validator._cli.serve import main; "
+                   "sys.exit(main())"]  # fmt: skip
+        self.proc = subprocess.Popen(
+            [*cmd, "--port", "0", "--workers", str(workers)],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=environ,
+            start_new_session=True,  # killed as a group: the server and its analyses
+        )  # fmt: skip
+        self.url = self._read_url(timeout)
+
+    def _read_url(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        buf = b""
+        while time.monotonic() < deadline:
+            chunk = self.proc.stdout.read()
+            if chunk:
+                buf += chunk
+                m = re.search(rb"Serving on (http://\S+?)/?\n", buf)
+                if m:
+                    return m.group(1).decode()
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the server did not start: {buf.decode(errors='replace')}")
+
+    def kill(self) -> None:
+        """SIGKILL the server (and its analyses): a crash, no clean-up."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self._close()
+
+    def stop(self) -> None:
+        """SIGTERM, then wait (the server requeues its running jobs)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def app_config(data_dir: str | Path, **overrides: Any) -> dict[str, Any]:
+    """Settings for a test app: its own DATA_DIR, quick polling, loopback webhooks."""
+    cfg: dict[str, Any] = {
+        "DATA_DIR": str(data_dir),
+        "POLL_S": 0.05,
+        "WEBHOOK_ALLOW_PRIVATE": True,
+        "WEBHOOK_BACKOFF_S": 0.1,
+        "WEBHOOK_TIMEOUT_S": 5.0,
+        "TESTING": True,
+    }
+    cfg.update(overrides)
+    return cfg

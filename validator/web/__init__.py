@@ -1,0 +1,146 @@
+"""The web service: an upload form for merchants and a JSON API for ticket systems.
+
+    from validator.web import create_app
+    app = create_app()                   # settings from APPEAL_VALIDATOR_* and DATABASE_URL
+    gunicorn 'validator.web:create_app()'
+
+Blueprints: ``form`` (server-rendered pages), ``api`` (``/api/v1``); ``errors``
+turns every error into one JSON body (or an HTML page for the form). Jobs, files and
+webhooks live in ``validator.jobs``; this package is a thin adapter over them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import mimetypes
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from validator.jobs import settings as settings_mod
+from validator.jobs.pool import Pool
+from validator.jobs.storage import LocalStorage, local_storage
+from validator.jobs.store import WEB_TENANT, Check, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the blueprints use: ``app.extensions["appeal"]``."""
+
+    settings: dict[str, Any]
+    store: Store
+    storage: LocalStorage
+    tmp_dir: Path
+    web_tenant_id: int
+    pool: Pool | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    def thumbnail_names(self, row: Check) -> list[str]:
+        """The image files derived from the check's video, by name."""
+        folder = self.storage.derived_dir(str(row.tenant_id), row.id)
+        if row.status != "done" or not folder.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.is_file() and (mimetypes.guess_type(p.name)[0] or "").startswith("image/")
+        )
+
+    def delete(self, row: Check) -> None:
+        """Remove the check, its video and everything derived from it."""
+        # The row first: a running job's pool then fails to renew the lease and stops it.
+        self.store.delete_check(row.id)
+        self.storage.delete_check(str(row.tenant_id), row.id)
+
+    def close(self) -> None:
+        """Stop the pool and release the database (tests; shutdown)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.pool is not None:
+            self.pool.stop()
+        self.store.close()
+
+
+def localized(item: Any, lang: str) -> str:
+    """A reason or an action of the predictor in ``lang``: 'title: text' or its message."""
+    if not isinstance(item, Mapping):
+        return str(item)
+
+    def pick(stem: str) -> str:
+        return str(item.get(f"{stem}_{lang}") or item.get(f"{stem}_en") or item.get(stem) or "")
+
+    title = pick("title")
+    text = pick("text") or pick("message") or pick("need")
+    if title and text:
+        return f"{title}: {text}"
+    return title or text or str(item.get("code") or item.get("id") or "")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The app factory. ``test_config`` overrides the environment's settings."""
+    app = Flask(__name__)
+    app.config.from_prefixed_env("APPEAL_VALIDATOR")
+    if os.environ.get("DATABASE_URL") and "DATABASE_URL" not in app.config:
+        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    if test_config:
+        app.config.update(test_config)
+    cfg = settings_mod.resolve(app.config)
+    data_dir = settings_mod.ensure_data_dir(cfg)
+    app.config.update(cfg)
+    app.config["SECRET_KEY"] = settings_mod.secret_key(cfg)
+    # The body may carry the form fields and the case besides the video: 1 MiB slack;
+    # the video's own size is checked against MAX_UPLOAD_MB once stored.
+    app.config["MAX_CONTENT_LENGTH"] = (cfg["MAX_UPLOAD_MB"] + 1) << 20
+    app.config["MAX_FORM_MEMORY_SIZE"] = 1 << 20
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese reasons stay readable
+
+    from validator.web.uploads import UploadRequest
+
+    app.request_class = UploadRequest
+
+    store = Store(cfg["DATABASE_URL"])
+    web_tenant = store.tenant(WEB_TENANT)
+    assert web_tenant is not None
+    services = Services(
+        settings=cfg,
+        store=store,
+        storage=local_storage(data_dir),
+        tmp_dir=data_dir / "tmp",
+        web_tenant_id=web_tenant.id,
+    )
+    if cfg["RUN_POOL"]:
+        services.pool = Pool(cfg, target=app.config.get("ANALYSIS_TARGET") or
+                             "validator.jobs.runner:analyse").start()  # fmt: skip
+        # gunicorn and the dev server exit through here; a clean stop requeues jobs.
+        atexit.register(services.close)
+    app.extensions["appeal"] = services
+
+    from validator.web import api, errors, form
+
+    errors.register(app)
+    app.add_template_filter(localized)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(form.bp)
+
+    @app.after_request
+    def security_headers(resp: Any) -> Any:
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        if resp.mimetype == "text/html":
+            resp.headers.setdefault("X-Frame-Options", "DENY")
+        return resp
+
+    return app
+
+
+__all__ = ["Services", "create_app"]

@@ -1,0 +1,265 @@
+"""The upload form and the report pages (server-rendered; one small script).
+
+The form's checks belong to the built-in tenant ``_web`` (API keys cannot be made
+for it) and, within it, to the browser session that uploaded them: another
+session, or any API key, gets 404 for them. CSRF: a random token kept in the
+signed session cookie and echoed by the form (hidden field) or the script
+(``X-CSRF-Token``), compared in constant time; the cookie is ``SameSite=Lax``.
+(A dozen lines instead of Flask-WTF: the form has no other use for WTForms.)
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import mimetypes
+import re
+import secrets
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+
+from validator.jobs.store import Check
+from validator.models import REQUIREMENTS
+from validator.web.errors import CsrfFailed, NotFound
+from validator.web.i18n import CLAIMS, current_lang, labels
+from validator.web.uploads import create_check, parse_case
+
+bp = Blueprint("form", __name__)
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+    want = session.get("csrf") or ""
+    if not want or not hmac.compare_digest(sent.encode(), want.encode()):
+        raise CsrfFailed(
+            "the form expired or was not sent from this site; reload the page and submit it again"
+        )
+
+
+def _session_id() -> str:
+    if "sid" not in session:
+        session["sid"] = secrets.token_hex(16)
+        session.permanent = True
+    return session["sid"]
+
+
+def _own(check_id: str) -> Check:
+    """The session's own check; 404 otherwise (another session's looks like none)."""
+    svc = current_app.extensions["appeal"]
+    row = None
+    if _UUID.match(check_id):
+        row = svc.store.get(check_id, tenant_id=svc.web_tenant_id)
+    sid = session.get("sid")
+    if row is None or not sid or not hmac.compare_digest(row.web_session or "", sid):
+        raise NotFound(f"no check {check_id!r}", details={"id": check_id})
+    return row
+
+
+def _page(template: str, status: int = 200, **ctx: Any) -> Response:
+    lang = current_lang()
+    svc = current_app.extensions["appeal"]
+    resp = Response(
+        render_template(
+            template,
+            lang=lang,
+            t=labels(lang),
+            csrf_token=csrf_token(),
+            max_mb=svc.settings["MAX_UPLOAD_MB"],
+            **ctx,
+        ),
+        status=status,
+        mimetype="text/html",
+    )
+    return resp
+
+
+@bp.get("/")
+def index() -> Response:
+    return _page("index.html", claims=CLAIMS, form={}, error=None)
+
+
+def _case_from_form() -> dict[str, Any] | None:
+    f = request.form
+    ret = {
+        "tracking_number": f.get("tracking_number", "").strip() or None,
+        "signed_at": f.get("return_signed_at", "").strip() or None,
+    }
+    evidence = {"deadline": f.get("evidence_deadline", "").strip() or None}
+    claim = {
+        "type": f.get("claim_type", "").strip() or None,
+        "statement": f.get("claim_statement", "").strip() or None,
+    }
+    case: dict[str, Any] = {}
+    for key, part in (("return", ret), ("evidence", evidence), ("claim", claim)):
+        part = {k: v for k, v in part.items() if v is not None}
+        if part:
+            case[key] = part
+    return parse_case(json.dumps(case)) if case else None
+
+
+@bp.post("/checks")
+def upload() -> Response:
+    _check_csrf()
+    svc = current_app.extensions["appeal"]
+    new = create_check(
+        request.files.get("video"),
+        tenant_id=svc.web_tenant_id,
+        case=_case_from_form(),
+        web_session=_session_id(),
+    )
+    url = url_for("form.show", check_id=new.row.id)
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return jsonify(
+            {
+                "id": new.row.id,
+                "status": new.row.status,
+                "url": url,
+                "status_url": url_for("form.status", check_id=new.row.id),
+            }
+        )
+    return redirect(url, code=303)
+
+
+@bp.get("/checks/<check_id>/status.json")
+def status(check_id: str) -> Response:
+    row = _own(check_id)
+    out: dict[str, Any] = {
+        "id": row.id,
+        "status": row.status,
+        "progress": row.progress,
+        "stage": row.stage,
+    }
+    if row.status == "failed":
+        out["error"] = row.error
+    return jsonify(out)
+
+
+@bp.get("/checks/<check_id>/report.json")
+def report_json(check_id: str) -> Response:
+    row = _own(check_id)
+    if row.status != "done" or row.report is None:
+        raise NotFound(f"check {check_id} has no report yet", details={"status": row.status})
+    resp = current_app.response_class(
+        json.dumps(row.report, ensure_ascii=False, indent=2), mimetype="application/json"
+    )
+    resp.headers["Content-Disposition"] = f'attachment; filename="report-{row.id[:8]}.json"'
+    return resp
+
+
+@bp.get("/checks/<check_id>/thumbnails/<name>")
+def thumbnail(check_id: str, name: str) -> Response:
+    from validator.web.api import IMAGE_TYPES
+
+    row = _own(check_id)
+    svc = current_app.extensions["appeal"]
+    path = svc.storage.derived_file(str(row.tenant_id), row.id, name)
+    mime = mimetypes.guess_type(name)[0]
+    if path is None or mime not in IMAGE_TYPES:
+        raise NotFound(f"no picture {name!r}")
+    return send_file(path, mimetype=mime, max_age=3600)
+
+
+@bp.post("/checks/<check_id>/delete")
+def delete(check_id: str) -> Response:
+    _check_csrf()
+    row = _own(check_id)
+    current_app.extensions["appeal"].delete(row)
+    return _page("index.html", claims=CLAIMS, form={}, error=None, notice="deleted")
+
+
+@bp.get("/checks/<check_id>")
+def show(check_id: str) -> Response:
+    row = _own(check_id)
+    if row.status in ("queued", "running"):
+        return _page("progress.html", check=row)
+    if row.status == "failed":
+        return _page("failed.html", check=row, error=row.error or {}, status=422)
+    svc = current_app.extensions["appeal"]
+    report = row.report or {}
+    return _page(
+        "report.html",
+        check=row,
+        report=report,
+        requirements=REQUIREMENTS,
+        timeline=_timeline(report),
+        thumbs=_thumbnails(report, svc.thumbnail_names(row), row),
+        prediction=report.get("prediction"),
+    )
+
+
+def _timeline(report: dict[str, Any]) -> dict[str, Any]:
+    """Events placed on a 0-100 % strip of the video's duration."""
+    duration = float((report.get("media") or {}).get("duration_s") or 0.0)
+    marks = []
+    for e in report.get("events") or []:
+        t = float(e.get("t_s") or 0.0)
+        length = float(e.get("length_s") or 0.0)
+        if duration > 0:
+            left = max(0.0, min(100.0, 100.0 * t / duration))
+            width = max(0.0, min(100.0 - left, 100.0 * length / duration))
+        else:
+            left = width = 0.0
+        marks.append({"kind": e.get("kind", "?"), "t_s": t, "length_s": length or None,
+                      "left": round(left, 3), "width": round(width, 3)})  # fmt: skip
+    ticks = []
+    if duration > 0:
+        step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if duration / s <= 8)
+        n = 0
+        while n * step <= duration:
+            ticks.append({"t": n * step, "left": round(100.0 * n * step / duration, 3)})
+            n += 1
+    return {"duration_s": duration, "marks": marks, "ticks": ticks}
+
+
+def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[dict[str, Any]]:
+    """Pictures to show: those the report refers to (faces, waybill, events), then the rest.
+
+    The report may name a picture anywhere (``faces.shown[].thumbnail``, a
+    ``thumbnails`` list, ...); only bare names of files that exist in the check's
+    derived folder are served, labelled with the report's top-level key.
+    """
+    available = set(names)
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def add(ref: str, label: str, info: dict[str, Any]) -> None:
+        name = ref.replace("\\", "/").rsplit("/", 1)[-1]
+        if name in available and name not in seen:
+            seen.add(name)
+            url = url_for("form.thumbnail", check_id=row.id, name=name)
+            found.append({"name": name, "url": url, "label": label, "t_s": info.get("t_s")})
+
+    def walk(node: Any, top: str, parent: dict[str, Any]) -> None:
+        if isinstance(node, str):
+            add(node, top, parent)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, top or key, node)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, top, parent)
+
+    walk(report, "", {})
+    for name in names:  # files the report does not mention still belong to the video
+        add(name, "", {})
+    return found

@@ -1,0 +1,95 @@
+// The form's only script: upload with a progress bar (XMLHttpRequest), then poll the
+// analysis status and open the report. Without JavaScript the form posts normally and
+// the progress page refreshes itself.
+(function () {
+  "use strict";
+
+  function showError(message) {
+    var box = document.getElementById("form-error");
+    if (!box) { return; }
+    box.textContent = message;
+    box.hidden = false;
+    box.scrollIntoView({ behavior: "smooth", block: "center" });
+  }
+
+  function errorMessage(xhr, fallback) {
+    try {
+      var body = JSON.parse(xhr.responseText);
+      if (body && body.error && body.error.message) { return body.error.message; }
+    } catch (e) { /* not JSON: use the fallback */ }
+    return fallback + (xhr.status ? " (HTTP " + xhr.status + ")" : "");
+  }
+
+  function setupForm(form) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var file = form.querySelector("input[type=file]").files[0];
+      var max = parseInt(form.dataset.maxBytes, 10);
+      if (file && max && file.size > max) { showError(form.dataset.msgTooLarge); return; }
+      var button = form.querySelector("button[type=submit]");
+      var box = document.getElementById("upload-progress");
+      var bar = document.getElementById("upload-bar");
+      var label = document.getElementById("upload-label");
+      document.getElementById("form-error").hidden = true;
+      button.disabled = true;
+      box.hidden = false;
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) {
+          var pct = Math.round((100 * e.loaded) / e.total);
+          bar.value = pct;
+          label.textContent = form.dataset.msgUploading + " " + pct + "%";
+        }
+      });
+      xhr.addEventListener("load", function () {
+        if (xhr.status >= 200 && xhr.status < 300) {
+          var body = JSON.parse(xhr.responseText);
+          window.location.assign(body.url);
+          return;
+        }
+        button.disabled = false;
+        box.hidden = true;
+        showError(errorMessage(xhr, form.dataset.msgNetwork));
+      });
+      xhr.addEventListener("error", function () {
+        button.disabled = false;
+        box.hidden = true;
+        showError(form.dataset.msgNetwork);
+      });
+      xhr.send(new FormData(form));
+    });
+  }
+
+  function setupProgress(section) {
+    var bar = document.getElementById("analysis-bar");
+    var label = document.getElementById("analysis-label");
+    function poll() {
+      var xhr = new XMLHttpRequest();
+      xhr.open("GET", section.dataset.statusUrl);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.addEventListener("load", function () {
+        if (xhr.status !== 200) { window.setTimeout(poll, 2000); return; }
+        var s = JSON.parse(xhr.responseText);
+        if (s.status === "done" || s.status === "failed") {
+          window.location.assign(section.dataset.reportUrl);
+          return;
+        }
+        bar.value = Math.round(100 * (s.progress || 0));
+        label.textContent = s.status === "queued" ? section.dataset.msgQueued
+          : section.dataset.msgRunning + " " + bar.value + "% · " + s.stage;
+        window.setTimeout(poll, 700);
+      });
+      xhr.addEventListener("error", function () { window.setTimeout(poll, 2000); });
+      xhr.send();
+    }
+    poll();
+  }
+
+  var form = document.getElementById("upload-form");
+  if (form) { setupForm(form); }
+  var analysis = document.getElementById("analysis");
+  if (analysis) { setupProgress(analysis); }
+})();
