@@ -42,7 +42,9 @@ def test_bad_input_exits_4_with_a_code(tmp_path, capsys, kind, code):
 
 
 def test_metadata_only_file_exits_4(realdata, capsys):
-    rc, out, err = run_cli(capsys, "check", str(realdata / EXIFTOOL / "QuickTime.mov"), "--format", "json")
+    rc, out, _err = run_cli(
+        capsys, "check", str(realdata / EXIFTOOL / "QuickTime.mov"), "--format", "json"
+    )
     assert rc == 4
     assert json.loads(out)["error"]["code"] == "undecodable"
 
@@ -52,7 +54,9 @@ def test_metadata_only_file_exits_4(realdata, capsys):
     [
         pytest.param(["check"], "required", id="no-video"),
         pytest.param(["check", "nope.mp4"], "no such file", id="missing-file"),
-        pytest.param(["check", "{clip}", "--return-signed-at", "yesterday"], "ISO 8601", id="bad-time"),
+        pytest.param(
+            ["check", "{clip}", "--return-signed-at", "yesterday"], "ISO 8601", id="bad-time"
+        ),
         pytest.param(["check", "{clip}", "--policy", "nope"], "no policy named", id="bad-policy"),
         pytest.param(["check", "{clip}", "--format", "xml"], "invalid choice", id="bad-format"),
         pytest.param(["frobnicate"], "invalid choice", id="bad-command"),
@@ -60,7 +64,7 @@ def test_metadata_only_file_exits_4(realdata, capsys):
 )
 def test_usage_errors_exit_2(tmp_path, capsys, args, needle):
     clip = write_clip(tmp_path / "c.mp4")
-    rc, out, err = run_cli(capsys, *[a.format(clip=clip) for a in args])
+    rc, _out, err = run_cli(capsys, *[a.format(clip=clip) for a in args])
     assert rc == 2
     assert needle in err
     assert "Traceback" not in err
@@ -68,7 +72,9 @@ def test_usage_errors_exit_2(tmp_path, capsys, args, needle):
 
 def test_json_report_is_one_document_valid_against_the_schema(tmp_path, capsys):
     clip = write_clip(tmp_path / "c.mp4", frames=60)
-    rc, out, _ = run_cli(capsys, "check", str(clip), "--format", "json", "--out", str(tmp_path / "o"))
+    rc, out, _ = run_cli(
+        capsys, "check", str(clip), "--format", "json", "--out", str(tmp_path / "o")
+    )
     report = json.loads(out)  # exactly one JSON document
     jsonschema.validate(report, schema())
     assert rc == {"pass": 0, "fail": 1, "review": 3}[report["verdict"]]

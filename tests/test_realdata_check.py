@@ -20,7 +20,11 @@ def test_silent_black_is_black(realdata):
     r = check(realdata / AX / "silent-black-10s.mp4")
     jsonschema.validate(r.to_dict(), schema())
     black = [e for e in r.events if e["kind"] == "black"]
-    assert len(black) == 1 and black[0]["t_s"] == 0 and black[0]["length_s"] == pytest.approx(10, abs=0.1)
+    assert (
+        len(black) == 1
+        and black[0]["t_s"] == 0
+        and black[0]["length_s"] == pytest.approx(10, abs=0.1)
+    )
     assert "freeze" not in kinds(r)  # reported once, as black
     codes = [x["code"] for x in r.requirement("completeness")["reasons"]]
     assert "black_segment" in codes
@@ -52,7 +56,10 @@ def test_reordered_shifted_and_slow_motion_files_have_no_gap(realdata, name):
 
 
 def test_iphone_rotation_and_recording_time(realdata):
-    r = check(realdata / MEI / "mov" / "with-gps.mov", facts={"return": {"signed_at": "2019-07-24T15:00+08:00"}})
+    r = check(
+        realdata / MEI / "mov" / "with-gps.mov",
+        facts={"return": {"signed_at": "2019-07-24T15:00+08:00"}},
+    )
     m = r.to_dict()["media"]
     assert (m["rotation"], m["width"], m["height"]) == (90, 320, 568)
     assert m["recorded_at"] == "2019-07-24T08:25:40Z"

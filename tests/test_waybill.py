@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import dataclasses
 
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from validator.detectors.base import REGISTRY, Frame
 from validator.detectors.waybill import WaybillDetector
 from validator.models import Reason
+from validator.policy import load_policy
 from validator.waybill.aggregate import (
     REASONS,
     VERDICT_OF,
@@ -34,7 +35,9 @@ from validator.waybill.reader import CodeRead, read_codes, scan
 from validator.waybill.synth import noisy_background, synthetic_frame
 
 SF = "SF1234567890123"
-NO_POLICY = SimpleNamespace(values={})  # every waybill threshold at its default
+NO_POLICY = load_policy()  # the shipped profile
+# The detector tests below count reads at 3 a second.
+THREE_HZ = dataclasses.replace(NO_POLICY, values={**NO_POLICY.values, "waybill.sample_hz": 3.0})
 
 
 def _s10(service: str, serial: str, country: str = "CN") -> str:
@@ -395,7 +398,7 @@ def _add_noise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _run(frames, *, hires: bool = False) -> dict:
-    det = WaybillDetector(None, NO_POLICY)
+    det = WaybillDetector(None, THREE_HZ)
     for i, (t, g) in enumerate(frames):
         if hires:
             small = g[::4, ::4].copy()  # 320 px analysis frame; hires gives the full frame

@@ -15,6 +15,8 @@ import jsonschema
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from validator.jobs.testing import app_config
 from validator.web import create_app
@@ -57,8 +59,23 @@ def key_for(app: Flask, tenant: str, **kw: object) -> dict[str, str]:
 
 
 def upload(client: FlaskClient, headers: dict, content: bytes = MP4, **fields: str):
-    data = {"video": (io.BytesIO(content), fields.pop("filename", "clip.mp4")), **fields}
-    return client.post("/api/v1/checks", headers=headers, data=data)
+    """POST /api/v1/checks. The body is encoded here, in memory: werkzeug's test client
+    spools large bodies to a temporary file it leaves open when the app refuses early."""
+    data = {"video": FileStorage(io.BytesIO(content), fields.pop("filename", "clip.mp4")),
+            **fields}  # fmt: skip
+    boundary, body = encode_multipart(data)
+    return client.post(
+        "/api/v1/checks",
+        headers=headers,
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+
+
+def fetch(client: FlaskClient, url: str, headers: dict) -> tuple[int, str, bytes]:
+    """GET a file: (status, mimetype, body), closing the response (send_file keeps it open)."""
+    with client.get(url, headers=headers) as resp:
+        return resp.status_code, resp.mimetype, resp.get_data()
 
 
 def wait(client: FlaskClient, headers: dict, check_id: str, timeout: float = 90) -> dict:
@@ -214,7 +231,7 @@ def test_a_tenant_never_sees_another_tenants_checks(client: FlaskClient, app: Fl
     check_id = upload(client, a).json["id"]
     done = wait(client, a, check_id)
     thumb = done["links"]["thumbnails"][0]
-    assert client.get(thumb, headers=a2).status_code == 200
+    assert fetch(client, thumb, a2)[0] == 200
     for method, url in [
         ("get", f"/api/v1/checks/{check_id}"),
         ("get", thumb),
@@ -266,8 +283,10 @@ def test_same_file_facts_and_policy_reuse_the_result(client: FlaskClient, app: F
     second = wait(client, h, upload(client, h).json["id"])
     assert second["reused_from"] == first["id"]
     assert second["report"]["requirements"] == first["report"]["requirements"]
-    assert client.get(second["links"]["thumbnails"][0], headers=h).status_code == 200
-    other = wait(client, h, upload(client, h, case='{"claim": {"type": "empty_parcel"}}').json["id"])
+    assert fetch(client, second["links"]["thumbnails"][0], h)[0] == 200
+    other = wait(
+        client, h, upload(client, h, case='{"claim": {"type": "empty_parcel"}}').json["id"]
+    )
     assert other["reused_from"] is None  # other facts: analysed again
     log = Path(app.config["DATA_DIR"]) / "fake-analysis.log"
     assert len(log.read_text().splitlines()) == 2
@@ -289,8 +308,8 @@ def test_thumbnails(client: FlaskClient, app: Flask) -> None:
     h = key_for(app, "acme")
     done = wait(client, h, upload(client, h).json["id"])
     url = done["links"]["thumbnails"][0]
-    resp = client.get(url, headers=h)
-    assert resp.status_code == 200 and resp.mimetype == "image/png"
+    status, mimetype, _ = fetch(client, url, h)
+    assert status == 200 and mimetype == "image/png"
     base = url.rsplit("/", 1)[0]
     for name in ("nope.png", "..%2Fvideo", "video", ".hidden.png"):
         assert_error(client.get(f"{base}/{name}", headers=h), 404, "not_found")
@@ -323,7 +342,9 @@ def test_prediction_for_an_unfinished_check_is_409(tmp_path: Path) -> None:
         client = app.test_client()
         h = key_for(app, "acme")
         check_id = upload(client, h).json["id"]
-        resp = client.post("/api/v1/predictions", headers=h, json={"case": {}, "check_id": check_id})
+        resp = client.post(
+            "/api/v1/predictions", headers=h, json={"case": {}, "check_id": check_id}
+        )
         assert assert_error(resp, 409, "check_not_done")["details"]["status"] == "queued"
 
 

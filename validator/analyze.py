@@ -169,7 +169,11 @@ def check(
     quality = findings.get("quality", Findings()).metrics
     motion = findings.get("cuts", Findings()).metrics
     requirements = {
-        "consistency": req.consistency(),
+        "consistency": req.consistency(
+            f.tracking_number,
+            findings["waybill"].metrics if "waybill" in findings else None,
+            pol,
+        ),
         "completeness": req.completeness(media.duration_s, events, pol, decode_errors),
         "validity": req.validity(media.width, media.height, quality, motion, pol),
         "timeliness": req.timeliness(media.recorded_at, media.recorded_at_source, f, pol),

@@ -44,6 +44,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeliness.max_before_signed_s", float, "Recording may start this early."),
     Setting("timeliness.pass_after_signed_s", float, "Recording start within this passes."),
     Setting("timeliness.review_after_signed_s", float, "Within this needs review; later fails."),
+    Setting(
+        "waybill.sample_hz", float, "Barcode reads a second of video (plus reads on a change)."
+    ),
+    Setting("waybill.change_luma", float, "Thumbnail luma change that triggers an extra read."),
+    Setting("waybill.fail_min_frames", int, "Frames another waybill must be read on to fail."),
+    Setting(
+        "waybill.other_min_frames", int, "Frames an unknown waybill-shaped code needs to count."
+    ),
     Setting("decode.max_seconds_per_media_second", float, "Decode time budget per media second."),
     Setting("decode.min_seconds_budget", float, "Minimum decode time budget."),
     Setting("media.max_duration_s", float, "Longer files are rejected as absurd."),

@@ -6,15 +6,13 @@ catalogue ``validator/data/reasons.json`` (stable codes, English and Chinese).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from validator.models import Event, Reason, Requirement, combine
 from validator.policy import Policy
+from validator.reasons import reason
 from validator.timeutil import SHANGHAI
 
 
@@ -39,24 +37,6 @@ class CheckFacts:
         }
 
 
-@cache
-def catalogue() -> dict[str, dict[str, str]]:
-    """Every reason code with its requirement, verdict and message templates."""
-    raw = json.loads(resources.files("validator.data").joinpath("reasons.json").read_text("utf-8"))
-    return {k: v for k, v in raw.items() if not k.startswith("_")}
-
-
-def reason(code: str, at_s: tuple[float, ...] | list[float] = (), **fields: Any) -> Reason:
-    entry = catalogue()[code]
-    return Reason(
-        code=code,
-        verdict=entry["verdict"],  # type: ignore[arg-type]
-        message_en=entry["en"].format(**fields),
-        message_zh=entry["zh"].format(**fields),
-        at_s=tuple(at_s),
-    )
-
-
 def _times(events: list[Event]) -> str:
     return ", ".join(f"{e.t_s:.1f} s" for e in events)
 
@@ -74,8 +54,17 @@ def _verdict(name: str, reasons: list[Reason]) -> Requirement:
     return Requirement(name, combine([r.verdict for r in reasons]), tuple(reasons))
 
 
-def consistency() -> Requirement:
-    return _verdict("consistency", [reason("not_checked")])
+def consistency(
+    tracking_number: str | None, waybill: dict[str, Any] | None, policy: Policy
+) -> Requirement:
+    """The waybill read on camera against the return's tracking number."""
+    if waybill is None:  # the waybill detector did not run
+        return _verdict("consistency", [reason("not_checked")])
+    from validator.waybill.aggregate import make_reason, verdict_from_metrics
+
+    return _verdict(
+        "consistency", [make_reason(verdict_from_metrics(tracking_number, waybill, policy))]
+    )
 
 
 def completeness(

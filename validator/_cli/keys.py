@@ -79,7 +79,7 @@ def list_keys(args: argparse.Namespace) -> int:
 
     store = _store(args)
     try:
-        rows = store.keys(args.tenant)
+        rows = store.api_keys(args.tenant)
     finally:
         store.close()
     print(f"{'KEY ID':<18} {'TENANT':<20} {'PREFIX':<12} {'CREATED':<21} {'REVOKED':<21} CALLBACK")

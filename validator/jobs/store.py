@@ -297,7 +297,7 @@ class Store:
             ).first()
             return None if found is None else (found[0], found[1])
 
-    def keys(self, tenant_name: str | None = None) -> list[tuple[ApiKey, Tenant]]:
+    def api_keys(self, tenant_name: str | None = None) -> list[tuple[ApiKey, Tenant]]:
         with self.session() as s:
             q = select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
             if tenant_name is not None:

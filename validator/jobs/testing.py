@@ -52,7 +52,7 @@ def fake_analysis(
         reason = {"code": code, "verdict": verdict, "message_en": en, "message_zh": zh}
         return {"verdict": verdict, "reasons": [{**reason, "at_s": at}]}
 
-    return {
+    report: dict[str, Any] = {
         "schema_version": "1.0",
         "tool": {"name": "appeal-evidence-validator", "version": "fake"},
         "verdict": "fail",
@@ -78,6 +78,11 @@ def fake_analysis(
         "policy": {"name": policy, "version": "fake", "sha256": ""},
         "analysis": {"fake": True},
     }
+    if case:  # like the real one: the prediction rides along
+        from validator.predict import predict
+
+        report["prediction"] = predict(case, [report]).to_dict()
+    return report
 
 
 def slow_analysis(path: str, **kw: Any) -> dict[str, Any]:
@@ -115,14 +120,15 @@ class Server:
         environ["APPEAL_VALIDATOR_DATA_DIR"] = str(self.data_dir)
         environ.setdefault("PYTHONUNBUFFERED", "1")
         self.log = open(self.data_dir.parent / f"{self.data_dir.name}-server.log", "ab")  # noqa: SIM115
-        from validator.cli import COMMANDS
-
-        # ``python -m validator serve`` once cli.py lists it; the same code path before.
-        if "serve" in COMMANDS:
-            cmd = [sys.executable, "-m", "validator", "serve"]
-        else:
-            cmd = [sys.executable, "-c", "import sys; from validator._cli.serve import main; "
-                   "sys.exit(main())"]  # fmt: skip
+        # ``appeal-validator serve`` through cli.main once cli.py lists it (the lead adds
+        # it to COMMANDS); the same code path through serve.main before.
+        code = (
+            "import sys; from validator.cli import COMMANDS, main\n"
+            "if 'serve' not in COMMANDS: from validator._cli.serve import main\n"
+            "else: sys.argv.insert(1, 'serve')\n"
+            "sys.exit(main(sys.argv[1:]))"
+        )
+        cmd = [sys.executable, "-c", code]
         self.proc = subprocess.Popen(
             [*cmd, "--port", "0", "--workers", str(workers)],
             stdout=subprocess.PIPE,

@@ -51,6 +51,26 @@ class Report:
         return json.dumps(self.data, ensure_ascii=False, indent=indent)
 
 
+def _waybill(findings: dict[str, Findings], consistency: Requirement, facts: CheckFacts) -> dict:
+    """``waybill.expected``, ``.codes[]`` (text, format, first_t_s, frames), ``.match``."""
+    if "waybill" not in findings:
+        return {"expected": facts.tracking_number, "codes": [], "match": None, "checked": False}
+    m = findings["waybill"].metrics
+    codes = [
+        {k: c.get(k) for k in ("text", "format", "first_t_s", "frames", "best_t_s", "carriers")}
+        for c in m.get("codes", [])
+    ]
+    match = None if consistency.verdict == "review" else consistency.verdict == "pass"
+    return {
+        "expected": facts.tracking_number,
+        "codes": codes,
+        "match": match,
+        "checked": True,
+        "sampled_frames": m.get("sampled_frames"),
+        "read_ms_total": m.get("read_ms_total"),
+    }
+
+
 def build_report(
     *,
     path: Path,
@@ -91,6 +111,7 @@ def build_report(
         "provenance": md.get("provenance", []),
         "quality": findings["quality"].metrics if "quality" in findings else {},
         "motion": findings["cuts"].metrics if "cuts" in findings else {},
+        "waybill": _waybill(findings, requirements["consistency"], facts),
         "facts": facts.to_dict(),
         "policy": policy.to_dict(),
         "analysis": analysis,

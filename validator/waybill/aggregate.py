@@ -40,35 +40,22 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from validator.models import Reason
+from validator.reasons import catalogue
 from validator.waybill.carriers import identify, normalise
 from validator.waybill.reader import CodeRead, Scan
 
 __all__ = [
-    "DEFAULTS",
     "REASONS",
     "CodeSummary",
     "WaybillTracker",
     "make_reason",
     "message",
-    "setting",
     "verdict",
     "verdict_from_metrics",
 ]
 
 Verdict = Literal["pass", "fail", "review"]
 
-#: Thresholds this package reads from the policy, with the defaults used while the
-#: policy profile does not declare them yet (the lead adds them to policy.py).
-DEFAULTS: dict[str, float | int] = {
-    # ~3 reads a second: a label shown for one second is sampled 3 times
-    "waybill.sample_hz": 3.0,
-    # mean luma change (0-255, on a 32x18 thumbnail) that triggers an extra read
-    "waybill.change_luma": 12.0,
-    # another waybill must be read on this many sampled frames to fail the video
-    "waybill.fail_min_frames": 2,
-    # a waybill-shaped code in no known carrier format counts from this many frames
-    "waybill.other_min_frames": 3,
-}
 
 # "Nothing decoded but regions seen" needs regions on this share of sampled frames
 # (and on 3 frames at least): the reader left an undecoded 1-D region on 4 of 44
@@ -76,52 +63,9 @@ DEFAULTS: dict[str, float | int] = {
 _UNREAD_MIN_FRACTION = 0.2
 _UNREAD_MIN_FRAMES = 3
 
+# The messages live in the one reason catalogue (validator/data/reasons.json).
 REASONS: dict[str, tuple[str, str]] = {
-    "waybill_match": (
-        "The return's tracking number {expected} was read from the parcel on {frames} "
-        "sampled frame(s), first at {first_t_s} s.",
-        "在{frames}个抽样画面中识别到本次退货运单号{expected}，首次出现在第{first_t_s}秒。",
-    ),
-    "waybill_mismatch": (
-        "Another waybill number {other} was read clearly ({other_frames} sampled frames, "
-        "first at {other_t_s} s) and the return's number {expected} never was: the parcel "
-        "on camera does not appear to be this return.",
-        "清晰识别到其他运单号{other}（{other_frames}个抽样画面，首次出现在第{other_t_s}秒），"
-        "始终未识别到本次退货运单号{expected}：视频中的包裹与本次退货不一致。",
-    ),
-    "waybill_ambiguous": (
-        "Several different waybill numbers were read ({others}) and none is the return's "
-        "number {expected}; a person should check which parcel was opened.",
-        "识别到多个不同的运单号（{others}），均不是本次退货运单号{expected}，需人工核实拆开的是哪个包裹。",
-    ),
-    "waybill_embedded": (
-        "A code holds the return's number {expected} inside longer text ({raw}); a person "
-        "should confirm it is this parcel's waybill.",
-        "有条码或二维码的内容中包含本次退货运单号{expected}（{raw}），需人工确认是否为该包裹的运单。",
-    ),
-    "waybill_not_matched": (
-        "Codes were read ({others}) but none is the return's number {expected} or clearly "
-        "another waybill; show the waybill label close to the camera.",
-        "识别到条码或二维码（{others}），但都不是本次退货运单号{expected}，也不能确定是其他运单；"
-        "请将快递面单靠近镜头拍清楚。",
-    ),
-    "waybill_unreadable": (
-        "A barcode was seen on {unread_frames} of {sampled_frames} sampled frames but could "
-        "not be decoded (too small, blurred or cut off); film the waybill label closer and "
-        "steadier.",
-        "在{sampled_frames}个抽样画面中，有{unread_frames}个画面出现条码但无法识别（过小、模糊或不完整），"
-        "请近距离、稳定地拍摄快递面单。",
-    ),
-    "waybill_not_found": (
-        "No waybill barcode or QR code could be read in {sampled_frames} sampled frames; "
-        "the waybill label must be shown clearly on camera.",
-        "在{sampled_frames}个抽样画面中未识别到运单条码或二维码，视频中需清晰展示快递面单。",
-    ),
-    "waybill_no_expected": (
-        "No return tracking number was given, so the waybill on camera cannot be compared "
-        "({n_codes} code(s) read).",
-        "未提供退货运单号，无法核对视频中的快递面单（共识别到{n_codes}个条码或二维码）。",
-    ),
+    code: (e["en"], e["zh"]) for code, e in catalogue().items() if code.startswith("waybill_")
 }
 
 VERDICT_OF: dict[str, Verdict] = {
@@ -134,12 +78,6 @@ VERDICT_OF: dict[str, Verdict] = {
     "waybill_not_found": "review",
     "waybill_no_expected": "review",
 }
-
-
-def setting(policy: Any, name: str) -> Any:
-    """A waybill threshold from the policy, or its default while the policy lacks it."""
-    values = getattr(policy, "values", None) or {}
-    return values.get(name, DEFAULTS[name])
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,14 +227,21 @@ def verdict(
     *,
     sampled_frames: int | None = None,
     unread_frames: int = 0,
-    fail_min_frames: int = int(DEFAULTS["waybill.fail_min_frames"]),
-    other_min_frames: int = int(DEFAULTS["waybill.other_min_frames"]),
+    fail_min_frames: int | None = None,
+    other_min_frames: int | None = None,
 ) -> tuple[Verdict, str, dict[str, Any]]:
     """``(verdict, reason code, details)`` for the return's tracking number ``expected``.
 
     ``codes`` are ``CodeSummary`` objects or their dicts (the detector's
     ``metrics["codes"]``). ``details`` holds the message fields and ``at_s``.
+    Thresholds left ``None`` take the shipped policy profile's values.
     """
+    if fail_min_frames is None or other_min_frames is None:
+        from validator.policy import load_policy
+
+        default = load_policy()
+        fail_min_frames = fail_min_frames or int(default["waybill.fail_min_frames"])
+        other_min_frames = other_min_frames or int(default["waybill.other_min_frames"])
     cs = [_as_summary(c) for c in codes]
     n = len(cs)
     sampled = sampled_frames if sampled_frames is not None else 0
@@ -397,8 +342,8 @@ def verdict_from_metrics(
         metrics.get("codes", []),
         sampled_frames=int(metrics.get("sampled_frames", 0)),
         unread_frames=int(metrics.get("unread_frames", 0)),
-        fail_min_frames=int(setting(policy, "waybill.fail_min_frames")),
-        other_min_frames=int(setting(policy, "waybill.other_min_frames")),
+        fail_min_frames=None if policy is None else int(policy["waybill.fail_min_frames"]),
+        other_min_frames=None if policy is None else int(policy["waybill.other_min_frames"]),
     )
 
 

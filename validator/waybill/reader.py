@@ -17,8 +17,10 @@ Two passes over a frame the decode loop hands over (about 1280 px long side):
    Regions that still do not decode are counted as ``unread_regions``: a sign a
    code was on camera but too small, blurred or cut off.
 
-Cost, measured on 2 shared cores at 1280 px: pass 1 about 4 ms a frame with
-Code 128 + QR against 13-25 ms with all formats; pass 2 adds a few ms.
+Cost per 1280x720 frame, measured on 2 busy shared cores (best of 5 runs; rerun
+with ``python -m validator.waybill.bench``): pass 1 takes 2-5 ms with Code 128 +
+QR against 8-30 ms with all formats (frames with and without a code); pass 2
+adds about 5 ms, so the default reader costs 7-10 ms a frame.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 #: Waybills in China are Code 128, sometimes QR. zxing-cpp's "QRCode" is the family:
 #: QR Model 1 and 2, Micro QR and rMQR.
 DEFAULT_FORMATS: tuple[str, ...] = ("Code128", "QRCode")
-#: Every format zxing-cpp reads (for measurements; costs 3-5x the default).
+#: Every format zxing-cpp reads (for measurements; pass 1 costs 3-6x the default).
 ALL_FORMATS: tuple[str, ...] = ("All",)
 
 _DETECT_SCALE = 0.375  # 480 px wide for a 1280 px frame: ~3 ms instead of ~5 ms at 0.5, and the

@@ -7,9 +7,10 @@ import mimetypes
 import re
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, send_file, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from validator import __version__
 from validator.errors import CaseError
@@ -144,7 +145,15 @@ def thumbnail(check_id: str, name: str) -> Response:
     mime = mimetypes.guess_type(name)[0]
     if path is None or mime not in IMAGE_TYPES:
         raise NotFound(f"no thumbnail {name!r} for check {check_id}", details={"name": name})
-    resp = send_file(path, mimetype=mime, max_age=3600)
+    return image_response(path, mime)
+
+
+def image_response(path: Path, mime: str) -> Response:
+    """A small derived picture. Read whole (thumbnails are a few KB), so no file handle
+    outlives the request whatever the server or test client does with the body."""
+    resp = Response(path.read_bytes(), mimetype=mime)
+    resp.cache_control.private = True
+    resp.cache_control.max_age = 3600
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
 

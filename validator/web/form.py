@@ -25,7 +25,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     url_for,
 )
@@ -168,7 +167,7 @@ def report_json(check_id: str) -> Response:
 
 @bp.get("/checks/<check_id>/thumbnails/<name>")
 def thumbnail(check_id: str, name: str) -> Response:
-    from validator.web.api import IMAGE_TYPES
+    from validator.web.api import IMAGE_TYPES, image_response
 
     row = _own(check_id)
     svc = current_app.extensions["appeal"]
@@ -176,7 +175,7 @@ def thumbnail(check_id: str, name: str) -> Response:
     mime = mimetypes.guess_type(name)[0]
     if path is None or mime not in IMAGE_TYPES:
         raise NotFound(f"no picture {name!r}")
-    return send_file(path, mimetype=mime, max_age=3600)
+    return image_response(path, mime)
 
 
 @bp.post("/checks/<check_id>/delete")

@@ -43,7 +43,7 @@ class UploadRequest(Request):
         content_length: int | None = None,
     ) -> IO[bytes]:
         tmp = current_app.extensions["appeal"].tmp_dir
-        f = tempfile.TemporaryFile("wb+", dir=tmp)
+        f = tempfile.TemporaryFile("wb+", dir=tmp)  # noqa: SIM115 (closed in close())
         # Kept here too: a part cut short by the size limit (413) never reaches
         # request.files, and werkzeug would leave its file open.
         self.__dict__.setdefault("_upload_files", []).append(f)

@@ -1,0 +1,80 @@
+"""Regenerate docs/reasons.md from the reason catalogue and the policy settings.
+
+    python docs/gen_reference.py > docs/reasons.md
+
+Tests check that the document names every reason code and setting.
+"""
+
+from __future__ import annotations
+
+from validator.models import REQUIREMENTS
+from validator.policy import SETTINGS, load_policy
+from validator.reasons import catalogue
+
+RATIO_CODES = ("too_dark", "overexposed", "blurred")
+EVENTS = (
+    (
+        "cut",
+        "detectors/cuts.py",
+        "a splice or removed segment (motion-compensated per-block temporal spike)",
+    ),
+    ("gap", "media/timeline.py", "a hole in the video timestamps beyond the stream's own rhythm"),
+    ("audio_gap", "media/timeline.py", "the same in the audio timestamps"),
+    ("freeze", "detectors/freeze.py", "the same picture repeated (`length_s`)"),
+    ("black", "detectors/black.py", "black picture or covered lens (`length_s`)"),
+    (
+        "edit_software",
+        "media/provenance.py",
+        "editing / re-encoding software traces in the file's tags",
+    ),
+    ("waybill_read", "detectors/waybill.py", "a waybill barcode or QR code first read at `t_s`"),
+)
+
+
+def main() -> None:
+    cat = catalogue()
+    out = [
+        "# Reason codes, events and policy settings",
+        "",
+        "Every requirement verdict carries reasons. A reason has a stable `code` (API: never",
+        "renamed),",
+        "the `verdict` it contributes (`pass`, `fail`, `review`), `message_en`, `message_zh` and the",
+        "times `at_s` (seconds from the first frame) it refers to. A requirement's verdict is the worst",
+        "of its reasons' (fail > review > pass); the overall verdict is the worst of the four.",
+        "Messages live in `validator/data/reasons.json`; this page is made by `docs/gen_reference.py`.",
+        "",
+    ]
+    for name in REQUIREMENTS:
+        out += [f"## {name}", "", "| code | verdict | meaning |", "| --- | --- | --- |"]
+        for code, e in cat.items():
+            if e["requirement"] == name:
+                verdict = "fail / review" if code in RATIO_CODES else e["verdict"]
+                out.append(f"| `{code}` | {verdict} | {e['en']} |")
+        out.append("")
+    out += [
+        "`too_dark`, `overexposed` and `blurred` are `fail` when the share of affected seconds is at",
+        "least `validity.fail_fraction`, `review` when it is at least `validity.review_fraction`.",
+        "",
+        "## Events",
+        "",
+        "| kind | found by | meaning |",
+        "| --- | --- | --- |",
+    ]
+    out += [f"| `{k}` | `{m}` | {d} |" for k, m, d in EVENTS]
+    out += [
+        "",
+        "## Policy settings",
+        "",
+        "Thresholds live in policy profiles (`validator/policies/*.toml`); pass your own with",
+        "`--policy FILE`. Each value in a profile carries its `source`.",
+        "",
+        "| setting | default (taobao) | meaning |",
+        "| --- | --- | --- |",
+    ]
+    p = load_policy()
+    out += [f"| `{s.name}` | {p[s.name]} | {s.help} |" for s in SETTINGS]
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""A real server killed mid-analysis: its jobs are picked up again after a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from validator.jobs import settings
+from validator.jobs.store import Store
+from validator.jobs.testing import Server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fixture_clip(name: str) -> tuple[Path, dict]:
+    from fixtures.generate import build
+
+    return build(name, Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures")))
+
+
+def post(url: str, key: str, video: Path, case: dict) -> dict:
+    boundary = "----appeal-test-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="case"\r\n\r\n'.encode()
+        + json.dumps(case).encode()
+        + b"\r\n",
+        f'--{boundary}\r\nContent-Disposition: form-data; name="video"; filename="v.mp4"\r\n'
+        "Content-Type: video/mp4\r\n\r\n".encode()
+        + video.read_bytes()
+        + b"\r\n",
+        f"--{boundary}--\r\n".encode(),
+    ]
+    req = urllib.request.Request(
+        f"{url}/api/v1/checks",
+        data=b"".join(parts),
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 202
+        return json.loads(resp.read())
+
+
+@pytest.mark.slow
+def test_jobs_survive_a_crash_of_the_service(tmp_path: Path) -> None:
+    video, truth = fixture_clip("spliced-take")
+    short, short_truth = fixture_clip("too-short")
+    data_dir = tmp_path / "data"
+    env = {"APPEAL_VALIDATOR_JOB_LEASE_S": "3", "APPEAL_VALIDATOR_POLL_S": "0.1"}
+    cfg = settings.from_env({"APPEAL_VALIDATOR_DATA_DIR": str(data_dir)})
+    settings.ensure_data_dir(cfg)
+    store = Store(cfg["DATABASE_URL"])
+    try:
+        _, key = store.create_key("acme")
+        case = {"return": {"signed_at": truth["case"]["return"]["signed_at"]}}
+        server = Server(data_dir, env=env)
+        try:
+            first = post(server.url, key, video, case)
+            second = post(server.url, key, short, case)
+            deadline = time.monotonic() + 60
+            while store.get(first["id"]).status != "running" and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            server.kill()  # SIGKILL, the server and its analysis: no clean-up at all
+        stuck = store.get(first["id"])
+        assert stuck.status == "running" and stuck.report is None
+        assert store.get(second["id"]).status == "queued"
+
+        with Server(data_dir, env=env):
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                rows = [store.get(first["id"]), store.get(second["id"])]
+                if all(r.status in ("done", "failed") for r in rows):
+                    break
+                time.sleep(0.2)
+        for row, expected in zip(rows, (truth, short_truth), strict=True):
+            assert row.status == "done", row.error
+            for name, verdict in expected["expected"].items():
+                assert row.report["requirements"][name]["verdict"] == verdict, name
+        assert rows[0].attempts == 2  # the interrupted run, then the one that finished
+        assert rows[1].attempts == 1  # queued all along
+    finally:
+        store.close()

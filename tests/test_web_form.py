@@ -1,0 +1,180 @@
+"""The upload form and its pages through Flask's test client."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from validator.jobs.testing import app_config
+from validator.web import create_app
+
+FAKE = "validator.jobs.testing:fake_analysis"
+MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200
+XHR = {"X-Requested-With": "XMLHttpRequest"}
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(app_config(tmp_path / "data", ANALYSIS_TARGET=FAKE))
+    yield app
+    app.extensions["appeal"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def token(client: FlaskClient) -> str:
+    page = client.get("/").get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def submit(client: FlaskClient, content: bytes = MP4, headers: dict | None = None, **fields):
+    data = {"video": (io.BytesIO(content), "我的视频.mp4"), "csrf_token": token(client), **fields}
+    return client.post("/checks", data=data, headers=headers or {})
+
+
+def wait_done(client: FlaskClient, check_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(f"/checks/{check_id}/status.json").json
+        if status["status"] in ("done", "failed"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError("the check did not finish")
+
+
+def test_the_form_page(client: FlaskClient) -> None:
+    resp = client.get("/")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    assert 'name="viewport" content="width=device-width' in html  # phone-sized screens
+    for field in ("video", "tracking_number", "return_signed_at", "evidence_deadline",
+                  "claim_type", "csrf_token"):  # fmt: skip
+        assert f'name="{field}"' in html
+    with client.get("/static/app.js") as script:
+        assert "app.js" in html and script.status_code == 200
+    zh = client.get("/?lang=zh").get_data(as_text=True)
+    assert "退货签收时间" in zh and 'lang="zh-CN"' in zh
+    assert "退货签收时间" in client.get("/").get_data(as_text=True)  # remembered
+
+
+def test_csrf_is_required(client: FlaskClient) -> None:
+    client.get("/")
+    data = {"video": (io.BytesIO(MP4), "a.mp4"), "csrf_token": "forged"}
+    resp = client.post("/checks", data=data)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and resp.mimetype == "text/html"
+    assert "reload the page" in html and "Traceback" not in html
+    resp = client.post("/checks", data={"video": (io.BytesIO(MP4), "a.mp4")}, headers=XHR)
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "csrf_failed"
+
+
+def test_upload_progress_report_and_download(client: FlaskClient) -> None:
+    resp = submit(
+        client,
+        headers=XHR,
+        tracking_number="SF1234567890123",
+        return_signed_at="2026-11-20T14:00",
+        evidence_deadline="2026-12-05T14:00",
+        claim_type="swapped_item",
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.json
+    assert body["url"] == f"/checks/{body['id']}"
+    page = client.get(body["url"]).get_data(as_text=True)
+    assert "analysis-bar" in page or 'data-testid="verdict"' in page  # progress, or done already
+    assert wait_done(client, body["id"])["status"] == "done"
+
+    html = client.get(body["url"]).get_data(as_text=True)
+    assert 'data-testid="verdict" data-verdict="fail"' in html
+    for name, verdict in (("consistency", "review"), ("completeness", "fail"),
+                          ("validity", "pass"), ("timeliness", "pass")):  # fmt: skip
+        assert f'data-requirement="{name}" data-verdict="{verdict}"' in html
+    assert "A cut at 2.0 s." in html and "Completeness" in html
+    assert 'class="mark cut"' in html and "left: 20.0%" in html  # 2 s of 10 s
+    assert 'class="mark freeze span"' in html
+    assert f"/checks/{body['id']}/thumbnails/face-1.png" in html
+    assert 'data-testid="prediction"' in html and 'data-testid="advice"' in html
+    zh = client.get(body["url"] + "?lang=zh").get_data(as_text=True)
+    assert "2.0 秒处有剪辑。" in zh and "完整性" in zh and "不通过" in zh
+
+    with client.get(f"/checks/{body['id']}/thumbnails/face-1.png") as thumb:
+        assert thumb.status_code == 200 and thumb.mimetype == "image/png"
+    report = client.get(f"/checks/{body['id']}/report.json")
+    assert report.status_code == 200 and "attachment" in report.headers["Content-Disposition"]
+    assert report.json["verdict"] == "fail"
+    assert report.json["facts"]["return"]["tracking_number"] == "SF1234567890123"
+
+
+def test_without_javascript_the_form_redirects(client: FlaskClient) -> None:
+    resp = submit(client)
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/checks/")
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "message"),
+    [
+        pytest.param(b"GIF89a" + b"\0" * 100, 415, "not a video container", id="gif"),
+        pytest.param(b"", 422, "the file is empty", id="empty"),
+    ],
+)
+def test_a_bad_file_gets_a_clear_message(client, content: bytes, status: int, message: str):
+    resp = submit(client, content)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == status and resp.mimetype == "text/html"
+    assert message in html and "Traceback" not in html
+    resp = submit(client, content, headers=XHR)  # what the page's script shows
+    assert resp.status_code == status and message in resp.json["error"]["message"]
+
+
+def test_bad_case_fields_get_a_clear_message(client: FlaskClient) -> None:
+    resp = submit(client, headers=XHR, return_signed_at="20.11.2026")
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "bad_case"
+    assert "return.signed_at" in resp.json["error"]["message"]
+
+
+def test_a_failed_check_shows_its_reason(tmp_path: Path) -> None:
+    app = create_app(app_config(tmp_path / "data"))  # the real analysis
+    try:
+        client = app.test_client()
+        check_id = submit(client, b"\0\0\0\x18ftypmp42" + b"\0" * 50, headers=XHR).json["id"]
+        assert wait_done(client, check_id)["status"] == "failed"
+        resp = client.get(f"/checks/{check_id}")
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 422 and 'data-testid="check-failed"' in html
+        assert "Traceback" not in html
+    finally:
+        app.extensions["appeal"].close()
+
+
+def test_another_session_cannot_see_a_check(app: Flask, client: FlaskClient) -> None:
+    check_id = submit(client, headers=XHR).json["id"]
+    other = app.test_client()
+    for url in (f"/checks/{check_id}", f"/checks/{check_id}/status.json",
+                f"/checks/{check_id}/report.json"):  # fmt: skip
+        assert other.get(url).status_code == 404
+    assert client.get(f"/checks/{check_id}/status.json").status_code == 200
+
+
+def test_delete_from_the_report_page(client: FlaskClient, app: Flask) -> None:
+    check_id = submit(client, headers=XHR).json["id"]
+    wait_done(client, check_id)
+    resp = client.post(f"/checks/{check_id}/delete", data={"csrf_token": token(client)})
+    assert resp.status_code == 200 and "deleted" in resp.get_data(as_text=True)
+    assert client.get(f"/checks/{check_id}").status_code == 404
+    assert not list((Path(app.config["DATA_DIR"]) / "files").rglob("video"))
+
+
+def test_unknown_pages_are_html_404(client: FlaskClient) -> None:
+    resp = client.get("/nope", headers={"Accept": "text/html"})
+    assert resp.status_code == 404 and resp.mimetype == "text/html"
+    assert client.get("/checks/not-a-uuid").status_code == 404
