@@ -1,13 +1,14 @@
-# One image for the CLI (and, later, the web service and workers).
+# One image for the service (gunicorn) and the CLI.
 # PyAV and opencv-python-headless wheels carry FFmpeg and OpenCV: no system ffmpeg.
 FROM python:3.11-slim
-
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 APPEAL_VALIDATOR_DATA_DIR=/data
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY validator ./validator
-RUN pip install . && useradd --create-home --uid 10001 appeal
+RUN pip install ".[server]" && useradd --create-home --uid 10001 appeal && mkdir -p /data && chown appeal /data
 USER appeal
 WORKDIR /home/appeal
-ENTRYPOINT ["appeal-validator"]
-CMD ["--help"]
+VOLUME /data
+EXPOSE 8000
+# One analysis pool per data directory (a lock file in /data): run without --preload.
+CMD ["gunicorn", "--workers", "2", "--threads", "8", "--timeout", "600", "--bind", "0.0.0.0:8000", "validator.web:create_app()"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One entry point for the project's tasks; needs only Python 3.11+ (stdlib).
 
-    python3 dev.py run     # set up .venv, build the demo clips, check one (text report)
+    python3 dev.py run     # set up .venv, start the service (upload form + API), print its URL
     python3 dev.py test    # set up .venv with test tools, ruff, then the whole test suite
     python3 dev.py bench   # the benchmark (benchmarks/bench_check.py)
 
@@ -20,7 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
-DEMO = ROOT / "fixtures" / "demo"
 
 
 def sh(*args: str | Path, **kw) -> None:
@@ -42,25 +41,13 @@ def setup(extra: str) -> None:
 
 
 def run(argv: list[str]) -> int:
+    """The service on embedded defaults (SQLite in ./data, in-process workers)."""
     setup("test")
-    sh(PY, "-m", "fixtures.generate", "--demo", "--out", DEMO)
-    video = DEMO / "spliced-take.mp4"
-    print(f"\nChecking {video.relative_to(ROOT)} (a demo clip with a second take spliced in):\n")
-    code = subprocess.run(
-        [
-            str(PY),
-            "-m",
-            "validator",
-            "check",
-            str(video),
-            "--return-signed-at",
-            "2026-11-20T14:00",
-            *argv,
-        ],
-        cwd=ROOT,
-    ).returncode
-    print(f"(exit code {code}: 0 pass, 1 fail, 3 review)")
-    return 0
+    # Prints "Serving on http://127.0.0.1:8000/"; Ctrl-C stops it.
+    try:
+        return subprocess.run([str(PY), "-m", "validator", "serve", *argv], cwd=ROOT).returncode
+    except KeyboardInterrupt:
+        return 0
 
 
 def test(argv: list[str]) -> int:

@@ -228,7 +228,7 @@ def test_run_job_turns_a_bug_into_internal_error(store: Store, cfg: dict) -> Non
 )
 def test_pool_never_leaves_a_job_running(store: Store, cfg: dict, target: str, code: str) -> None:
     row = _queue(store, cfg)
-    pool = Pool({**cfg, "JOB_TIMEOUT_S": 3.0}, target=target).start()
+    pool = Pool({**cfg, "JOB_TIMEOUT_S": 2.0}, target=target).start()
     try:
         assert pool.wait_idle(60)
     finally:
@@ -239,21 +239,24 @@ def test_pool_never_leaves_a_job_running(store: Store, cfg: dict, target: str, c
 
 
 def test_pool_runs_once_per_data_dir(cfg: dict) -> None:
-    first = Pool(cfg).start()
-    second = Pool(cfg).start()
+    pools = [Pool(cfg).start(), Pool(cfg).start()]
     try:
+        # Either may win the lock (both start threads at once); exactly one leads.
         deadline = time.monotonic() + 10
-        while not first.leader and time.monotonic() < deadline:
+        while not any(p.leader for p in pools) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert first.leader and not second.leader
-        first.stop()
+        time.sleep(0.2)  # the loser has had its chance to (wrongly) lock too
+        assert sorted(p.leader for p in pools) == [False, True]
+        leader = next(p for p in pools if p.leader)
+        standby = next(p for p in pools if not p.leader)
+        leader.stop()
         deadline = time.monotonic() + 10  # the stand-by takes over
-        while not second.leader and time.monotonic() < deadline:
+        while not standby.leader and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert second.leader
+        assert standby.leader
     finally:
-        first.stop()
-        second.stop()
+        for p in pools:
+            p.stop()
 
 
 def test_a_clean_stop_requeues_the_running_job(store: Store, cfg: dict) -> None:

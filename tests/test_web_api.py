@@ -123,6 +123,10 @@ def test_round_trip_with_the_real_check(tmp_path: Path) -> None:
             assert report["requirements"][name]["verdict"] == verdict, name
         assert report["prediction"]["outcome"] in ("likely_upheld", "likely_rejected", "uncertain")
         assert done["progress"] == 1.0 and done["verdict"] == report["verdict"]
+        # Pictures of the moments the report names (the cut, the waybill), upright JPEGs.
+        assert done["links"]["thumbnails"]
+        status, mimetype, body = fetch(client, done["links"]["thumbnails"][0], h)
+        assert status == 200 and mimetype == "image/jpeg" and body[:2] == b"\xff\xd8"
 
 
 def test_a_broken_video_fails_with_the_precise_code(tmp_path: Path) -> None:
@@ -145,7 +149,7 @@ def test_over_the_size_limit_is_413_json(tmp_path: Path) -> None:
         client = app.test_client()
         h = key_for(app, "acme")
         err = assert_error(upload(client, h, MP4 + b"\0" * (3 << 20)), 413, "payload_too_large")
-        assert err["details"]["max_bytes"]
+        assert err["details"]["max_bytes"] == 1 << 20  # the video limit, as configured
         # Just over the video limit but under the body's slack: caught after streaming.
         assert_error(upload(client, h, MP4 + b"\0" * (1 << 20)), 413, "payload_too_large")
         files = Path(app.config["DATA_DIR"]) / "files"

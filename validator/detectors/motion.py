@@ -10,14 +10,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-MOTION_WIDTH = 160
+MOTION_LONG_SIDE = 160
 
 
-def small(gray: np.ndarray, width: int = MOTION_WIDTH) -> np.ndarray:
-    """Float32 image ``width`` pixels wide, for motion and residual measures."""
+def small(gray: np.ndarray, long_side: int = MOTION_LONG_SIDE) -> np.ndarray:
+    """Float32 image ``long_side`` pixels on its long side, for motion and residuals."""
     h, w = gray.shape
-    if w != width:
-        gray = cv2.resize(gray, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    if max(h, w) != long_side:
+        s = long_side / max(h, w)
+        gray = cv2.resize(
+            gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA
+        )
     return gray.astype(np.float32)
 
 
@@ -29,9 +32,11 @@ class MotionEstimator:
 
     def shift(self, prev: np.ndarray, cur: np.ndarray) -> tuple[float, float, float]:
         """(dx, dy, response); response near 0 means no reliable peak (e.g. a cut)."""
-        if self._window is None or self._window.shape != prev.shape[::-1]:
+        if self._window is None or self._window.shape != prev.shape:
             self._window = cv2.createHanningWindow(prev.shape[::-1], cv2.CV_32F)
-        (dx, dy), response = cv2.phaseCorrelate(prev, cur, self._window)
+        # Copies: OpenCV's phaseCorrelate applies the window to its inputs in place,
+        # which would corrupt the frames the residual measures use next.
+        (dx, dy), response = cv2.phaseCorrelate(prev.copy(), cur.copy(), self._window)
         return float(dx), float(dy), float(response)
 
 

@@ -37,6 +37,8 @@ def main() -> int:
             sys.path.insert(0, entry)
     threading.Thread(target=_watch_parent, args=(job["parent_pid"],), daemon=True).start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Analyses are batch work: the web requests of the same machine go first.
+    os.nice(job.get("nice", 10))
     from validator.jobs.runner import run_job
 
     run_job(

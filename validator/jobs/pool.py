@@ -52,7 +52,6 @@ class Pool:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock_fd: int | None = None
-        self._threads: list[threading.Thread] = []
         self._jobs: dict[str, threading.Thread] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._mutex = threading.Lock()
@@ -133,14 +132,32 @@ class Pool:
             "owner": self.owner,
             "target": self.target,
             "parent_pid": os.getpid(),
-            "sys_path": sys.path,  # a test's fake analysis lives beside the test
+            "sys_path": sys.path,  # a target importable here is importable there
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "validator.jobs.child"], stdin=subprocess.PIPE
-        )
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps(job).encode("utf-8"))
-        proc.stdin.close()
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "validator.jobs.child"], stdin=subprocess.PIPE
+            )
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(job).encode("utf-8"))
+            proc.stdin.close()
+        except OSError as e:  # no process could be started (limits, memory)
+            if proc is not None:
+                self._kill(proc)
+            store.fail(
+                check_id,
+                self.owner,
+                {
+                    "code": "job_crashed",
+                    "message": f"the analysis process could not start ({e.strerror}); "
+                    "try again later.",
+                    "details": {"reason": "crashed", "exit_code": None},
+                },
+            )
+            log.warning("check %s: cannot start the analysis process: %s", check_id, e)
+            return
+        assert proc is not None
         with self._mutex:
             self._procs[check_id] = proc
         started = time.monotonic()

@@ -30,9 +30,12 @@ def analyse(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: 
             progress: Callable[[float, str], None]) -> dict[str, Any]:  # fmt: skip
     """The real analysis: ``check`` (plus the prediction when a case was given)."""
     from validator.analyze import check
+    from validator.jobs.thumbnails import make_thumbnails
 
     report = check(path, facts=case, policy=policy, out_dir=out_dir, progress=progress)
     data = report.to_dict()
+    progress(0.99, "thumbnails")
+    make_thumbnails(path, data, out_dir)
     if case:
         try:
             from validator.predict import predict

@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -34,7 +35,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -118,7 +119,7 @@ class Check(Base):
     stage: Mapped[str] = mapped_column(String(32), default="queued")
     filename: Mapped[str | None] = mapped_column(String(255))
     media_type: Mapped[str | None] = mapped_column(String(64))
-    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     case: Mapped[dict | None] = mapped_column(JSON)
     facts_hash: Mapped[str] = mapped_column(String(64))
@@ -199,6 +200,11 @@ class Delivery(Base):
             "error": self.error,
             "duration_ms": self.duration_ms,
         }
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE or DELETE touched (``Session.execute`` is typed as a plain Result)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -315,7 +321,7 @@ class Store:
                 .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-            return res.rowcount == 1
+            return _rowcount(res) == 1
 
     # -- checks -----------------------------------------------------------------------
 
@@ -352,10 +358,23 @@ class Store:
                 return None
             return row
 
+    def get_with_deliveries(
+        self, check_id: str, *, tenant_id: int
+    ) -> tuple[Check, list[Delivery]] | None:
+        """The tenant's check and its webhook deliveries, in one transaction (status polls)."""
+        with self.session() as s:
+            row = s.get(Check, check_id)
+            if row is None or row.tenant_id != tenant_id:
+                return None
+            deliveries = s.scalars(
+                select(Delivery).where(Delivery.check_id == check_id).order_by(Delivery.id)
+            ).all()
+            return row, list(deliveries)
+
     def delete_check(self, check_id: str) -> bool:
         with self.session() as s:
             s.execute(delete(Delivery).where(Delivery.check_id == check_id))
-            return s.execute(delete(Check).where(Check.id == check_id)).rowcount == 1
+            return _rowcount(s.execute(delete(Check).where(Check.id == check_id))) == 1
 
     def counts(self) -> dict[str, int]:
         with self.session() as s:
@@ -401,7 +420,7 @@ class Store:
                     attempts=Check.attempts + 1,
                 )
             )
-            return res.rowcount == 1
+            return _rowcount(res) == 1
 
     def claim_next(self, owner: str, lease_s: float) -> str | None:
         """Claim the oldest queued check; its id, or None when none is queued."""
@@ -427,7 +446,7 @@ class Store:
                 .where(Check.id == check_id, Check.status == "running", Check.lease_owner == owner)
                 .values(lease_until=utcnow() + timedelta(seconds=lease_s))
             )
-            return res.rowcount == 1
+            return _rowcount(res) == 1
 
     def set_progress(self, check_id: str, owner: str, fraction: float, stage: str) -> bool:
         with self.session() as s:
@@ -436,7 +455,7 @@ class Store:
                 .where(Check.id == check_id, Check.status == "running", Check.lease_owner == owner)
                 .values(progress=round(max(0.0, min(1.0, fraction)), 4), stage=stage[:32])
             )
-            return res.rowcount == 1
+            return _rowcount(res) == 1
 
     def _end(self, check_id: str, owner: str | None, values: dict[str, Any]) -> bool:
         now = utcnow()
@@ -449,7 +468,7 @@ class Store:
                 .where(*cond)
                 .values(finished_at=now, lease_owner=None, lease_until=None, **values)
             )
-            if res.rowcount != 1:
+            if _rowcount(res) != 1:
                 return False
             row = s.get(Check, check_id)
             assert row is not None
@@ -523,7 +542,7 @@ class Store:
                     attempts=Check.attempts - 1,  # not the job's fault
                 )
             )
-            return res.rowcount == 1
+            return _rowcount(res) == 1
 
     def requeue_expired(self, max_attempts: int) -> tuple[int, int]:
         """Running jobs whose owner stopped renewing: requeue, or fail after max attempts.
@@ -567,7 +586,7 @@ class Store:
                         lease_until=None,
                     )
                 )
-                requeued += res.rowcount
+                requeued += _rowcount(res)
         return requeued, failed
 
     # -- webhook deliveries -----------------------------------------------------------
@@ -599,7 +618,7 @@ class Store:
                     .where(Delivery.id == row.id, Delivery.status == "pending")
                     .values(status="sending")
                 )
-                if res.rowcount == 1:
+                if _rowcount(res) == 1:
                     row.status = "sending"
                     return row
         return None
@@ -652,11 +671,13 @@ class Store:
         """'sending' rows left by a dead process go back to pending."""
         cutoff = utcnow() - timedelta(seconds=older_than_s)
         with self.session() as s:
-            return s.execute(
-                update(Delivery)
-                .where(Delivery.status == "sending", Delivery.scheduled_at < cutoff)
-                .values(status="pending")
-            ).rowcount
+            return _rowcount(
+                s.execute(
+                    update(Delivery)
+                    .where(Delivery.status == "sending", Delivery.scheduled_at < cutoff)
+                    .values(status="pending")
+                )
+            )
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -147,7 +147,17 @@ def deliver(store: Store, delivery: Delivery, settings: Mapping[str, Any]) -> bo
     """Make one attempt of ``delivery`` (already claimed) and record it; True on 2xx."""
     from validator.jobs.store import utcnow
 
-    secret = store.webhook_secret(delivery.check_id) or ""
+    secret = store.webhook_secret(delivery.check_id)
+    if secret is None:  # the check was deleted meanwhile: nothing left to tell
+        store.record_delivery(
+            delivery,
+            ok=False,
+            response_status=None,
+            error="the check was deleted",
+            duration_ms=0,
+            retry_at=None,
+        )
+        return False
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": f"appeal-evidence-validator/{__version__}",

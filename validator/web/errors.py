@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from validator.errors import InputError, UsageError, ValidatorError
@@ -130,12 +130,12 @@ def _from_http(e: HTTPException) -> HttpError:
     status = e.code or 500
     cls = _BY_STATUS.get(status)
     if status == 413:
-        limit = request.max_content_length
+        # The video's limit, not MAX_CONTENT_LENGTH (which adds room for the form fields).
+        mb = current_app.config.get("MAX_UPLOAD_MB")
         return PayloadTooLarge(
-            "the upload is larger than this service accepts"
-            + (f" ({limit // (1 << 20)} MB)" if limit else "")
-            + "; trim or re-encode the video at a lower bitrate.",
-            details={"max_bytes": limit},
+            f"the upload is larger than this service accepts ({mb} MB); trim the video "
+            "or re-encode it at a lower bitrate.",
+            details={"max_bytes": mb << 20 if mb else request.max_content_length},
         )
     if status == 405:
         return MethodNotAllowed(
@@ -145,8 +145,8 @@ def _from_http(e: HTTPException) -> HttpError:
     if status == 404:
         return NotFound(f"nothing at {request.path}")
     if cls is None:
-        err = HttpError(e.description or e.name)
-        err.code = e.name.lower().replace(" ", "_").replace("'", "")
+        # Any other HTTP error keeps its status but gets a documented code.
+        err: HttpError = (BadRequest if status < 500 else InternalError)(e.description or e.name)
         err.status = status
         return err
     return cls(e.description or e.name)

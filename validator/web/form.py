@@ -28,8 +28,10 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from validator.jobs.store import Check
+from validator.jobs.thumbnails import label as moment_label
 from validator.models import REQUIREMENTS
 from validator.web.errors import CsrfFailed, NotFound
 from validator.web.i18n import CLAIMS, current_lang, labels
@@ -117,7 +119,7 @@ def _case_from_form() -> dict[str, Any] | None:
 
 
 @bp.post("/checks")
-def upload() -> Response:
+def upload() -> ResponseReturnValue:
     _check_csrf()
     svc = current_app.extensions["appeal"]
     new = create_check(
@@ -246,7 +248,8 @@ def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[di
         if name in available and name not in seen:
             seen.add(name)
             url = url_for("form.thumbnail", check_id=row.id, name=name)
-            found.append({"name": name, "url": url, "label": label, "t_s": info.get("t_s")})
+            kind, t_s = moment_label(name) or (label, info.get("t_s"))
+            found.append({"name": name, "url": url, "label": kind, "t_s": t_s})
 
     def walk(node: Any, top: str, parent: dict[str, Any]) -> None:
         if isinstance(node, str):
@@ -261,4 +264,4 @@ def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[di
     walk(report, "", {})
     for name in names:  # files the report does not mention still belong to the video
         add(name, "", {})
-    return found
+    return sorted(found, key=lambda th: (th["t_s"] is None, th["t_s"] or 0.0))
