@@ -42,10 +42,14 @@ def _decode(path: str) -> None:
             pass
 
 
-def _check(path: str) -> None:
+def _check(path: str) -> dict:
     from validator import check
 
-    check(path)
+    r = check(path).to_dict()
+    return {
+        "barcode_ms": r["waybill"].get("read_ms_total"),
+        "cut_candidates": r["motion"].get("candidates_verified"),
+    }
 
 
 def _scenedetect(path: str) -> None:
@@ -62,9 +66,9 @@ TASKS = {"decode": _decode, "check": _check, "scenedetect": _scenedetect}
 
 def _child(task: str, path: str) -> None:
     t = time.perf_counter()
-    TASKS[task](path)
+    extra = TASKS[task](path) or {}
     wall = time.perf_counter() - t
-    print(json.dumps({"wall_s": wall, "peak_rss_mb": _peak_rss_mb()}))
+    print(json.dumps({"wall_s": wall, "peak_rss_mb": _peak_rss_mb(), **extra}))
 
 
 def _peak_rss_mb() -> float:
@@ -88,10 +92,14 @@ def measure(task: str, path: Path, repeat: int) -> dict:
         ).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
     best = min(runs, key=lambda r: r["wall_s"])
-    return {
+    out = {
         "wall_s": round(best["wall_s"], 2),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
     }
+    if best.get("barcode_ms") is not None:
+        out["barcode_share"] = round(best["barcode_ms"] / 1000 / best["wall_s"], 3)
+        out["cut_candidates"] = best["cut_candidates"]
+    return out
 
 
 def main() -> None:

@@ -37,11 +37,11 @@ def main() -> None:
         "# Reason codes, events and policy settings",
         "",
         "Every requirement verdict carries reasons. A reason has a stable `code` (API: never",
-        "renamed),",
-        "the `verdict` it contributes (`pass`, `fail`, `review`), `message_en`, `message_zh` and the",
-        "times `at_s` (seconds from the first frame) it refers to. A requirement's verdict is the worst",
-        "of its reasons' (fail > review > pass); the overall verdict is the worst of the four.",
-        "Messages live in `validator/data/reasons.json`; this page is made by `docs/gen_reference.py`.",
+        "renamed), the `verdict` it contributes (`pass`, `fail`, `review`), `message_en`,",
+        "`message_zh` and the times `at_s` (seconds from the first frame) it refers to. A",
+        "requirement's verdict is the worst of its reasons' (fail > review > pass); the overall",
+        "verdict is the worst of the four. Messages live in `validator/data/reasons.json`; this",
+        "page is made by `docs/gen_reference.py`.",
         "",
     ]
     for name in REQUIREMENTS:
@@ -52,8 +52,9 @@ def main() -> None:
                 out.append(f"| `{code}` | {verdict} | {e['en']} |")
         out.append("")
     out += [
-        "`too_dark`, `overexposed` and `blurred` are `fail` when the share of affected seconds is at",
-        "least `validity.fail_fraction`, `review` when it is at least `validity.review_fraction`.",
+        "`too_dark`, `overexposed` and `blurred` are `fail` when the share of affected seconds",
+        "is at least `validity.fail_fraction`, `review` when it is at least",
+        "`validity.review_fraction`.",
         "",
         "## Events",
         "",

@@ -105,3 +105,23 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).with_name("appeal-validator")
     p = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "appeal-validator" in p.stdout
+
+
+def test_check_with_a_case_includes_the_prediction_for_this_video(tmp_path, capsys):
+    clip = write_clip(tmp_path / "c.mp4", frames=60)
+    case = Path(__file__).resolve().parents[1] / "examples" / "cases" / "swapped_item.json"
+    rc, out, _ = run_cli(capsys, "check", str(clip), "--case", str(case), "--format", "json")
+    report = json.loads(out)
+    pred = report["prediction"]
+    assert pred["outcome"] in ("likely_upheld", "likely_rejected", "uncertain")
+    # a 2 s, 64x48 clip fails completeness: the prediction must not call the appeal upheld
+    assert pred["outcome"] != "likely_upheld"
+    assert rc == 1
+
+
+def test_bad_case_file_exits_2(tmp_path, capsys):
+    clip = write_clip(tmp_path / "c.mp4", frames=60)
+    bad = tmp_path / "case.json"
+    bad.write_text('{"return": {"signed_at": "yesterday"}}')
+    rc, _, err = run_cli(capsys, "check", str(clip), "--case", str(bad))
+    assert rc == 2 and "return.signed_at" in err

@@ -23,7 +23,7 @@ from validator.media.source import VideoSource
 from validator.media.timeline import find_gaps
 from validator.models import Event, combine
 from validator.policy import Policy, load_policy
-from validator.report.build import Report, build_report
+from validator.report.build import Report, build_report, write_json
 from validator.timeutil import parse_time
 
 Progress = Callable[[float, str], None]
@@ -114,7 +114,8 @@ def check(
     """Check one video against the four requirements.
 
     ``facts`` is a ``CheckFacts`` or a case dict (``case.json``'s shape);
-    ``policy`` a ``Policy``, a shipped profile's name or a profile file.
+    ``policy`` a ``Policy``, a shipped profile's name or a profile file;
+    ``out_dir``, when given, receives ``report.json``.
     Raises ``InputError`` subclasses for files that are not readable videos.
     """
     started = time.monotonic()
@@ -197,6 +198,8 @@ def check(
             "detectors": names,
         },
     )
+    if out_dir is not None:
+        write_json(Path(out_dir) / "report.json", report.to_dict())
     if progress:
         progress(1.0, "done")
     return report

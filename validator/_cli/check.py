@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from validator.analyze import check, facts_from_case
 from validator.errors import UsageError
+from validator.report.build import write_json
 from validator.report.text import render_text
 from validator.timeutil import parse_time
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     }
     case = _load_case(args.case)
     facts = facts_from_case(case, **overrides)
-    report = check(args.video, facts=facts, policy=args.policy, out_dir=args.out)
+    report = check(args.video, facts=facts, policy=args.policy)
     data = report.to_dict()
     if case is not None:
         try:
@@ -84,10 +84,7 @@ def run(args: argparse.Namespace) -> int:
             evidence = {**(case.get("evidence") or {}), "videos": [{"path": args.video.name}]}
             data["prediction"] = predict({**case, "evidence": evidence}, [data]).to_dict()
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        tmp = args.out / "report.json.part"
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), "utf-8")
-        os.replace(tmp, args.out / "report.json")
+        write_json(args.out / "report.json", data)
     if args.format == "json":
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,6 +50,15 @@ class Report:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.data, ensure_ascii=False, indent=indent)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` to ``path`` atomically: readers see the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), "utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def _waybill(findings: dict[str, Findings], consistency: Requirement, facts: CheckFacts) -> dict:
