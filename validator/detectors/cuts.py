@@ -19,15 +19,19 @@ Method, in two stages.
    every block of frame t is searched for in frame t-1 within ``SEARCH_PX``
    (block matching, as motion-compensated video coding does), for the pair and
    both neighbours. Motion, however fast, finds its match nearby; a cut does
-   not. Only a spike that survives local matching is reported.
+   not. A second test looks at block-mean colour: a spliced take (another
+   table, other light) changes the colour of most of the frame at once, which
+   motion never does, even where block matching finds similar wood grain.
+   Only a spike that survives one of these tests is reported.
 
 The spike test is the temporal-derivative idea of classic shot-boundary
 detection (Yeo & Liu, 1995, "Rapid scene analysis on compressed video": a
 window's maximum must exceed the second-largest by a factor), applied per
 block on motion-compensated differences.
 
-Score: the spike ratio of the ``MIN_BLOCKS``-th strongest block after local
-matching, divided by ``RATIO_AT_SCORE_1``; the policy's
+Score: the larger of the spike ratio of the ``MIN_BLOCKS``-th strongest block
+after local matching and the median block's colour spike ratio, divided by
+``RATIO_AT_SCORE_1``; the policy's
 ``completeness.cut_score`` (default 1.0) decides what is reported.
 """
 
@@ -124,25 +128,25 @@ def block_colour_change(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float)
     return np.abs(a - b).max(axis=2).ravel()
 
 
+def spike_ratios(
+    before: np.ndarray | None, now: np.ndarray, after: np.ndarray | None
+) -> np.ndarray:
+    """Per-block ratio of ``now`` over the larger of its neighbours (0 under ``MIN_RESIDUAL``)."""
+    ref = np.zeros_like(now)
+    for side in (before, after):
+        if side is not None:
+            ref = np.maximum(ref, side)
+    return np.where(now >= MIN_RESIDUAL, now / (ref + NOISE_FLOOR), 0.0)
+
+
 def scene_strength(before: np.ndarray | None, now: np.ndarray, after: np.ndarray | None) -> float:
     """Median per-block ratio of colour change over the neighbours': a frame-wide change."""
-    ref = np.zeros_like(now)
-    if before is not None:
-        ref = np.maximum(ref, before)
-    if after is not None:
-        ref = np.maximum(ref, after)
-    ratio = np.where(now >= MIN_RESIDUAL, now / (ref + NOISE_FLOOR), 0.0)
-    return float(np.median(ratio))
+    return float(np.median(spike_ratios(before, now, after)))
 
 
 def spike_strength(before: np.ndarray | None, now: np.ndarray, after: np.ndarray | None) -> float:
     """``MIN_BLOCKS``-th largest per-block ratio of ``now`` over its neighbours."""
-    ref = np.zeros_like(now)
-    if before is not None:
-        ref = np.maximum(ref, before)
-    if after is not None:
-        ref = np.maximum(ref, after)
-    ratio = np.where(now >= MIN_RESIDUAL, now / (ref + NOISE_FLOOR), 0.0)
+    ratio = spike_ratios(before, now, after)
     if ratio.size < MIN_BLOCKS:
         return 0.0
     return float(np.partition(ratio, -MIN_BLOCKS)[-MIN_BLOCKS])

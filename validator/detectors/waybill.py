@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from validator.policy import Policy
 
 HIRES_LONG_SIDE = 1280  # module width ~2 px for a label filling a third of the frame
-_MIN_CHANGE_GAP_S = 0.2  # change-triggered reads: at most 5 a second on a restless video
 _THUMB_W = 32
 _MAX_CODES = 50  # a report lists at most this many distinct codes (most frames first)
 
@@ -44,6 +43,9 @@ class WaybillDetector(Detector):
         super().__init__(media, policy)
         hz = float(policy["waybill.sample_hz"])
         self.period_s = 1.0 / hz if hz > 0 else float("inf")
+        # Change-triggered reads keep at least half a period apart: a restless
+        # (panning) video then costs at most twice the sampled reads.
+        self.min_gap_s = self.period_s / 2
         self.change_luma = float(policy["waybill.change_luma"])
         self.tracker = WaybillTracker()
         self.next_t: float | None = None
@@ -61,7 +63,7 @@ class WaybillDetector(Detector):
 
     def _changed(self, thumb: np.ndarray, t_s: float) -> bool:
         last = self.last_thumb
-        if last is None or last.shape != thumb.shape or t_s - self.last_read_t < _MIN_CHANGE_GAP_S:
+        if last is None or last.shape != thumb.shape or t_s - self.last_read_t < self.min_gap_s:
             return False
         return float(np.abs(thumb - last).mean()) >= self.change_luma
 

@@ -58,7 +58,7 @@ def fake_analysis(
         "verdict": "fail",
         "requirements": {
             "consistency": req(
-                "review", "waybill_not_read", "No waybill read.", "未读取到运单。", []
+                "review", "waybill_not_found", "No waybill read.", "未读取到运单。", []
             ),
             "completeness": req("fail", "cut", "A cut at 2.0 s.", "2.0 秒处有剪辑。", [2.0]),
             "validity": req(
