@@ -1,7 +1,8 @@
 """The fixture generator: its files say what its ground truth says.
 
 Clips are built once into FIXTURE_CACHE (default ``.cache/fixtures``, shared with the
-other fixture-driven tests); a cold cache costs 35-75 s of encoding on 2 shared cores.
+other fixture-driven tests); a cold cache of all 28 variants costs about 4.5 min of
+encoding on 2 shared cores.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ BRIEF_NAMES = {
     "clean", "fast-turning", "spliced-take", "removed-segment", "paused", "freeze-padding",
     "lens-covered", "dark", "blurred", "too-short", "recorded-before-signed",
     "recorded-days-late", "recorded-weeks-late", "no-creation-time", "edited-capcut", "vfr",
-    "portrait-rotated", "hevc", "bframes",
+    "portrait-rotated", "hevc", "bframes", "four-faces", "five-faces", "face-too-brief",
+    "face-twice", "label-too-small", "wrong-waybill", "two-labels", "already-open",
+    "slow-turning",
 }  # fmt: skip
+MIN_FACE_S = 0.5
 
 
 @cache
@@ -195,3 +199,131 @@ def test_build_is_cached():
     before = path.stat().st_mtime_ns
     again, truth2 = build("clean", CACHE)
     assert again == path and truth2 == truth and path.stat().st_mtime_ns == before
+
+
+# --------------------------------------------------------------------------- six faces, waybill
+
+
+def reads(name: str, t0: float, t1: float) -> list[set[str]]:
+    """The codes zxing-cpp reads on each decoded frame in [t0, t1), display-oriented and
+    at the size the validator reads (854x480 clips: native, under its 1280 px long side)."""
+    _, truth = built(name)
+    out = []
+    for ts, pic, rot in decode(name):
+        if ts >= t1:
+            break
+        if ts >= t0:
+            img = display(pic, rot, truth["coded_height"])
+            out.append({r.text for r in zxingcpp.read_barcodes(img)})
+    return out
+
+
+def hold(truth: dict, face: int) -> tuple[float, float]:
+    f = next(f for f in truth["faces"] if f["face"] == face)
+    return f["first_t_s"] - f["shown_s"] / 2, f["first_t_s"] + f["shown_s"] / 2
+
+
+@pytest.mark.parametrize("name", sorted(BRIEF_NAMES))
+def test_new_truth_keys_agree_with_the_faces(name):
+    _, truth = built(name)
+    assert truth["faces_counted"] == sum(f["shown_s"] >= MIN_FACE_S for f in truth["faces"])
+    assert truth["expected_consistency"] in {"pass", "fail", "review"}
+    assert truth["waybills"][0] == {"number": truth["waybill"], "face": truth["label_face"]}
+    assert truth["starts_open"] == (truth["opened_at_s"] is None)
+    if truth["faces_counted"] < 6 or truth["starts_open"]:
+        assert truth["expected"]["completeness"] == "fail"
+
+
+@pytest.mark.parametrize(
+    ("name", "faces", "counted"),
+    [
+        ("four-faces", [1, 2, 3, 4], 4),
+        ("five-faces", [1, 2, 3, 4, 5], 5),
+        ("face-too-brief", [1, 2, 3, 4, 5, 6], 5),
+        ("face-twice", [1, 2, 3, 4, 5], 5),
+        ("slow-turning", [1, 2, 3, 4, 5, 6], 6),
+        ("fast-turning", [1, 2, 3, 4, 5, 6], 6),
+        ("removed-segment", [1, 2, 3, 4, 5, 6], 5),  # face 3 kept for 0.4 s only
+        ("already-open", [], 0),
+    ],
+)
+def test_face_counting_truth(name, faces, counted):
+    _, truth = built(name)
+    assert [f["face"] for f in truth["faces"]] == faces
+    assert truth["faces_counted"] == counted
+    assert all(f["first_t_s"] < (truth["opened_at_s"] or 0) for f in truth["faces"])
+
+
+def test_face_too_brief_and_twice_timing():
+    _, brief = built("face-too-brief")
+    assert next(f for f in brief["faces"] if f["face"] == 5)["shown_s"] == pytest.approx(0.3)
+    _, slow = built("slow-turning")
+    assert all(f["shown_s"] == pytest.approx(2.0) for f in slow["faces"])
+    # face-twice: face 2 is held twice (1, 2, 3, 2, 4, 5), so the clip has the clean length
+    # although face 6 is never shown.
+    _, twice = built("face-twice")
+    _, clean = built("clean")
+    assert twice["opened_at_s"] > clean["opened_at_s"]
+
+
+@pytest.mark.parametrize("name", sorted(BRIEF_NAMES))
+def test_expected_consistency_reads_on_the_frames(name):
+    """pass: the case's number reads on >= 2 frames; fail: only another number reads;
+    review: nothing reads. Checked on the label-face hold (the first 2 s if there is none)."""
+    _, truth = built(name)
+    case = truth["case"]["return"]["tracking_number"]
+    span = hold(truth, truth["label_face"]) if truth["faces"] else (0.0, 2.0)
+    got = reads(name, *span)
+    hits = sum(case in r for r in got)
+    texts = set().union(*got)
+    want = truth["expected_consistency"]
+    if want == "pass":
+        assert hits >= 2, (name, texts)
+    elif want == "fail":
+        assert hits == 0 and texts, (name, texts)
+    else:
+        assert texts == set(), (name, texts)
+
+
+def test_label_too_small_does_not_read_where_clean_does():
+    _, truth = built("label-too-small")
+    span = hold(truth, 1)
+    assert all(r == set() for r in reads("label-too-small", *span))
+    assert sum(WAYBILL in r for r in reads("clean", *span)) >= 2
+
+
+def test_wrong_waybill_reads_the_other_number():
+    _, truth = built("wrong-waybill")
+    assert truth["waybill"] != truth["case"]["return"]["tracking_number"] == WAYBILL
+    got = reads("wrong-waybill", *hold(truth, 1))
+    assert sum(r == {truth["waybill"]} for r in got) >= 2
+
+
+def test_two_labels_read_two_numbers_on_their_faces():
+    _, truth = built("two-labels")
+    on = {w["face"]: w["number"] for w in truth["waybills"]}
+    assert on[1] == WAYBILL and len(set(on.values())) == 2
+    for face, number in on.items():
+        got = reads("two-labels", *hold(truth, face))
+        assert sum(r == {number} for r in got) >= 2, (face, got)
+
+
+def test_already_open_starts_with_the_inside_showing():
+    _, truth = built("already-open")
+    assert truth["starts_open"] is True and truth["opened_at_s"] is None
+    assert truth["faces"] == [] and truth["expected"]["completeness"] == "fail"
+
+    def dark_blob(name: str) -> tuple[float, float, float]:
+        """Share of the frame and centroid (in frame fractions) of its largest dark region."""
+        pic, rot = frame_near(name, 0.0)
+        y = display(pic, rot, truth["coded_height"])
+        h, w = y.shape
+        _, _, stats, cents = cv2.connectedComponentsWithStats((y < 40).astype(np.uint8))
+        i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        return stats[i, cv2.CC_STAT_AREA] / y.size, cents[i][0] / w, cents[i][1] / h
+
+    # The box's dark inside (Y ~ 33) is a big region in the middle of the first frame
+    # (20% of it when written); a closed box shows no such region (2%: the mug).
+    share, cx, cy = dark_blob("already-open")
+    assert share > 0.12 and 1 / 3 < cx < 2 / 3 and 1 / 3 < cy < 2 / 3
+    assert dark_blob("clean")[0] < 0.05

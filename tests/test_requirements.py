@@ -149,3 +149,24 @@ def test_docs_list_every_reason_code():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "reasons.md").read_text("utf-8")
     missing = [c for c in catalogue() if f"`{c}`" not in doc]
     assert not missing, f"document these reason codes in docs/reasons.md: {missing}"
+
+
+def _faces_metrics(count: int, poses: int) -> dict:
+    holds = [{"start_s": 2.0 * i, "end_s": 2.0 * i + 1.5, "dark": 0.0} for i in range(poses)]
+    shown = [{"face": i + 1, "t_s": 2.0 * i + 0.7} for i in range(count)]
+    return {"count": count, "shown": shown, "holds": holds, "opened_at_s": 2.0 * poses + 1}
+
+
+@pytest.mark.parametrize(
+    "count, poses, verdict, code",
+    [
+        pytest.param(6, 6, "pass", "faces_all_shown", id="six-faces"),
+        pytest.param(4, 4, "fail", "faces_missing", id="four-faces"),
+        pytest.param(5, 6, "fail", "faces_missing", id="one-face-twice"),
+        pytest.param(1, 7, "review", "faces_indistinct", id="plain-carton"),
+        pytest.param(2, 3, "fail", "faces_missing", id="two-faces-few-poses"),
+    ],
+)
+def test_faces_verdict(count, poses, verdict, code):
+    r = req.completeness(20, [], P, faces=_faces_metrics(count, poses))
+    assert r.verdict == verdict and code in codes(r)

@@ -84,6 +84,16 @@ def facts_from_case(case: Mapping[str, Any] | None, **overrides: Any) -> req.Che
     )
 
 
+def label_first_s(findings: dict[str, Findings], tracking_number: str | None) -> float | None:
+    """When the waybill was first read: the return's number if given and read, else any code."""
+    if "waybill" not in findings:
+        return None
+    codes = findings["waybill"].metrics.get("codes") or []
+    mine = [c for c in codes if tracking_number and c.get("text") == tracking_number]
+    times = [c["first_t_s"] for c in (mine or codes) if c.get("first_t_s") is not None]
+    return min(times) if times else None
+
+
 def run_detectors(
     source: VideoSource,
     detectors: list[Detector],
@@ -115,7 +125,8 @@ def check(
 
     ``facts`` is a ``CheckFacts`` or a case dict (``case.json``'s shape);
     ``policy`` a ``Policy``, a shipped profile's name or a profile file;
-    ``out_dir``, when given, receives ``report.json``.
+    ``out_dir``, when given, receives ``report.json`` and the evidence thumbnails
+    (``thumbnails/``, paths in the report relative to ``out_dir``).
     Raises ``InputError`` subclasses for files that are not readable videos.
     """
     started = time.monotonic()
@@ -175,7 +186,14 @@ def check(
             findings["waybill"].metrics if "waybill" in findings else None,
             pol,
         ),
-        "completeness": req.completeness(media.duration_s, events, pol, decode_errors),
+        "completeness": req.completeness(
+            media.duration_s,
+            events,
+            pol,
+            decode_errors,
+            faces=findings["faces"].metrics if "faces" in findings else None,
+            label_first_s=label_first_s(findings, f.tracking_number),
+        ),
         "validity": req.validity(media.width, media.height, quality, motion, pol),
         "timeliness": req.timeliness(media.recorded_at, media.recorded_at_source, f, pol),
     }
@@ -199,6 +217,11 @@ def check(
         },
     )
     if out_dir is not None:
+        from validator.report.thumbnails import write_thumbnails
+
+        t0 = time.monotonic()
+        write_thumbnails(path, report.data, out_dir)
+        report.data["analysis"]["thumbnails_s"] = round(time.monotonic() - t0, 3)
         write_json(Path(out_dir) / "report.json", report.to_dict())
     if progress:
         progress(1.0, "done")

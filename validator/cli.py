@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from validator import __version__
 from validator.errors import ValidatorError
 
-COMMANDS = ("check", "predict", "serve", "keys")
+COMMANDS = ("check", "predict", "serve", "keys", "batch", "worker")
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, not the user's fault
 

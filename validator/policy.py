@@ -33,6 +33,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("completeness.max_freeze_s", float, "A repeated picture over this fails."),
     Setting("completeness.max_black_s", float, "Black or covered lens over this needs review."),
     Setting("completeness.cut_score", float, "Cut detector score at which a cut is reported."),
+    Setting("completeness.min_faces", int, "Fewer parcel faces shown before opening fail."),
+    Setting("completeness.min_face_hold_s", float, "A face must be held this long to count."),
     Setting("validity.min_short_side_px", int, "Short side under this fails validity."),
     Setting("validity.review_short_side_px", int, "Short side under this needs review."),
     Setting("validity.dark_luma", float, "Seconds with mean luma under this are too dark."),

@@ -67,9 +67,67 @@ def consistency(
     )
 
 
+def _faces(faces: dict[str, Any], label_first_s: float | None, policy: Policy) -> list[Reason]:
+    """Six faces before the opening, a sealed start, the label before the opening."""
+    rs: list[Reason] = []
+    opened = faces.get("opened_at_s")
+    if faces.get("starts_open"):
+        seen = faces.get("opening_t_s") or 0.0
+        rs.append(reason("starts_opened", [seen], seen_at_s=seen))
+    elif opened is None:
+        rs.append(reason("opening_not_seen"))
+    shown = faces.get("shown") or []
+    times = [float(f["t_s"]) for f in shown]
+    count, need = int(faces.get("count") or 0), int(policy["completeness.min_faces"])
+    hold_s = policy["completeness.min_face_hold_s"]
+    poses = [
+        h
+        for h in faces.get("holds") or []
+        if h["end_s"] - h["start_s"] >= hold_s and (opened is None or h["end_s"] <= opened)
+    ]
+    if count < need and count <= need // 2 and len(poses) >= need:
+        # Turned through enough poses, but they look alike (a plain brown carton):
+        # the colour of a face cannot tell them apart, so a person must count.
+        rs.append(reason("faces_indistinct", [h["start_s"] for h in poses], poses=len(poses)))
+    elif count < need:
+        rs.append(
+            reason(
+                "faces_missing",
+                times,
+                count=count,
+                min_faces=need,
+                min_hold_s=policy["completeness.min_face_hold_s"],
+                times=_secs_f(times) or "-",
+            )
+        )
+    else:
+        rs.append(reason("faces_all_shown", times, count=count, times=_secs_f(times)))
+    if opened is not None and label_first_s is not None and label_first_s > opened:
+        rs.append(
+            reason(
+                "label_after_opening",
+                [label_first_s],
+                label_t_s=round(label_first_s, 1),
+                opened_at_s=round(opened, 1),
+            )
+        )
+    return rs
+
+
+def _secs_f(times: list[float]) -> str:
+    return ", ".join(f"{t:.1f} s" for t in times)
+
+
 def completeness(
-    duration_s: float, events: list[Event], policy: Policy, decode_errors: int = 0
+    duration_s: float,
+    events: list[Event],
+    policy: Policy,
+    decode_errors: int = 0,
+    faces: dict[str, Any] | None = None,
+    label_first_s: float | None = None,
 ) -> Requirement:
+    """Continuity (cuts, gaps, freezes, black), length, and, when the faces
+    detector ran (``faces`` = its metrics), six faces shown before a seen opening."""
     rs: list[Reason] = []
     by = {k: [e for e in events if e.kind == k] for k in {e.kind for e in events}}
     cuts = by.get("cut", [])
@@ -117,6 +175,8 @@ def completeness(
         rs.append(reason("decode_errors", [], count=decode_errors))
     if not rs:
         rs.append(reason("continuous_take", [], duration_s=d))
+    if faces is not None:
+        rs.extend(_faces(faces, label_first_s, policy))
     return _verdict("completeness", rs)
 
 

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     }
     case = _load_case(args.case)
     facts = facts_from_case(case, **overrides)
-    report = check(args.video, facts=facts, policy=args.policy)
+    report = check(args.video, facts=facts, policy=args.policy, out_dir=args.out)
     data = report.to_dict()
     if case is not None:
         try:

@@ -32,7 +32,9 @@ def analyse(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: 
     from validator.analyze import check
     from validator.jobs.thumbnails import make_thumbnails
 
-    report = check(path, facts=case, policy=policy, out_dir=out_dir, progress=progress)
+    # The service names and serves its own pictures (jobs/thumbnails.py), so the
+    # library's --out thumbnails are not made here as well.
+    report = check(path, facts=case, policy=policy, progress=progress)
     data = report.to_dict()
     progress(0.99, "thumbnails")
     make_thumbnails(path, data, out_dir)

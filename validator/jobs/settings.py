@@ -99,6 +99,14 @@ SETTINGS: tuple[Setting, ...] = (
         _bool,
         "Run the analysis pool in this process (one process per DATA_DIR holds it).",
     ),
+    Setting(
+        "BROKER_URL",
+        None,
+        str,
+        "Redis URL of the Celery broker. When set, the service and batch --distributed hand "
+        "jobs to Celery workers (appeal-validator worker) instead of the in-process pool.",
+    ),
+    Setting("QUEUE", "appeal-validator", str, "Celery queue the jobs are sent to."),
     Setting("WEBHOOK_MAX_ATTEMPTS", 6, _positive(int), "Deliveries tried per webhook event."),
     Setting(
         "WEBHOOK_BACKOFF_S",

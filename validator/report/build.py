@@ -81,6 +81,26 @@ def _waybill(findings: dict[str, Findings], consistency: Requirement, facts: Che
     }
 
 
+def _faces(findings: dict[str, Findings]) -> dict:
+    """``faces`` {count, shown[]}, and the opening, from the faces detector's metrics."""
+    m = findings["faces"].metrics if "faces" in findings else {}
+    shown = [
+        {"face": f["face"], "t_s": f["t_s"], "held_s": f.get("held_s"), "thumbnail": None}
+        for f in m.get("shown", [])
+    ]
+    return {"count": int(m.get("count") or 0), "shown": shown, "checked": "faces" in findings}
+
+
+def _opening(findings: dict[str, Findings]) -> dict:
+    m = findings["faces"].metrics if "faces" in findings else {}
+    return {
+        "opened_at_s": m.get("opened_at_s"),
+        "seen_at_s": m.get("opening_t_s"),
+        "starts_open": bool(m.get("starts_open")),
+        "thumbnail": None,
+    }
+
+
 def build_report(
     *,
     path: Path,
@@ -95,6 +115,7 @@ def build_report(
     analysis: dict[str, Any],
 ) -> Report:
     md = media.to_dict()
+    opening = _opening(findings)
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "appeal-evidence-validator", "version": __version__},
@@ -122,6 +143,10 @@ def build_report(
         "quality": findings["quality"].metrics if "quality" in findings else {},
         "motion": findings["cuts"].metrics if "cuts" in findings else {},
         "waybill": _waybill(findings, requirements["consistency"], facts),
+        "faces": _faces(findings),
+        "opened_at_s": opening["opened_at_s"],
+        "starts_open": opening["starts_open"],
+        "opening": opening,
         "facts": facts.to_dict(),
         "policy": policy.to_dict(),
         "analysis": analysis,

@@ -142,7 +142,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         tmp_dir=data_dir / "tmp",
         web_tenant_id=web_tenant.id,
     )
-    if cfg["RUN_POOL"]:
+    if cfg["BROKER_URL"]:  # scale-out: Celery workers run the jobs (docs/scale-out.md)
+        from validator.jobs.tasks import celery_init_app
+
+        celery_init_app(app)
+    elif cfg["RUN_POOL"]:
         services.pool = Pool(cfg, target=app.config.get("ANALYSIS_TARGET") or
                              "validator.jobs.runner:analyse").start()  # fmt: skip
         # gunicorn and the dev server exit through here; a clean stop requeues jobs.

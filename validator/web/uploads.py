@@ -215,6 +215,10 @@ def create_check(
         return NewCheck(_same(row, request_hash), False)
     if svc.pool is not None:
         svc.pool.notify()
+    elif svc.settings["BROKER_URL"]:
+        from validator.jobs.tasks import submit_check
+
+        submit_check(row.id, svc.settings)
     return NewCheck(row, True)
 
 

@@ -1,0 +1,58 @@
+"""``appeal-validator worker``: a Celery worker for the service's jobs and batch cases."""
+
+from __future__ import annotations
+
+import argparse
+
+from validator.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "worker",
+        help="run a Celery worker (needs APPEAL_VALIDATOR_BROKER_URL)",
+        description="Consume the analysis jobs from Redis (APPEAL_VALIDATOR_BROKER_URL). The "
+        "job store is DATABASE_URL (PostgreSQL when several machines share it); "
+        "APPEAL_VALIDATOR_DATA_DIR must be the shared folder every worker mounts. "
+        "Start one per machine; see docs/scale-out.md.",
+    )
+    p.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        default=None,
+        help="analyses at once (default: the number of cores)",
+    )
+    p.add_argument("--loglevel", default="info", help="Celery log level (default: info)")
+    p.add_argument("-n", "--hostname", help="worker name (default: celery@<host>)")
+    # The plumbing tests swap in a fast fake analysis, like the pool's ANALYSIS_TARGET.
+    p.add_argument("--analysis-target", default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from validator.jobs import settings as settings_mod
+    from validator.jobs import tasks
+    from validator.jobs.store import Store
+
+    cfg = settings_mod.from_env()
+    if not cfg["BROKER_URL"]:
+        raise UsageError(
+            "worker needs APPEAL_VALIDATOR_BROKER_URL (e.g. redis://localhost:6379/0); "
+            "see docs/scale-out.md"
+        )
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UsageError("--concurrency must be 1 or more")
+    settings_mod.ensure_data_dir(cfg)
+    Store(cfg["DATABASE_URL"]).close()  # creates the tables; a bad URL fails here
+    app = tasks.make_celery(cfg)
+    if args.analysis_target:
+        app.conf[tasks.TARGET_CONF] = args.analysis_target
+    argv = ["worker", f"--loglevel={args.loglevel}", "-Q", cfg["QUEUE"], "--without-gossip",
+            "--without-mingle"]  # fmt: skip
+    if args.concurrency:
+        argv.append(f"--concurrency={args.concurrency}")
+    if args.hostname:
+        argv.append(f"--hostname={args.hostname}")
+    app.worker_main(argv)
+    return 0
