@@ -101,3 +101,11 @@ def test_rotated_phone_clip_is_display_oriented():
     with VideoSource(p) as src:
         f = next(iter(src))
     assert f.gray.shape[0] > f.gray.shape[1]  # portrait as displayed
+
+
+def test_skipping_the_loop_filter_changes_little(clip):
+    with VideoSource(clip) as a, VideoSource(clip, skip_loop_filter=True) as b:
+        fa, fb = [f.gray.astype(int) for f in a], [f.gray.astype(int) for f in b]
+    assert len(fa) == len(fb) == 45
+    # same pictures at analysis resolution, up to deblocking noise
+    assert max(float(np.abs(x - y).mean()) for x, y in zip(fa, fb, strict=True)) < 3.0

@@ -231,7 +231,7 @@ class VideoSource:
         stream = self._stream()
         stream.thread_type = "AUTO"
         if self._skip_loop_filter:
-            stream.codec_context.options = {"skip_loop_filter": "nonkey"}
+            stream.codec_context.options = {"skip_loop_filter": "nokey"}
 
         def put(item: Any) -> None:
             while not self._stop.is_set():
