@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -194,21 +195,25 @@ def _run_local(
 ) -> None:
     """Run ``fn`` on every job in ``jobs`` processes.
 
-    A process that dies (a decoder crash) breaks the pool: the cases it took down are
-    run again in a fresh pool, up to MAX_TRIES times, so one bad file never stops the
-    others; a case that keeps killing its process ends listed as crashed.
+    A process that dies (a decoder crash) breaks the pool and takes down the cases
+    that shared it. Those are run again one at a time, each in a fresh process, so an
+    innocent case is never lost with the bad one; a case that keeps killing its own
+    process (MAX_TRIES times) ends listed as crashed.
     """
-    tries = {job["slug"]: 0 for job in pending}
-    todo = list(pending)
-    while todo:
-        again = []
-        for job in _pool_pass(todo, jobs, progress, fn):
-            tries[job["slug"]] += 1
-            if tries[job["slug"]] >= MAX_TRIES:
+    lost = _pool_pass(list(pending), jobs, progress, fn)
+    for job in lost:
+        for attempt in range(1, MAX_TRIES):
+            if not _pool_pass([job], 1, progress, fn):
+                break
+            if attempt == MAX_TRIES - 1:
                 progress.step(job["case_id"], "crashed: its process died; rerun to retry")
-            else:
-                again.append(job)
-        todo = again
+
+
+def _ignore_sigint() -> None:
+    # A terminal's Ctrl-C reaches the whole process group. The workers ignore it so
+    # that only this process decides: it stops them and leaves nothing half-written.
+    # (Were they to die of it, the pool would look crashed and its cases be retried.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pool_pass(
@@ -220,7 +225,9 @@ def _pool_pass(
     """One pool over ``todo``; returns the jobs lost to a dead process."""
     # spawn: no forked locks, threads or decoder state; each process imports the library.
     ctx = multiprocessing.get_context("spawn")
-    ex = ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo))), mp_context=ctx)
+    ex = ProcessPoolExecutor(
+        max_workers=max(1, min(jobs, len(todo))), mp_context=ctx, initializer=_ignore_sigint
+    )
     lost: list[dict[str, Any]] = []
     try:
         futures = {ex.submit(fn, job): job for job in todo}
