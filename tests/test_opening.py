@@ -9,39 +9,18 @@ flaps start to open (see the report note on the slit).
 
 from __future__ import annotations
 
-import os
-from functools import cache
-from pathlib import Path
-
 import numpy as np
 import pytest
+from test_faces import faces_of  # one decode per variant, shared with the face tests
 
-from fixtures.generate import VARIANTS, build
 from validator import requirements as req
-from validator.analyze import run_detectors
-from validator.detectors.faces import FaceDetector, Hold, descriptor, distance
+from validator.detectors.faces import Hold, descriptor, distance
 from validator.detectors.opening import DarkEpisodes, find_opening
-from validator.media.probe import probe
-from validator.media.source import VideoSource
 from validator.policy import load_policy
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
 P = load_policy()
 TOL_S = 0.5
 MERGE = 0.30
-
-
-@cache
-def faces_of(name: str) -> tuple[dict, dict]:
-    """The faces detector's metrics (with the opening) on a generated variant, and its truth."""
-    if name not in VARIANTS:
-        pytest.skip(f"fixture variant {name!r} is not in this checkout's fixtures")
-    path, truth = build(name, CACHE)
-    media = probe(path, P)
-    with VideoSource(path, stream_index=media.video_stream_index) as source:
-        found = run_detectors(source, [FaceDetector(media, P)], duration_s=media.duration_s)
-    return found["faces"].metrics, truth
 
 
 @pytest.mark.parametrize(

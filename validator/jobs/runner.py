@@ -101,7 +101,7 @@ def _run(
     if reusable is not None and reusable.report is not None:
         storage.copy_derived(tenant, reusable.id, row.id)
         db.finish(row.id, owner, _rebind(reusable.report, row), reused_from=reusable.id)
-        return _result(db, row.id)
+        return status_of(db, row.id)
 
     last = [0.0]
 
@@ -123,13 +123,13 @@ def _run(
         )
     except ValidatorError as e:  # the precise reason: not_a_video, undecodable, ...
         db.fail(row.id, owner, e.to_dict())
-        return _result(db, row.id)
+        return status_of(db, row.id)
     except Exception as e:
         log.warning("check %s failed on an internal error", row.id, exc_info=True)
         db.fail(row.id, owner, _internal(e))
-        return _result(db, row.id)
+        return status_of(db, row.id)
     db.finish(row.id, owner, _rebind(data, row))
-    return _result(db, row.id)
+    return status_of(db, row.id)
 
 
 def _rebind(report: Mapping[str, Any], row: Check) -> dict[str, Any]:
@@ -148,7 +148,8 @@ def _rebind(report: Mapping[str, Any], row: Check) -> dict[str, Any]:
     return data
 
 
-def _result(db: Store, check_id: str) -> dict[str, Any]:
+def status_of(db: Store, check_id: str) -> dict[str, Any]:
+    """The JSON a job function returns: id, status and the error when it failed."""
     row = db.get(check_id)
     if row is None:
         return {"id": check_id, "status": "missing"}

@@ -37,6 +37,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 
 from validator.errors import ValidatorError
 from validator.jobs import settings as settings_mod
+from validator.jobs.runner import status_of
 from validator.jobs.store import Store
 
 if TYPE_CHECKING:
@@ -141,16 +142,6 @@ def _timed(analysis: Callable[..., dict[str, Any]], limit_s: float) -> Callable[
     return run
 
 
-def _status(store: Store, check_id: str) -> dict[str, Any]:
-    row = store.get(check_id)
-    if row is None:
-        return {"id": check_id, "status": "missing"}
-    out: dict[str, Any] = {"id": row.id, "status": row.status}
-    if row.error:
-        out["error"] = row.error
-    return out
-
-
 def execute(
     check_id: str,
     settings: Mapping[str, Any],
@@ -168,7 +159,7 @@ def execute(
     try:
         row = store.get(check_id)
         if row is None or row.status in ("done", "failed"):
-            return _status(store, check_id)  # already complete (a redelivery): nothing to do
+            return status_of(store, check_id)  # already complete (a redelivery): nothing to do
         if row.status == "running":
             left = (row.lease_until or datetime.now(UTC)) - datetime.now(UTC)
             if left.total_seconds() > 0:
@@ -180,7 +171,7 @@ def execute(
             row = store.get(check_id)
             if row is not None and row.status == "running":
                 raise Busy(lease)
-            return _status(store, check_id)
+            return status_of(store, check_id)
         stop = threading.Event()
 
         def heartbeat() -> None:  # the lease lives as long as this process does
