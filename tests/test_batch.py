@@ -179,6 +179,10 @@ def test_batch_corrupt_video_listed_and_summaries_match(tmp_path: Path) -> None:
     assert "1 checked, 2 unchanged" in third.stderr
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_batch_resume_after_interrupt(tmp_path: Path) -> None:
     clean, _ = clip("clean")
     root = tmp_path / "in"
@@ -193,6 +197,9 @@ def test_batch_resume_after_interrupt(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # the Ctrl-C of a terminal reaches the whole group
+        # A run started in the background (CI, `cmd &`) inherits SIGINT ignored; a
+        # terminal's user would not have it so.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 90
