@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from validator.analyze import sha256_file
+
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv"}
 )
@@ -64,14 +66,6 @@ def discover(root: Path, *, exclude: Path | None = None) -> list[Case]:
     return sorted(cases, key=lambda c: c.id)
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def case_key(case: Case, policy_digest: str, tool_version: str) -> str:
     """sha256 over the videos' bytes, the canonical case JSON, the policy and the tool.
 
@@ -88,5 +82,5 @@ def case_key(case: Case, policy_digest: str, tool_version: str) -> str:
             h.update(raw)
     h.update(b"\nvideos\n")
     for v in case.videos:
-        h.update(f"{v.name}:{file_sha256(v)}\n".encode())
+        h.update(f"{v.name}:{sha256_file(v)}\n".encode())
     return h.hexdigest()
