@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from validator.jobs import settings as settings_mod
+from validator.jobs.runner import JobTimeout, crashed
 from validator.jobs.store import Store
 from validator.jobs.webhooks import Sender
 
@@ -148,12 +149,9 @@ class Pool:
             store.fail(
                 check_id,
                 self.owner,
-                {
-                    "code": "job_crashed",
-                    "message": f"the analysis process could not start ({e.strerror}); "
-                    "try again later.",
-                    "details": {"reason": "crashed", "exit_code": None},
-                },
+                crashed(
+                    f"the analysis process could not start ({e.strerror}); try again later.", None
+                ),
             )
             log.warning("check %s: cannot start the analysis process: %s", check_id, e)
             return
@@ -179,13 +177,7 @@ class Pool:
                     store.fail(
                         check_id,
                         self.owner,
-                        {
-                            "code": "job_timeout",
-                            "message": f"the analysis ran past its time limit of "
-                            f"{cfg['JOB_TIMEOUT_S']:g} s and was stopped. A shorter video "
-                            "(or a larger APPEAL_VALIDATOR_JOB_TIMEOUT_S) helps.",
-                            "details": {"reason": "timeout", "limit_s": cfg["JOB_TIMEOUT_S"]},
-                        },
+                        JobTimeout(cfg["JOB_TIMEOUT_S"]).to_dict(),
                     )
                     log.warning("check %s: stopped after %g s", check_id, cfg["JOB_TIMEOUT_S"])
                     return
@@ -199,12 +191,11 @@ class Pool:
                 store.fail(
                     check_id,
                     self.owner,
-                    {
-                        "code": "job_crashed",
-                        "message": f"the analysis process ended unexpectedly ({how}). "
+                    crashed(
+                        f"the analysis process ended unexpectedly ({how}). "
                         "The file may trip a decoder bug; try again or re-encode it.",
-                        "details": {"reason": "crashed", "exit_code": code},
-                    },
+                        code,
+                    ),
                 )
                 log.warning("check %s: analysis process crashed (%s)", check_id, how)
         finally:

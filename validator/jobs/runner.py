@@ -22,6 +22,29 @@ log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.5  # at most two progress writes a second per job
 
+
+class JobTimeout(ValidatorError):
+    """The analysis ran past JOB_TIMEOUT_S (the pool's limit, or Celery's soft limit)."""
+
+    code = "job_timeout"
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(
+            f"the analysis ran past its time limit of {limit_s:g} s and was stopped. "
+            "A shorter video (or a larger APPEAL_VALIDATOR_JOB_TIMEOUT_S) helps.",
+            details={"reason": "timeout", "limit_s": limit_s},
+        )
+
+
+def crashed(message: str, exit_code: int | None) -> dict[str, Any]:
+    """The ``job_crashed`` error body of a job whose analysis process died or never ran."""
+    return {
+        "code": "job_crashed",
+        "message": message,
+        "details": {"reason": "crashed", "exit_code": exit_code},
+    }
+
+
 # The analysis itself; tests of the plumbing swap in a fast fake (``analyse`` below).
 Analyse = Callable[..., dict[str, Any]]
 

@@ -35,9 +35,8 @@ from celery import Celery, Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from validator.errors import ValidatorError
 from validator.jobs import settings as settings_mod
-from validator.jobs.runner import status_of
+from validator.jobs.runner import JobTimeout, status_of
 from validator.jobs.store import Store
 
 if TYPE_CHECKING:
@@ -47,12 +46,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "validator.jobs.runner:analyse"
 TARGET_CONF = "appeal_analysis_target"  # the worker's analysis function (tests swap it)
-
-
-class JobTimeout(ValidatorError):
-    """The analysis ran past JOB_TIMEOUT_S (Celery's soft time limit)."""
-
-    code = "job_timeout"
 
 
 class Busy(Exception):
@@ -133,11 +126,7 @@ def _timed(analysis: Callable[..., dict[str, Any]], limit_s: float) -> Callable[
         try:
             return analysis(*args, **kwargs)
         except SoftTimeLimitExceeded:
-            raise JobTimeout(
-                f"the analysis ran past its time limit of {limit_s:g} s and was stopped. "
-                "A shorter video (or a larger APPEAL_VALIDATOR_JOB_TIMEOUT_S) helps.",
-                details={"reason": "timeout", "limit_s": limit_s},
-            ) from None
+            raise JobTimeout(limit_s) from None
 
     return run
 
