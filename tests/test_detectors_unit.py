@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from validator.detectors.base import Frame
+from validator.analyze import finish_all
+from validator.detectors.base import Detector, Findings, Frame
 from validator.detectors.black import BlackDetector
 from validator.detectors.cuts import CutDetector
 from validator.detectors.freeze import FreezeDetector
@@ -182,3 +183,30 @@ def test_motion_estimate_leaves_frames_untouched_and_finds_the_shift():
     dx, dy, _ = MotionEstimator().shift(a, b)
     assert np.array_equal(a, a0) and np.array_equal(b, b0)
     assert (dx, dy) == pytest.approx((-3, 2), abs=0.3)
+
+
+# --- detectors that use others' findings ------------------------------------------------
+
+
+class _Stub(Detector):
+    def __init__(self, name: str, uses: tuple[str, ...] = ()) -> None:
+        super().__init__(None, POLICY)  # type: ignore[arg-type]
+        self.name, self.uses = name, uses  # type: ignore[misc]
+        self.got: dict | None = None
+
+    def finish(self, upstream=None) -> Findings:
+        self.got = None if upstream is None else dict(upstream)
+        return Findings(metrics={"from": self.name})
+
+
+def test_a_detector_finishes_after_the_ones_it_uses_and_gets_their_findings():
+    a, b, c = _Stub("a", uses=("b", "missing")), _Stub("b"), _Stub("c")
+    found = finish_all([a, b, c])
+    assert list(found) == ["a", "b", "c"]  # the caller's order
+    assert a.got == {"b": found["b"]}  # a missing detector is left out, not an error
+    assert b.got is None and c.got is None
+
+
+def test_detectors_that_use_each_other_are_refused():
+    with pytest.raises(ValueError, match="cycle"):
+        finish_all([_Stub("a", uses=("b",)), _Stub("b", uses=("a",))])

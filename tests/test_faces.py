@@ -18,7 +18,15 @@ import pytest
 from fixtures.generate import VARIANTS, build
 from validator.analyze import run_detectors
 from validator.detectors.base import Frame
-from validator.detectors.faces import FaceDetector, Hold, cluster, descriptor, distance
+from validator.detectors.faces import (
+    FaceDetector,
+    Hold,
+    cluster,
+    descriptor,
+    different_labels,
+    distance,
+)
+from validator.detectors.waybill import WaybillDetector
 from validator.media.probe import probe
 from validator.media.source import VideoSource
 from validator.policy import load_policy
@@ -37,7 +45,9 @@ def faces_of(name: str) -> tuple[dict, dict]:
     path, truth = build(name, CACHE)
     media = probe(path, P)
     with VideoSource(path, stream_index=media.video_stream_index) as source:
-        found = run_detectors(source, [FaceDetector(media, P)], duration_s=media.duration_s)
+        # with the waybill detector, whose reads tell labelled faces apart
+        detectors = [FaceDetector(media, P), WaybillDetector(media, P)]
+        found = run_detectors(source, detectors, duration_s=media.duration_s)
     return found["faces"].metrics, truth
 
 
@@ -58,6 +68,7 @@ FACE_VARIANTS = [
     pytest.param("portrait-rotated", id="portrait-rotated"),
     pytest.param("vfr", id="vfr"),
     pytest.param("dark", id="dark"),
+    pytest.param("two-labels", id="two-labels"),
 ]
 
 
@@ -183,6 +194,37 @@ def test_cluster_merges_only_close_holds():
 
     holds = [hold(0, "red"), hold(2, "blue"), hold(4, "red"), hold(6, "green")]
     assert cluster(holds) == [[0, 2], [1], [3]]
+
+
+def _hold(t: float, colour: str) -> Hold:
+    return Hold(t, t + 1, descriptor(np.full((20, 30, 3), COLOURS[colour], np.uint8)), 10, 0.0)
+
+
+def test_holds_with_different_labels_never_merge():
+    # two white label faces: alike by colour, told apart by the codes read on them
+    holds = [_hold(0, "white"), _hold(2, "red"), _hold(4, "white"), _hold(6, "white")]
+    assert cluster(holds) == [[0, 2, 3], [1]]
+    assert cluster(holds, apart={(0, 2)}) in ([[0, 3], [1], [2]], [[0], [1], [2, 3]])
+    assert len(cluster(holds, apart={(0, 2), (0, 3), (2, 3)})) == 4
+
+
+def test_labels_read_in_holds_give_the_pairs_apart():
+    holds = [_hold(0, "white"), _hold(2, "red"), _hold(4, "white"), _hold(6, "white")]
+    spans = {"SF1": [[0.2, 0.9], [6.1, 6.5]], "YT2": [[4.3, 4.8]]}
+    # hold 1 read nothing: no constraint; 0 and 3 share SF1
+    assert different_labels(holds, spans) == {(0, 2), (2, 3)}
+    both = {"SF1": [[0.2, 0.9]], "YT2": [[0.5, 0.6], [4.3, 4.8]]}
+    assert different_labels(holds, both) == set()  # hold 0 shows both: one of them is 2's
+
+
+def test_no_more_faces_than_a_box_has():
+    colours = ["white", "red", "blue", "green", "orange", "purple"]
+    holds = [_hold(2 * i, c) for i, c in enumerate(colours)]
+    holds.append(Hold(20, 21, 0.5 * (holds[1].desc + holds[2].desc), 10, 0.0))  # in between
+    assert len(cluster(holds)) == 7
+    merged = cluster(holds, max_clusters=6)
+    assert len(merged) == 6
+    assert [0] in merged and [3] in merged  # only the look-alikes merged
 
 
 def test_state_stays_bounded():

@@ -57,24 +57,10 @@ def test_nothing_found_that_is_not_there(name):
     assert not extra, f"{name}: false alarms {extra}"
 
 
-# Known limitation, kept visible: on `two-labels` a second white label covers most of
-# face 3, so by colour it looks like face 1 (the label face) and the precision-first
-# face counter merges them (5 of 6). strict: the day it passes, this mark must go.
-# Likewise on `spliced-take` the second take's warmer light makes a face look new (7 of
-# 6); its completeness fails on the cut anyway.
-KNOWN = {
-    ("two-labels", "completeness"): "a label covering a face makes it look like the label face",
-    ("two-labels", "faces"): "a label covering a face makes it look like the label face",
-    ("spliced-take", "faces"): "the second take's light makes a face look like another",
-}
-
-
 def _verdict_params():
     for name in sorted(VARIANTS):
         for requirement in ("consistency", "completeness", "validity", "timeliness"):
-            why = KNOWN.get((name, requirement))
-            marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
-            yield pytest.param(name, requirement, marks=marks, id=f"{requirement}-{name}")
+            yield pytest.param(name, requirement, id=f"{requirement}-{name}")
 
 
 @pytest.mark.parametrize("name, requirement", list(_verdict_params()))
@@ -91,9 +77,6 @@ def test_faces_counted_match_truth(name):
     report, truth = checked(name)
     faces = report.to_dict()["faces"]
     assert bool(report.to_dict().get("starts_open")) == bool(truth.get("starts_open"))
-    if (name, "faces") in KNOWN:
-        assert faces["count"] != truth["faces_counted"], "fixed? remove it from KNOWN"
-        pytest.xfail(KNOWN[(name, "faces")])
     assert faces["count"] == truth["faces_counted"]
 
 

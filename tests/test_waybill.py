@@ -214,6 +214,13 @@ def test_tracker_counts_each_text_once_per_frame_and_keeps_the_best_view() -> No
     assert tr.sampled_frames == 3 and c.carriers == ("sf",)
 
 
+def test_tracker_spans_join_reads_close_in_time_and_split_at_a_gap() -> None:
+    tr = WaybillTracker()
+    for t in (1.0, 1.3, 1.7, 2.0, 5.0, 5.3):  # label in view twice, a read missed at 1.7
+        tr.add(t, [_read(SF)] if t != 1.7 else [])
+    assert tr.spans() == {SF: [[1.0, 2.0], [5.0, 5.3]]}
+
+
 def test_tracker_marks_a_single_read_weak_next_to_a_frequent_one() -> None:
     tr = WaybillTracker()
     for t in range(5):
@@ -421,6 +428,8 @@ def test_detector_reads_the_waybill_on_sampled_frames() -> None:
     (code,) = m["codes"]
     assert code["text"] == SF and code["frames"] >= 5
     assert 1.5 <= code["first_t_s"] < 1.9
+    ((start, end),) = m["spans"][SF]  # in view 1.5-3.5 s: one span, within a read period
+    assert start == code["first_t_s"] and 3.5 - 0.34 <= end < 3.5
     assert [e.kind for e in m["events"]] == ["waybill_read"]
     assert m["read_ms_total"] > 0
     assert verdict_from_metrics(SF, m)[:2] == ("pass", "waybill_match")

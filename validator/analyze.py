@@ -110,7 +110,24 @@ def run_detectors(
         if progress is not None and duration_s > 0 and frame.t_s - last >= 1.0:
             last = frame.t_s
             progress(min(0.99, frame.t_s / duration_s), "decoding")
-    return {d.name: d.finish() for d in detectors}
+    return finish_all(detectors)
+
+
+def finish_all(detectors: list[Detector]) -> dict[str, Findings]:
+    """Each detector's findings, in input order; one that ``uses`` others finishes after them."""
+    names = {d.name for d in detectors}
+    done: dict[str, Findings] = {}
+    pending = list(detectors)
+    while pending:
+        ready = [d for d in pending if all(n in done or n not in names for n in d.uses)]
+        if not ready:
+            raise ValueError(f"detectors use each other in a cycle: {[d.name for d in pending]}")
+        for d in ready:
+            done[d.name] = (
+                d.finish({n: done[n] for n in d.uses if n in done}) if d.uses else d.finish()
+            )
+        pending = [d for d in pending if d.name not in done]
+    return {d.name: done[d.name] for d in detectors}
 
 
 def check(

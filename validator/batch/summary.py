@@ -43,7 +43,7 @@ def _requirement_verdict(reports: list[Mapping[str, Any]], name: str) -> str:
 def row(result: Mapping[str, Any], slug: str) -> dict[str, Any]:
     """One summary row of a case report (``slug`` is its folder under ``cases/``)."""
     reports = list(result.get("videos") or [])
-    thumbs = [t for r in reports for t in r.get("thumbnails") or []]
+    thumbs = [t for r in reports for t in (r.get("thumbnails") or {}).get("files") or []]
     pred = result.get("prediction") or {}
     error = result.get("error") or {}
     return {

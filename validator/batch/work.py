@@ -55,7 +55,7 @@ def run_case(job: dict[str, Any]) -> dict[str, Any]:
     """Analyse one case (``job`` is plain JSON); returns the case report it wrote."""
     from validator.analyze import check
     from validator.errors import InputError, ValidatorError
-    from validator.jobs.thumbnails import make_thumbnails
+    from validator.report.thumbnails import write_thumbnails
 
     out = Path(job["out_dir"]) / "cases"
     out.mkdir(parents=True, exist_ok=True)
@@ -87,10 +87,8 @@ def run_case(job: dict[str, Any]) -> dict[str, Any]:
             except InputError as e:
                 result["unreadable"].append({"video": name, **e.to_dict()})
                 continue
-            thumbs_dir = tmp / f"v{i}"
-            thumbs_dir.mkdir()
-            thumbs = make_thumbnails(video, report, thumbs_dir)
-            report["thumbnails"] = [f"v{i}/{t}" for t in thumbs]
+            # paths relative to the case folder, where its report.json is
+            write_thumbnails(video, report, tmp, subdir=f"v{i}")
             reports.append(report)
             result["videos"].append(report)
         if result["unreadable"]:

@@ -7,11 +7,15 @@ keeps only the bounded state it needs (never the frames themselves), and
 
 A new detector is one module: subclass ``Detector``, decorate it with
 ``@register`` and import the module in ``validator/detectors/__init__.py``.
+
+A detector may read other detectors' findings at the end of the pass: it names
+them in ``uses`` and receives them in ``finish(upstream)``; those finish first.
+The frames stay the same for all: nothing is passed between detectors per frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -55,6 +59,8 @@ class Detector:
 
     #: stable name, used in events and in the report's ``detectors`` section
     name: ClassVar[str] = "detector"
+    #: detectors whose findings ``finish`` reads; they finish first
+    uses: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, media: MediaInfo, policy: Policy) -> None:
         self.media = media
@@ -63,7 +69,9 @@ class Detector:
     def process(self, frame: Frame) -> None:
         raise NotImplementedError
 
-    def finish(self) -> Findings:
+    def finish(self, upstream: Mapping[str, Findings] | None = None) -> Findings:
+        """Events and metrics of the pass; ``upstream`` holds the findings named in ``uses``
+        that ran in this pass (absent ones are missing: work without them)."""
         raise NotImplementedError
 
 

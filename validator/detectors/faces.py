@@ -25,7 +25,9 @@ Method.
 3. Faces. Holds are clustered agglomeratively (average linkage) on the
    descriptors' total-variation distance, merging while the closest pair is
    under ``MERGE_DISTANCE``: two holds of one face (shown twice, or a hold
-   broken by a pan) merge, differently coloured faces do not. A face's time is
+   broken by a pan) merge, differently coloured faces do not. Holds in which
+   the waybill detector read different codes never merge (one label, one
+   face; ``different_labels``). A face's time is
    the middle of its first visit (its first hold and those of the same face
    that follow within ``VISIT_GAP_S``).
 
@@ -41,6 +43,7 @@ more; distinct faces differ by 0.45 or more, one face in different holds by
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import cv2
@@ -68,6 +71,7 @@ TABLE_LUMA = 90.0  # exposure the colour bins are set for (table luma of the gen
 MAX_GAIN = 6.0
 VISIT_GAP_S = 0.8  # holds of one face this close are one visit (a pose that drifted, a pan)
 MIN_DETAIL = 6.0  # luma std under which the picture shows nothing (black, covered lens)
+MAX_FACES = 6  # a box's faces; more distinct looks are one face in other light
 MAX_HOLDS = 400  # bounded state on absurd inputs
 
 
@@ -148,23 +152,34 @@ class _Run:
     n: int = 0
 
 
-def cluster(holds: list[Hold], threshold: float = MERGE_DISTANCE) -> list[list[int]]:
+def cluster(
+    holds: list[Hold],
+    threshold: float = MERGE_DISTANCE,
+    apart: Iterable[tuple[int, int]] = (),
+    max_clusters: int | None = None,
+) -> list[list[int]]:
     """Average-linkage agglomerative clusters of ``holds`` (lists of hold indices, by time).
 
     Merges the closest pair while its mean pairwise distance is under ``threshold``;
     the linkage is updated in place (Lance & Williams, 1967), O(n^2) per merge.
+    Pairs in ``apart`` (cannot-link constraints, Wagstaff et al., 2001) are never in
+    one cluster: their infinite distance carries into every linkage that holds them.
+    With ``max_clusters``, merging goes on past ``threshold`` until that many remain.
     """
+    max_clusters = len(holds) if max_clusters is None else max_clusters
     n = len(holds)
     members = [[i] for i in range(n)]
     if n < 2:
         return members
     descs = np.stack([h.desc for h in holds])
     d = 0.5 * np.abs(descs[:, None, :] - descs[None, :, :]).sum(axis=2)
+    for i, j in apart:
+        d[i, j] = d[j, i] = np.inf
     np.fill_diagonal(d, np.inf)
     alive = np.ones(n, bool)
     while alive.sum() > 1:
         i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-        if d[i, j] >= threshold:
+        if d[i, j] >= threshold and (alive.sum() <= max_clusters or not np.isfinite(d[i, j])):
             break
         si, sj = len(members[i]), len(members[j])
         row = (si * d[i] + sj * d[j]) / (si + sj)
@@ -174,6 +189,31 @@ def cluster(holds: list[Hold], threshold: float = MERGE_DISTANCE) -> list[list[i
         alive[j] = False
         members[i] = sorted(members[i] + members[j])
     return sorted((members[k] for k in range(n) if alive[k]), key=lambda g: g[0])
+
+
+def different_labels(
+    holds: list[Hold], spans: Mapping[str, list[list[float]]]
+) -> set[tuple[int, int]]:
+    """Pairs of holds that showed different waybill codes and no code in common.
+
+    One face carries one label: holds in which the waybill detector read only
+    other codes are other faces, however alike their colours (a label covering
+    most of a face makes two faces look the same).
+    """
+    seen = [
+        frozenset(
+            text
+            for text, runs in spans.items()
+            if any(a <= h.end_s + 1e-6 and b >= h.start_s - 1e-6 for a, b in runs)
+        )
+        for h in holds
+    ]
+    return {
+        (i, j)
+        for i in range(len(holds))
+        for j in range(i + 1, len(holds))
+        if seen[i] and seen[j] and not seen[i] & seen[j]
+    }
 
 
 def first_visit(holds: list[Hold]) -> tuple[float, float]:
@@ -191,6 +231,7 @@ class FaceDetector(Detector):
     """Counts distinct parcel faces held to the camera before the opening."""
 
     name = "faces"
+    uses = ("waybill",)
 
     def __init__(self, media, policy) -> None:
         super().__init__(media, policy)
@@ -288,12 +329,18 @@ class FaceDetector(Detector):
         self.holds.append(Hold(start, end, run.desc_sum / run.n, run.n, run.dark_sum / run.n))
 
     # -- results ----------------------------------------------------------------
-    def finish(self) -> Findings:
+    def finish(self, upstream: Mapping[str, Findings] | None = None) -> Findings:
         self._close(self.last_s + 1.0 / SAMPLE_HZ)
         opening = find_opening(self.holds, self.dark.episodes(), MERGE_DISTANCE, distance)
         opened = opening.opened_at_s
         before = [h for h in self.holds if opened is None or h.end_s <= opened + 1e-6]
-        groups = cluster(before)
+        waybill = (upstream or {}).get("waybill")
+        spans = waybill.metrics.get("spans", {}) if waybill is not None else {}
+        # A box has six faces: more clusters than that are one face split by a change
+        # of light or camera (a spliced take), so the closest are merged.
+        apart = different_labels(before, spans)
+        loose = len(cluster(before, apart=apart))
+        groups = cluster(before, apart=apart, max_clusters=MAX_FACES)
         shown = []
         for n, g in enumerate(groups, start=1):
             start, end = first_visit([before[i] for i in g])
@@ -309,6 +356,7 @@ class FaceDetector(Detector):
             [],
             {
                 "count": len(shown),
+                "merged_past_six": max(0, loose - len(groups)),
                 "shown": shown,
                 "opened_at_s": None if opened is None else round(opened, 2),
                 "starts_open": opening.starts_open,

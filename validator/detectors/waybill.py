@@ -90,6 +90,7 @@ class WaybillDetector(Detector):
 
     def finish(self) -> Findings:
         codes = self.tracker.codes()
+        spans = self.tracker.spans()
         events = [
             Event(
                 "waybill_read",
@@ -102,6 +103,8 @@ class WaybillDetector(Detector):
         ]
         metrics: dict[str, Any] = {
             "codes": [c.to_dict() for c in codes[:_MAX_CODES]],
+            # when each code was in view, for the faces detector (one label, one face)
+            "spans": {c.text: spans[c.text] for c in codes[:_MAX_CODES] if not c.weak},
             "sampled_frames": self.tracker.sampled_frames,
             "change_reads": self.change_reads,
             "unread_frames": self.tracker.unread_frames,

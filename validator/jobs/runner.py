@@ -53,14 +53,13 @@ def analyse(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: 
             progress: Callable[[float, str], None]) -> dict[str, Any]:  # fmt: skip
     """The real analysis: ``check`` (plus the prediction when a case was given)."""
     from validator.analyze import check
-    from validator.jobs.thumbnails import make_thumbnails
+    from validator.report.thumbnails import write_thumbnails
 
-    # The service names and serves its own pictures (jobs/thumbnails.py), so the
-    # library's --out thumbnails are not made here as well.
     report = check(path, facts=case, policy=policy, progress=progress)
     data = report.to_dict()
     progress(0.99, "thumbnails")
-    make_thumbnails(path, data, out_dir)
+    # Straight into the check's folder: the service serves them by file name.
+    write_thumbnails(path, data, out_dir, subdir="")
     if case:
         try:
             from validator.predict import predict

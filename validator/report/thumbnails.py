@@ -1,4 +1,4 @@
-"""Evidence thumbnails for a report written with ``--out DIR``.
+"""Evidence thumbnails: for ``check --out DIR``, the service's checks and batch cases.
 
 The decode pass keeps no frames. Afterwards the few moments the report talks
 about (each counted face, the best waybill frame, the opening, each visual
@@ -8,7 +8,9 @@ the long side, quality ``QUALITY`` (a few tens of kB), upright (the stream's
 display rotation applied, as the decode pass does). On the waybill frame the
 code is re-read at ``WAYBILL_READ_LONG_SIDE`` and its outline drawn. One
 ``contact_sheet.jpg`` shows them all with captions. The report refers to each
-by a path relative to ``DIR`` (where ``report.json`` is).
+by a path relative to ``DIR`` (where ``report.json`` is). The service writes them
+straight into a check's folder (``subdir=""``) and serves them by name; a batch
+case into one folder per video.
 
 A picture is never worth failing a check for: errors are logged and the report
 keeps ``thumbnail: null``.
@@ -81,36 +83,40 @@ def moments(report: dict[str, Any]) -> list[Moment]:
     return out
 
 
-def write_thumbnails(video: str | Path, report: dict[str, Any], out_dir: str | Path) -> list[str]:
-    """Write the thumbnails and the contact sheet; put their paths into ``report``.
+def write_thumbnails(
+    video: str | Path, report: dict[str, Any], out_dir: str | Path, subdir: str = SUBDIR
+) -> list[str]:
+    """Write the thumbnails and the contact sheet into ``out_dir/subdir``; put their
+    paths (relative to ``out_dir``) into ``report``.
 
-    Returns the written paths relative to ``out_dir``; on any failure, logs it and
-    returns what was written (the report keeps ``thumbnail: null`` elsewhere).
+    Returns the written paths; on any failure, logs it and returns what was written
+    (the report keeps ``thumbnail: null`` elsewhere).
     """
     out_dir = Path(out_dir)
     wanted = moments(report)
     written: list[str] = []
     if not wanted:
         return written
+    prefix = f"{subdir}/" if subdir else ""
     try:
         pictures = _decode(Path(video), [m.t_s for m in wanted])
-        folder = out_dir / SUBDIR
+        folder = out_dir / subdir
         folder.mkdir(parents=True, exist_ok=True)
         sheet: list[tuple[np.ndarray, str]] = []
         for m, img in zip(wanted, pictures, strict=True):
             if img is None:
                 continue
             small = _outlined(img) if m.outline else _resize(img)
-            rel = f"{SUBDIR}/{m.name}"
+            rel = f"{prefix}{m.name}"
             _write_jpeg(out_dir / rel, small)
             m.target["thumbnail"] = rel
             written.append(rel)
             sheet.append((small, m.caption))
         if sheet:
-            rel = f"{SUBDIR}/contact_sheet.jpg"
+            rel = f"{prefix}contact_sheet.jpg"
             _write_jpeg(out_dir / rel, contact_sheet(sheet))
             written.append(rel)
-            report["thumbnails"] = {"dir": SUBDIR, "contact_sheet": rel, "files": written}
+            report["thumbnails"] = {"dir": subdir, "contact_sheet": rel, "files": written}
     except Exception:  # the pictures are extra; the verdicts stand without them
         log.warning("thumbnails of %s failed", video, exc_info=True)
     return written

@@ -63,6 +63,11 @@ Verdict = Literal["pass", "fail", "review"]
 _UNREAD_MIN_FRACTION = 0.2
 _UNREAD_MIN_FRAMES = 3
 
+# Reads of one code at most this far apart are one span in view: two sample
+# periods at the default 3 Hz, so one missed read does not split a span.
+SPAN_GAP_S = 0.7
+MAX_SPANS = 100  # per code: bounded state on absurd inputs
+
 # The messages live in the one reason catalogue (validator/data/reasons.json).
 REASONS: dict[str, tuple[str, str]] = {
     code: (e["en"], e["zh"]) for code, e in catalogue().items() if code.startswith("waybill_")
@@ -133,6 +138,7 @@ class _Acc:
     best_area: float
     frames: int = 0
     formats: Counter[str] = field(default_factory=Counter)
+    spans: list[list[float]] = field(default_factory=list)  # [first, last] read runs
 
 
 class WaybillTracker:
@@ -162,6 +168,10 @@ class WaybillTracker:
             if acc is None:
                 acc = self._acc[key] = _Acc(rs[0].text, t_s, t_s, t_s, area)
             acc.frames += 1
+            if acc.spans and t_s - acc.spans[-1][1] <= SPAN_GAP_S:
+                acc.spans[-1][1] = max(acc.spans[-1][1], t_s)
+            elif len(acc.spans) < MAX_SPANS:
+                acc.spans.append([t_s, t_s])
             acc.last_t_s = max(acc.last_t_s, t_s)
             acc.first_t_s = min(acc.first_t_s, t_s)
             if area > acc.best_area:
@@ -171,6 +181,12 @@ class WaybillTracker:
     def add_scan(self, t_s: float, scan: Scan) -> None:
         """Record one sampled frame's ``reader.scan`` result."""
         self.add(t_s, scan.codes, unread_regions=scan.unread_regions)
+
+    def spans(self) -> dict[str, list[list[float]]]:
+        """When each code was in view: runs of reads no more than ``SPAN_GAP_S`` apart."""
+        return {
+            k: [[round(a, 3), round(b, 3)] for a, b in acc.spans] for k, acc in self._acc.items()
+        }
 
     def codes(self) -> list[CodeSummary]:
         """Distinct codes, most frames first."""

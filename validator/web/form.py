@@ -31,7 +31,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from validator.jobs.store import Check
-from validator.jobs.thumbnails import label as moment_label
 from validator.models import REQUIREMENTS
 from validator.web.errors import CsrfFailed, NotFound
 from validator.web.i18n import CLAIMS, current_lang, labels
@@ -232,6 +231,9 @@ def _timeline(report: dict[str, Any]) -> dict[str, Any]:
     return {"duration_s": duration, "marks": marks, "ticks": ticks}
 
 
+SECTION_KIND = {"faces": "face", "thumbnails": "contact_sheet"}
+
+
 def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[dict[str, Any]]:
     """Pictures to show: those the report refers to (faces, waybill, events), then the rest.
 
@@ -248,8 +250,9 @@ def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[di
         if name in available and name not in seen:
             seen.add(name)
             url = url_for("form.thumbnail", check_id=row.id, name=name)
-            kind, t_s = moment_label(name) or (label, info.get("t_s"))
-            found.append({"name": name, "url": url, "label": kind, "t_s": t_s})
+            # an event's kind, else what the report's section shows
+            kind = info.get("kind") or SECTION_KIND.get(label, label)
+            found.append({"name": name, "url": url, "label": kind, "t_s": info.get("t_s")})
 
     def walk(node: Any, top: str, parent: dict[str, Any]) -> None:
         if isinstance(node, str):

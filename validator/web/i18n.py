@@ -65,6 +65,8 @@ _WEB = {
         "kind_waybill_read": "Waybill read",
         "kind_audio_gap": "Audio gap",
         "kind_edit_software": "Editing software",
+        "kind_opening": "Opening",
+        "kind_contact_sheet": "All pictures",
     },
     "zh": {
         "title": "拆包视频检查",
@@ -113,7 +115,7 @@ _WEB = {
         "likely_rejected": "申诉很可能被驳回",
         "uncertain": "结果不确定",
         "kind_waybill": "运单",
-        "kind_face": "商品面",
+        "kind_face": "包裹面",
         "kind_cut": "剪辑点",
         "kind_gap": "时间断档",
         "kind_freeze": "画面冻结",
@@ -121,6 +123,8 @@ _WEB = {
         "kind_waybill_read": "读到运单",
         "kind_audio_gap": "音频断档",
         "kind_edit_software": "剪辑软件痕迹",
+        "kind_opening": "开箱",
+        "kind_contact_sheet": "全部截图",
     },
 }
 
