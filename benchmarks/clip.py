@@ -23,6 +23,7 @@ def build_clip(path: Path, seconds: float, *, bitrate: int = 16_000_000, seed: i
     """Encode ``seconds`` of 1080p30 to ``path`` unless it already exists."""
     if path.exists():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)  # a fresh checkout has no .cache yet
     rng = np.random.default_rng(seed)
     big = cv2.resize(rng.integers(0, 255, (270, 480, 3), dtype=np.uint8), (W * 2, H * 2))
     big = cv2.GaussianBlur(big, (0, 0), 3)

@@ -202,6 +202,30 @@ def test_worker_consumes_jobs_submitted_through_the_api(app, workers, tmp_path) 
     assert "appeal_validator.run_check" in workers.logs()
 
 
+def test_a_job_whose_message_was_lost_is_sent_again(app, workers, services) -> None:
+    import redis
+
+    from fixtures.generate import build
+
+    clip, _ = build("too-short", Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache/fixtures")))
+    svc = app.extensions["appeal"]
+    assert svc.sweeper is not None  # this process sweeps (it holds sweeper.lock)
+    _, key = svc.store.create_key("acme")
+    headers = {"Authorization": f"Bearer {key}"}
+    client = app.test_client()
+    job = _upload(client, headers, clip)
+    r = redis.Redis(host=REDIS[0], port=REDIS[1], db=15)
+    queue = services["APPEAL_VALIDATOR_QUEUE"]
+    try:
+        assert r.llen(queue) == 1  # no worker yet: the message waits in Redis
+        r.delete(queue)  # ... and is lost, as in a Redis restart
+    finally:
+        r.close()
+    workers.start()
+    body = _wait(client, headers, job["id"], workers, timeout=90)
+    assert body["status"] == "done", body
+
+
 @pytest.fixture
 def receiver() -> Iterator[list[bytes]]:
     """A local webhook receiver; yields the bodies it got."""

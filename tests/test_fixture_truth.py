@@ -77,6 +77,13 @@ def test_faces_counted_match_truth(name):
     report, truth = checked(name)
     faces = report.to_dict()["faces"]
     assert bool(report.to_dict().get("starts_open")) == bool(truth.get("starts_open"))
+    if truth.get("plain_faces"):
+        # Unprinted kraft faces look alike: fewer are counted than were shown (never
+        # more), and completeness says a person must count them instead of failing.
+        assert 1 <= faces["count"] < truth["faces_counted"]
+        codes = [r["code"] for r in report.requirement("completeness")["reasons"]]
+        assert "faces_indistinct" in codes and "faces_missing" not in codes
+        return
     assert faces["count"] == truth["faces_counted"]
 
 

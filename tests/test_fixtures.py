@@ -32,7 +32,7 @@ BRIEF_NAMES = {
     "recorded-days-late", "recorded-weeks-late", "no-creation-time", "edited-capcut", "vfr",
     "portrait-rotated", "hevc", "bframes", "four-faces", "five-faces", "face-too-brief",
     "face-twice", "label-too-small", "wrong-waybill", "two-labels", "already-open",
-    "slow-turning",
+    "slow-turning", "plain-carton",
 }  # fmt: skip
 MIN_FACE_S = 0.5
 
@@ -327,3 +327,14 @@ def test_already_open_starts_with_the_inside_showing():
     share, cx, cy = dark_blob("already-open")
     assert share > 0.12 and 1 / 3 < cx < 2 / 3 and 1 / 3 < cy < 2 / 3
     assert dark_blob("clean")[0] < 0.05
+
+
+def test_plain_carton_faces_differ_only_by_label_and_tape():
+    from fixtures.scene import face_textures
+
+    tex = face_textures(Timing(), plain=True)
+    means = {f: img.reshape(-1, 3).mean(axis=0) for f, img in tex.items()}
+    for a in (2, 3, 4, 5):  # unprinted kraft: the same colour within a few levels
+        assert np.abs(means[a] - means[2]).max() < 4
+    white = {f: float((img.min(axis=2) > 220).mean()) for f, img in tex.items()}
+    assert white[1] > 0.2 and max(white[f] for f in (2, 3, 4, 5, 6)) < 0.01  # label on 1

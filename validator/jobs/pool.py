@@ -17,7 +17,6 @@ running jobs are put back in the queue for the next start.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from validator.jobs import settings as settings_mod
+from validator.jobs.leader import FileLock
 from validator.jobs.runner import JobTimeout, crashed
 from validator.jobs.store import Store
 from validator.jobs.webhooks import Sender
@@ -52,7 +52,7 @@ class Pool:
         self.sender: Sender | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._lock_fd: int | None = None
+        self._lock: FileLock | None = None
         self._jobs: dict[str, threading.Thread] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._mutex = threading.Lock()
@@ -61,12 +61,12 @@ class Pool:
     @property
     def leader(self) -> bool:
         """True while this process holds the pool lock (and so runs the jobs)."""
-        return self._lock_fd is not None
+        return self._lock is not None and self._lock.held
 
     def start(self) -> Pool:
         """Start (or stand by for the lock); returns self."""
         data_dir = settings_mod.ensure_data_dir(self.settings)
-        self._lock_path = data_dir / "pool.lock"
+        self._lock = FileLock(data_dir / "pool.lock", self.owner)
         self._main = threading.Thread(target=self._run, name="pool", daemon=True)
         self._main.start()
         return self
@@ -75,21 +75,10 @@ class Pool:
         """A job was queued: look now rather than at the next poll."""
         self._wake.set()
 
-    def _try_lock(self) -> bool:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{self.owner}\n".encode())
-        self._lock_fd = fd
-        return True
-
     def _run(self) -> None:
         poll = self.settings["POLL_S"]
-        while not self._stop.is_set() and not self._try_lock():
+        assert self._lock is not None
+        while not self._stop.is_set() and not self._lock.try_acquire():
             self._stop.wait(max(poll * 4, 1.0))  # stand by: another process runs the pool
         if self._stop.is_set():
             return
@@ -223,9 +212,8 @@ class Pool:
             t.join(max(0.1, deadline - time.monotonic()))
         if self.sender is not None:
             self.sender.stop(max(0.1, deadline - time.monotonic()))
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the flock
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
         if self.store is not None:
             self.store.close()
 

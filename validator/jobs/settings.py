@@ -97,7 +97,8 @@ SETTINGS: tuple[Setting, ...] = (
         "RUN_POOL",
         True,
         _bool,
-        "Run the analysis pool in this process (one process per DATA_DIR holds it).",
+        "Run the background jobs in this process (one process per DATA_DIR holds each): "
+        "the analysis pool, or with BROKER_URL the sweeper that sends lost jobs again.",
     ),
     Setting(
         "BROKER_URL",

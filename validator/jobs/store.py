@@ -544,17 +544,18 @@ class Store:
             )
             return _rowcount(res) == 1
 
-    def requeue_expired(self, max_attempts: int) -> tuple[int, int]:
+    def requeue_expired(self, max_attempts: int) -> tuple[list[str], list[str]]:
         """Running jobs whose owner stopped renewing: requeue, or fail after max attempts.
 
-        Returns ``(requeued, failed)``.
+        Returns the ids ``(requeued, failed)``.
         """
         now = utcnow()
         with self.session() as s:
             stale = s.scalars(
                 select(Check).where(Check.status == "running", Check.lease_until < now)
             ).all()
-        requeued = failed = 0
+        requeued: list[str] = []
+        failed: list[str] = []
         for row in stale:
             if row.attempts >= max_attempts:
                 ok = self.fail(
@@ -567,7 +568,8 @@ class Store:
                         "details": {"attempts": row.attempts},
                     },
                 )
-                failed += ok
+                if ok:
+                    failed.append(row.id)
                 continue
             with self.session() as s:
                 res = s.execute(
@@ -586,8 +588,21 @@ class Store:
                         lease_until=None,
                     )
                 )
-                requeued += _rowcount(res)
+                if _rowcount(res):
+                    requeued.append(row.id)
         return requeued, failed
+
+    def queued_before(self, before: datetime, limit: int = 1000) -> list[str]:
+        """Ids of queued jobs created before ``before``, oldest first."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Check.id)
+                    .where(Check.status == "queued", Check.created_at < before)
+                    .order_by(Check.created_at)
+                    .limit(limit)
+                )
+            )
 
     # -- webhook deliveries -----------------------------------------------------------
 

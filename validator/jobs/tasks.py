@@ -12,6 +12,8 @@ Delivery is at least once, completion exactly once:
   task returned; a worker killed mid-job (``kill -9``, OOM, a lost machine) leaves it
   unacknowledged and Redis redelivers it after the visibility timeout
   (``JOB_TIMEOUT_S + JOB_LEASE_S``, longer than any job may run).
+* A message lost on the way (a Redis restart, a task killed at the hard time limit)
+  is sent again by the service's sweeper (``sweeper.py``).
 * ``execute`` is idempotent on the job store: a ``done``/``failed`` job is returned
   as it is; a ``running`` job whose lease is still renewed (a live worker has it) is
   retried later; a ``running`` job with a dead lease is requeued and run again (after
@@ -45,7 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "validator.jobs.runner:analyse"
-TARGET_CONF = "appeal_analysis_target"  # the worker's analysis function (tests swap it)
+TARGET_CONF = "appeal_analysis_target"
+HARD_LIMIT_GRACE_S = 30  # the worker's analysis function (tests swap it)
 
 
 class Busy(Exception):
@@ -85,6 +88,10 @@ def celery_config(settings: Mapping[str, Any]) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,  # one job per process: the next waits in Redis
         "task_soft_time_limit": cfg["JOB_TIMEOUT_S"],
+        # The soft limit raises JobTimeout in Python; a task stuck in C code (a decoder)
+        # cannot see it, so its process is killed this much later and the sweeper
+        # (sweeper.py) runs the job again or gives it up.
+        "task_time_limit": cfg["JOB_TIMEOUT_S"] + HARD_LIMIT_GRACE_S,
         "broker_transport_options": transport,
         "result_expires": 7 * 86400,
         "broker_connection_retry_on_startup": True,

@@ -43,6 +43,7 @@ class Services:
     tmp_dir: Path
     web_tenant_id: int
     pool: Pool | None = None
+    sweeper: Any = None  # validator.jobs.sweeper.Sweeper in the Celery mode
     _closed: bool = field(default=False, repr=False)
     _auth_cache: dict[str, tuple[float, tuple[ApiKey, Tenant]]] = field(
         default_factory=dict, repr=False
@@ -90,6 +91,8 @@ class Services:
         self._closed = True
         if self.pool is not None:
             self.pool.stop()
+        if self.sweeper is not None:
+            self.sweeper.stop()
         self.store.close()
 
 
@@ -146,6 +149,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         from validator.jobs.tasks import celery_init_app
 
         celery_init_app(app)
+        if cfg["RUN_POOL"]:  # this process also sends again the jobs whose message is lost
+            from validator.jobs.sweeper import Sweeper
+
+            services.sweeper = Sweeper(cfg).start()
+            atexit.register(services.close)
     elif cfg["RUN_POOL"]:
         services.pool = Pool(cfg, target=app.config.get("ANALYSIS_TARGET") or
                              "validator.jobs.runner:analyse").start()  # fmt: skip
