@@ -127,6 +127,11 @@ def test_round_trip_with_the_real_check(tmp_path: Path) -> None:
         assert done["links"]["thumbnails"]
         status, mimetype, body = fetch(client, done["links"]["thumbnails"][0], h)
         assert status == 200 and mimetype == "image/jpeg" and body[:2] == b"\xff\xd8"
+        # ... the same pictures as ``check --out``: the report names each one it serves
+        served = {url.rsplit("/", 1)[-1] for url in done["links"]["thumbnails"]}
+        named = [f["thumbnail"] for f in report["faces"]["shown"]]
+        assert named and set(named) <= served
+        assert report["thumbnails"]["contact_sheet"] in served
 
 
 def test_a_broken_video_fails_with_the_precise_code(tmp_path: Path) -> None:
