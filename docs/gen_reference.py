@@ -18,6 +18,12 @@ EVENTS = (
         "detectors/cuts.py",
         "a splice or removed segment (motion-compensated per-block temporal spike)",
     ),
+    (
+        "possible_cut",
+        "detectors/cuts.py",
+        "the same spike while the parcel was moving fast around it: a cut on action, or "
+        "only a very fast turn (completeness `review`)",
+    ),
     ("gap", "media/timeline.py", "a hole in the video timestamps beyond the stream's own rhythm"),
     ("audio_gap", "media/timeline.py", "the same in the audio timestamps"),
     ("freeze", "detectors/freeze.py", "the same picture repeated (`length_s`)"),

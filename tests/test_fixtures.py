@@ -32,7 +32,7 @@ BRIEF_NAMES = {
     "recorded-days-late", "recorded-weeks-late", "no-creation-time", "edited-capcut", "vfr",
     "portrait-rotated", "hevc", "bframes", "four-faces", "five-faces", "face-too-brief",
     "face-twice", "label-too-small", "wrong-waybill", "two-labels", "already-open",
-    "slow-turning", "plain-carton",
+    "slow-turning", "plain-carton", "very-fast-turning",
 }  # fmt: skip
 MIN_FACE_S = 0.5
 

@@ -133,6 +133,9 @@ def completeness(
     cuts = by.get("cut", [])
     if cuts:
         rs.append(reason("cut_detected", [e.t_s for e in cuts], times=_times(cuts)))
+    unsure = by.get("possible_cut", [])
+    if unsure:
+        rs.append(reason("cut_in_motion", [e.t_s for e in unsure], times=_times(unsure)))
     for kind, code in (("gap", "timestamp_gap"), ("audio_gap", "audio_gap")):
         gaps = [e for e in by.get(kind, []) if (e.length_s or 0) > policy["completeness.max_gap_s"]]
         if gaps:

@@ -5,24 +5,31 @@ Method, in two stages.
 1. Every frame (cheap). Take the camera's translation out (phase correlation,
    ``motion.py``) and measure the residual difference in a grid of blocks (8x6
    at 160 px). A cut is a *temporal spike*: a block's residual between frames
-   t-1 and t is far above its residual in the pair before and the pair after.
+   t-1 and t is far above its residual in the pairs before and after.
    Continuous motion changes every pair by a similar amount, so its ratio stays
    near 1; a splice or a removed segment changes one pair only. Comparing per
    block rather than over the whole frame catches a removed segment in which
    only the parcel (a fifth of the frame) jumps to another pose while the table
    stays: a frame-global measure (PySceneDetect's ContentDetector) averages
-   that change away.
+   that change away. The neighbours are the ``WINDOW`` pairs on each side: a
+   turn spreads its change over several frames, a cut puts it into one.
 
 2. Candidates only (rare). A parcel turned fast moves its edges across blocks
    faster than a global translation explains, so one block can spike while an
    edge passes through it. Each candidate is re-measured with *local* motion:
    every block of frame t is searched for in frame t-1 within ``SEARCH_PX``
    (block matching, as motion-compensated video coding does), for the pair and
-   both neighbours. Motion, however fast, finds its match nearby; a cut does
+   its neighbours. Motion, however fast, finds its match nearby; a cut does
    not. A second test looks at block-mean colour: a spliced take (another
    table, other light) changes the colour of most of the frame at once, which
    motion never does, even where block matching finds similar wood grain.
-   Only a spike that survives one of these tests is reported.
+   Only a spike that survives one of these tests is reported: as a ``cut``
+   when the colours changed or the blocks were still in the pairs around it,
+   as a ``possible_cut`` when only the local test fired while the blocks
+   were moving (``MOVING_AROUND``). A parcel flicked round in a
+   fifth of a second can end in a frame no nearby block explains, exactly
+   as a cut on action does; a person must look at those (completeness
+   ``review``, ``cut_in_motion``).
 
 The spike test is the temporal-derivative idea of classic shot-boundary
 detection (Yeo & Liu, 1995, "Rapid scene analysis on compressed video": a
@@ -55,6 +62,15 @@ RATIO_AT_SCORE_1 = 2.8  # calibrated on the generated clips: cuts 3.5+, fast tur
 CANDIDATE_SCORE = 0.6  # stage 1 keeps anything above this for stage 2
 SEARCH_PX = 8  # local search radius at 160 px (5% of the width): a fast turn's edge speed
 MERGE_S = 0.5  # spikes closer than this are one event
+WINDOW = 2  # a spike must stand out against this many pairs on each side
+ZERO_BIAS = 1.1  # a block whose match in place is this close to its best has not moved
+# How far (px at 160 px, median of the spiking blocks, most in any pair around the
+# spike) the content moved against the camera, over which the parcel was moving
+# there: a fast turn, not a steady pose. Such a spike is a ``possible_cut``.
+MOVING_AROUND = 2.0
+# A colour spike this many times the cut score is a new scene (spliced takes: 4+; the
+# pans and turns of the generated clips: 1.0 at most), a cut even amid motion.
+SCENE_SURE = 2.0
 
 
 def grid(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -73,15 +89,20 @@ def block_residual(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float) -> n
     return cv2.resize(r, grid(r.shape), interpolation=cv2.INTER_AREA).ravel()
 
 
-def local_residual(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    """Per-block RMS residual of ``cur`` against its best match in ``prev`` nearby.
+def local_residual(
+    prev: np.ndarray, cur: np.ndarray, dx: float, dy: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-block RMS residual of ``cur`` against its best match in ``prev`` nearby, and
+    how far (px) that match lies from where the global motion puts the block.
 
     Each block is searched for within ``SEARCH_PX`` of where the global motion
     (dx, dy) puts it. The residual at the best whole-pixel match is measured
     against the 3x3 min/max envelope of ``prev`` (Birchfield & Tomasi, 1998, "A
     pixel dissimilarity measure that is insensitive to image sampling"): a
     sub-pixel shift of a sharp edge (a barcode under handheld shake) then costs
-    nothing, while content that is not there at all still does.
+    nothing, while content that is not there at all still does. A block that
+    matches where it is almost as well as anywhere (flat, or still) has not moved:
+    the zero-motion bias of video coders' block matching.
     """
     cur = cur - (float(cur.mean()) - float(prev.mean()))
     h, w = cur.shape
@@ -93,6 +114,7 @@ def local_residual(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float) -> n
     gx, gy = grid(cur.shape)
     bw, bh = w // gx, h // gy
     out = np.empty(gx * gy, np.float32)
+    moved = np.zeros(gx * gy, np.float32)
     for j in range(gy):
         for i in range(gx):
             x0, y0 = i * bw, j * bh
@@ -101,13 +123,16 @@ def local_residual(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float) -> n
             sx = round(x0 - dx) + pad - r
             sy = round(y0 - dy) + pad - r
             area = ref[sy : sy + bh + 2 * r, sx : sx + bw + 2 * r]
-            _, _, (mx, my), _ = cv2.minMaxLoc(cv2.matchTemplate(area, block, cv2.TM_SQDIFF))
+            sq = cv2.matchTemplate(area, block, cv2.TM_SQDIFF)
+            best, _, (mx, my), _ = cv2.minMaxLoc(sq)
+            if sq[r, r] > ZERO_BIAS * best + block.size:  # else: as good where it is
+                moved[j * gx + i] = float(np.hypot(mx - r, my - r))
             ys, xs = sy + my, sx + mx
             over = block - hi[ys : ys + bh, xs : xs + bw]
             under = lo[ys : ys + bh, xs : xs + bw] - block
             d = np.maximum(0.0, np.maximum(over, under))
             out[j * gx + i] = np.sqrt(float(np.mean(d * d)))
-    return out
+    return out, moved
 
 
 def block_colour_change(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -128,25 +153,22 @@ def block_colour_change(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float)
     return np.abs(a - b).max(axis=2).ravel()
 
 
-def spike_ratios(
-    before: np.ndarray | None, now: np.ndarray, after: np.ndarray | None
-) -> np.ndarray:
-    """Per-block ratio of ``now`` over the larger of its neighbours (0 under ``MIN_RESIDUAL``)."""
+def spike_ratios(now: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
+    """Per-block ratio of ``now`` over the largest of its neighbours (0 under ``MIN_RESIDUAL``)."""
     ref = np.zeros_like(now)
-    for side in (before, after):
-        if side is not None:
-            ref = np.maximum(ref, side)
+    for side in neighbours:
+        ref = np.maximum(ref, side)
     return np.where(now >= MIN_RESIDUAL, now / (ref + NOISE_FLOOR), 0.0)
 
 
-def scene_strength(before: np.ndarray | None, now: np.ndarray, after: np.ndarray | None) -> float:
+def scene_strength(now: np.ndarray, neighbours: list[np.ndarray]) -> float:
     """Median per-block ratio of colour change over the neighbours': a frame-wide change."""
-    return float(np.median(spike_ratios(before, now, after)))
+    return float(np.median(spike_ratios(now, neighbours)))
 
 
-def spike_strength(before: np.ndarray | None, now: np.ndarray, after: np.ndarray | None) -> float:
+def spike_strength(now: np.ndarray, neighbours: list[np.ndarray]) -> float:
     """``MIN_BLOCKS``-th largest per-block ratio of ``now`` over its neighbours."""
-    ratio = spike_ratios(before, now, after)
+    ratio = spike_ratios(now, neighbours)
     if ratio.size < MIN_BLOCKS:
         return 0.0
     return float(np.partition(ratio, -MIN_BLOCKS)[-MIN_BLOCKS])
@@ -165,19 +187,34 @@ class _Pair:
     residual: np.ndarray
     prev_colour: np.ndarray
     cur_colour: np.ndarray
+    evaluated: bool = False
+    _local: np.ndarray | None = None  # computed once, for the pair and as a neighbour
+    _moved: np.ndarray | None = None
+    _colour: np.ndarray | None = None
 
     def local(self) -> np.ndarray:
         # Both directions: content a turn reveals has no match in the frame before,
         # content it hides none in the frame after; a cut has neither.
-        fwd = local_residual(self.prev, self.cur, self.dx, self.dy)
-        bwd = local_residual(self.cur, self.prev, -self.dx, -self.dy)
-        return np.minimum(fwd, bwd)
+        if self._local is None:
+            fwd, fwd_moved = local_residual(self.prev, self.cur, self.dx, self.dy)
+            bwd, bwd_moved = local_residual(self.cur, self.prev, -self.dx, -self.dy)
+            self._local = np.minimum(fwd, bwd)
+            self._moved = np.where(fwd <= bwd, fwd_moved, bwd_moved)
+        return self._local
+
+    def moved(self) -> np.ndarray:
+        """Per block, px between its best local match and the global motion's guess."""
+        self.local()
+        assert self._moved is not None
+        return self._moved
 
     def colour(self) -> np.ndarray:
-        scale = self.cur_colour.shape[1] / self.cur.shape[1]
-        return block_colour_change(
-            self.prev_colour, self.cur_colour, self.dx * scale, self.dy * scale
-        )
+        if self._colour is None:
+            scale = self.cur_colour.shape[1] / self.cur.shape[1]
+            self._colour = block_colour_change(
+                self.prev_colour, self.cur_colour, self.dx * scale, self.dy * scale
+            )
+        return self._colour
 
 
 @register
@@ -192,8 +229,7 @@ class CutDetector(Detector):
         self.motion = MotionEstimator()
         self.prev: np.ndarray | None = None
         self.prev_colour: np.ndarray | None = None
-        self.pairs: deque[_Pair] = deque(maxlen=3)
-        self.evaluated = 0
+        self.pairs: deque[_Pair] = deque(maxlen=2 * WINDOW + 1)
         self.candidates: list[Event] = []
         self.verified = 0
         self.max_score = 0.0
@@ -201,29 +237,27 @@ class CutDetector(Detector):
         self._sec_motion: list[float] = []
         self.motion_profile: list[dict] = []
 
-    def _evaluate(self, before: _Pair | None, now: _Pair, after: _Pair | None) -> None:
-        def res(p: _Pair | None, local: bool) -> np.ndarray | None:
-            if p is None:
-                return None
-            return p.local() if local else p.residual
-
-        coarse = spike_strength(res(before, False), now.residual, res(after, False))
+    def _evaluate(self, now: _Pair, around: list[_Pair]) -> None:
+        now.evaluated = True
+        coarse = spike_strength(now.residual, [p.residual for p in around])
         if coarse / RATIO_AT_SCORE_1 < CANDIDATE_SCORE * self.threshold:
             return
         self.verified += 1
         local_now = now.local()
-        local = spike_strength(res(before, True), local_now, res(after, True))
-        scene = scene_strength(
-            None if before is None else before.colour(),
-            now.colour(),
-            None if after is None else after.colour(),
-        )
+        ratios = spike_ratios(local_now, [p.local() for p in around])
+        local = spike_strength(local_now, [p.local() for p in around])
+        scene = scene_strength(now.colour(), [p.colour() for p in around])
         score = max(local, scene) / RATIO_AT_SCORE_1
         self.max_score = max(self.max_score, score)
         if score < self.threshold:
             return
+        top = np.argsort(ratios)[-MIN_BLOCKS:]
+        moving = float(np.median(np.max([p.moved()[top] for p in around], axis=0)))
+        # A new scene's colours are a cut however things moved; a local spike amid
+        # fast motion may be a flicked turn as much as a cut on action.
+        unsure = moving >= MOVING_AROUND and scene / RATIO_AT_SCORE_1 < SCENE_SURE * self.threshold
         ev = Event(
-            kind="cut",
+            kind="possible_cut" if unsure else "cut",
             t_s=now.t_s,
             score=score,
             detector=self.name,
@@ -232,6 +266,7 @@ class CutDetector(Detector):
                 "scene_ratio": round(scene, 2),
                 "blocks_changed": int(np.count_nonzero(local_now >= MIN_RESIDUAL)),
                 "blocks_total": int(local_now.size),
+                "moving_around_px": round(moving, 1),
                 # An I-frame off the regular grid often marks where an editor joined takes.
                 "keyframe": now.keyframe,
             },
@@ -278,19 +313,22 @@ class CutDetector(Detector):
                     colour,
                 )
             )
-            # Each pair is judged once both neighbours exist (the first: its successor only).
-            if len(self.pairs) == 2 and self.evaluated == 0:
-                self._evaluate(None, self.pairs[0], self.pairs[1])
-                self.evaluated += 1
-            elif len(self.pairs) == 3:
-                self._evaluate(self.pairs[0], self.pairs[1], self.pairs[2])
-                self.evaluated += 1
+            self._judge(final=False)
         self.prev = cur
         self.prev_colour = colour
 
+    def _judge(self, *, final: bool) -> None:
+        """Judge each pair once its ``WINDOW`` successors exist (at the end: all left)."""
+        pairs = list(self.pairs)
+        for k, p in enumerate(pairs):
+            if p.evaluated or (not final and len(pairs) - 1 - k < WINDOW):
+                continue
+            around = pairs[max(0, k - WINDOW) : k] + pairs[k + 1 : k + 1 + WINDOW]
+            if around:
+                self._evaluate(p, around)
+
     def finish(self) -> Findings:
-        if len(self.pairs) >= 2:
-            self._evaluate(self.pairs[-2], self.pairs[-1], None)
+        self._judge(final=True)
         self._flush_second()
         motions = [m["motion_px"] for m in self.motion_profile]
         return Findings(
