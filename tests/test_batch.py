@@ -255,3 +255,16 @@ def test_a_crashing_process_does_not_stop_the_others(tmp_path, monkeypatch) -> N
     assert rows["ok1"]["status"] == rows["ok2"]["status"] == "unreadable"  # analysed
     assert result.exit_code == 4
     assert "segv: crashed" in stream.getvalue()
+
+
+def test_summary_row_reads_both_picture_shapes():
+    """Reports of 0.2 list pictures in ``thumbnails.files``; earlier ones (kept when a
+    batch is resumed over an old output folder) as a plain list."""
+    from validator.batch.summary import row
+
+    new = {"thumbnails": {"files": ["v0/face-1.jpg", "v0/waybill.jpg", "v0/contact_sheet.jpg"]}}
+    old = {"thumbnails": ["v0/cut-1.00.jpg"]}
+    base = {"case_id": "a", "status": "done", "verdict": "pass"}
+    assert row({**base, "videos": [new]}, "a")["thumbnail"] == "cases/a/v0/waybill.jpg"
+    assert row({**base, "videos": [old]}, "a")["thumbnail"] == "cases/a/v0/cut-1.00.jpg"
+    assert row({**base, "videos": [{}]}, "a")["thumbnail"] == ""

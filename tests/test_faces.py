@@ -215,6 +215,10 @@ def test_labels_read_in_holds_give_the_pairs_apart():
     assert different_labels(holds, spans) == {(0, 2), (2, 3)}
     both = {"SF1": [[0.2, 0.9]], "YT2": [[0.5, 0.6], [4.3, 4.8]]}
     assert different_labels(holds, both) == set()  # hold 0 shows both: one of them is 2's
+    # one label with two codes (number and order id), each read alone in a hold: one face
+    parts = {"SF1": [[0.2, 0.9], [3.0, 3.1]], "ORDER9": [[4.3, 4.8]]}
+    assert different_labels(holds, parts) == {(0, 2), (1, 2)}
+    assert different_labels(holds, parts, together=[["ORDER9", "SF1"]]) == set()
 
 
 def test_no_more_faces_than_a_box_has():

@@ -75,7 +75,8 @@ def test_verdict_matches_truth(name, requirement):
     want = truth["expected_consistency" if requirement == "consistency" else "expected"]
     want = want if requirement == "consistency" else want[requirement]
     got = report.requirement(requirement)
-    assert got["verdict"] == want, f"{name}/{requirement}: {got['reasons']}"
+    right = [want, *truth.get("also_right", {}).get(requirement, [])]
+    assert got["verdict"] in right, f"{name}/{requirement}: {got['reasons']}"
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

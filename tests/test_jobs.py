@@ -203,13 +203,52 @@ def test_one_holder_of_a_file_lock_at_a_time(tmp_path: Path) -> None:
     b.release()
 
 
-def test_celery_kills_a_task_the_soft_time_limit_cannot_stop(cfg: dict) -> None:
+def test_celery_kills_a_check_the_soft_time_limit_cannot_stop(
+    cfg: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("celery", reason="celery is not installed")
-    from validator.jobs.tasks import celery_config
+    from validator.jobs import tasks
 
-    conf = celery_config({**cfg, "BROKER_URL": "redis://127.0.0.1:6379/15"})
+    conf = tasks.celery_config({**cfg, "BROKER_URL": "redis://127.0.0.1:6379/15"})
     assert conf["task_soft_time_limit"] == cfg["JOB_TIMEOUT_S"]
-    assert conf["task_time_limit"] > conf["task_soft_time_limit"]
+    sent: dict = {}
+    monkeypatch.setattr(tasks.run_check, "apply_async", lambda **kw: sent.update(kw))
+    tasks.submit_check("c1", cfg)
+    assert sent["args"] == ["c1", str(cfg["DATA_DIR"])]
+    hard = sent["time_limit"]
+    assert hard > conf["task_soft_time_limit"]
+    # Redis must not hand the message to a second worker while the task may still run
+    assert conf["broker_transport_options"]["visibility_timeout"] > hard
+
+
+def test_sweeper_keeps_what_it_could_not_send_and_touches_nothing_without_a_broker(
+    store: Store, cfg: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from validator.jobs.sweeper import Sweeper
+
+    dead = _queue(store, cfg)
+    assert store.claim(dead.id, "dead-worker", 30)
+    _age(store, dead.id, 120, lease_until=utcnow() - timedelta(seconds=1))
+    calls: list[str] = []
+
+    def flaky(check_id: str) -> None:
+        calls.append(check_id)
+        if len(calls) == 1:
+            raise ConnectionError("broker down")
+
+    sweeper = Sweeper(cfg, send=flaky)
+    try:
+        monkeypatch.setattr(sweeper, "broker_empty", lambda: (_ for _ in ()).throw(OSError()))
+        with pytest.raises(OSError):
+            sweeper.sweep_once()
+        assert store.get(dead.id).status == "running"  # not requeued while unreachable
+        monkeypatch.setattr(sweeper, "broker_empty", lambda: False)
+        assert sweeper.sweep_once() == []  # requeued; the send failed
+        assert store.get(dead.id).status == "queued"
+        assert sweeper.sweep_once() == [dead.id]  # ... and is tried again
+    finally:
+        sweeper.stop()
+    assert calls == [dead.id, dead.id]
 
 
 # -- storage and sniffing ---------------------------------------------------------------

@@ -221,6 +221,13 @@ def test_tracker_spans_join_reads_close_in_time_and_split_at_a_gap() -> None:
     assert tr.spans() == {SF: [[1.0, 2.0], [5.0, 5.3]]}
 
 
+def test_tracker_pairs_codes_read_on_one_frame() -> None:
+    tr = WaybillTracker()
+    tr.add(1.0, [_read(SF), _read("ORDER123456")])  # one label: number and order code
+    tr.add(2.0, [_read("YT1234567890123")])
+    assert tr.read_together() == [["ORDER123456", SF]]
+
+
 def test_tracker_marks_a_single_read_weak_next_to_a_frequent_one() -> None:
     tr = WaybillTracker()
     for t in range(5):

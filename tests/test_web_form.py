@@ -179,3 +179,16 @@ def test_unknown_pages_are_html_404(client: FlaskClient) -> None:
     resp = client.get("/nope", headers={"Accept": "text/html"})
     assert resp.status_code == 404 and resp.mimetype == "text/html"
     assert client.get("/checks/not-a-uuid").status_code == 404
+
+
+def test_pictures_are_labelled_from_the_report_and_old_names_still_read() -> None:
+    from validator.web.form import _moment
+
+    assert _moment("face-2.jpg", "faces", {"face": 2, "t_s": 3.1}) == ("face", 3.1)
+    assert _moment("cut-1.jpg", "events", {"kind": "cut", "t_s": 7.7}) == ("cut", 7.7)
+    wb = {"codes": [{"text": "SF1", "best_t_s": 1.25, "first_t_s": 0.9}]}
+    assert _moment("waybill.jpg", "waybill", wb) == ("waybill", 1.25)
+    assert _moment("opening.jpg", "opening", {"seen_at_s": 15.9}) == ("opening", 15.9)
+    # a check made before 0.2: its picture names carried the moment, the report none
+    assert _moment("freeze-5.75.jpg", "", {}) == ("freeze", 5.75)
+    assert _moment("contact_sheet.jpg", "thumbnails", {}) == ("contact_sheet", None)

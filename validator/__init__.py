@@ -10,7 +10,7 @@ Public API::
 Errors are one tree rooted at ``ValidatorError`` (see ``validator.errors``).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from typing import TYPE_CHECKING, Any
 

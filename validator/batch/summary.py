@@ -40,10 +40,18 @@ def _requirement_verdict(reports: list[Mapping[str, Any]], name: str) -> str:
     return ""
 
 
+def _pictures(report: Mapping[str, Any]) -> list[str]:
+    """A video's pictures, the waybill's first: ``thumbnails.files``, or the list that
+    reports written before version 0.2 kept (still summarised on a resumed batch)."""
+    t = report.get("thumbnails")
+    files = [str(f) for f in (t if isinstance(t, list) else (t or {}).get("files") or [])]
+    return sorted(files, key=lambda f: not f.endswith("waybill.jpg"))
+
+
 def row(result: Mapping[str, Any], slug: str) -> dict[str, Any]:
     """One summary row of a case report (``slug`` is its folder under ``cases/``)."""
     reports = list(result.get("videos") or [])
-    thumbs = [t for r in reports for t in (r.get("thumbnails") or {}).get("files") or []]
+    thumbs = [t for r in reports for t in _pictures(r)]
     pred = result.get("prediction") or {}
     error = result.get("error") or {}
     return {

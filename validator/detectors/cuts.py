@@ -44,7 +44,9 @@ after local matching and the median block's colour spike ratio, divided by
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -153,22 +155,30 @@ def block_colour_change(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float)
     return np.abs(a - b).max(axis=2).ravel()
 
 
-def spike_ratios(now: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
-    """Per-block ratio of ``now`` over the largest of its neighbours (0 under ``MIN_RESIDUAL``)."""
-    ref = np.zeros_like(now)
-    for side in neighbours:
-        ref = np.maximum(ref, side)
+def spike_ratios(now: np.ndarray, before: list[np.ndarray], after: list[np.ndarray]) -> np.ndarray:
+    """Per-block ratio of ``now`` over its neighbours (0 under ``MIN_RESIDUAL``).
+
+    ``before`` and ``after`` are the pairs on each side, nearest first. The reference
+    is the larger of the two nearest pairs and of the second largest of all: a turn
+    changes several pairs in a row and stays under it, while one other spike two
+    pairs away (a take of two frames spliced in has two) does not hide this one.
+    """
+    near = [side[0] for side in (before, after) if side]
+    ref = np.max(near, axis=0) if near else np.zeros_like(now)
+    every = before + after
+    if len(every) >= 3:
+        ref = np.maximum(ref, np.sort(np.stack(every), axis=0)[-2])
     return np.where(now >= MIN_RESIDUAL, now / (ref + NOISE_FLOOR), 0.0)
 
 
-def scene_strength(now: np.ndarray, neighbours: list[np.ndarray]) -> float:
+def scene_strength(now: np.ndarray, before: list[np.ndarray], after: list[np.ndarray]) -> float:
     """Median per-block ratio of colour change over the neighbours': a frame-wide change."""
-    return float(np.median(spike_ratios(now, neighbours)))
+    return float(np.median(spike_ratios(now, before, after)))
 
 
-def spike_strength(now: np.ndarray, neighbours: list[np.ndarray]) -> float:
+def spike_strength(now: np.ndarray, before: list[np.ndarray], after: list[np.ndarray]) -> float:
     """``MIN_BLOCKS``-th largest per-block ratio of ``now`` over its neighbours."""
-    ratio = spike_ratios(now, neighbours)
+    ratio = spike_ratios(now, before, after)
     if ratio.size < MIN_BLOCKS:
         return 0.0
     return float(np.partition(ratio, -MIN_BLOCKS)[-MIN_BLOCKS])
@@ -237,16 +247,22 @@ class CutDetector(Detector):
         self._sec_motion: list[float] = []
         self.motion_profile: list[dict] = []
 
-    def _evaluate(self, now: _Pair, around: list[_Pair]) -> None:
+    def _evaluate(self, now: _Pair, before: list[_Pair], after: list[_Pair]) -> None:
+        """Judge one pair; ``before`` and ``after`` are its neighbours, nearest first."""
         now.evaluated = True
-        coarse = spike_strength(now.residual, [p.residual for p in around])
+        around = before + after
+
+        def each(value: Callable[[_Pair], np.ndarray]) -> tuple[list, list]:
+            return [value(p) for p in before], [value(p) for p in after]
+
+        coarse = spike_strength(now.residual, *each(lambda p: p.residual))
         if coarse / RATIO_AT_SCORE_1 < CANDIDATE_SCORE * self.threshold:
             return
         self.verified += 1
         local_now = now.local()
-        ratios = spike_ratios(local_now, [p.local() for p in around])
-        local = spike_strength(local_now, [p.local() for p in around])
-        scene = scene_strength(now.colour(), [p.colour() for p in around])
+        ratios = spike_ratios(local_now, *each(_Pair.local))
+        local = spike_strength(local_now, *each(_Pair.local))
+        scene = scene_strength(now.colour(), *each(_Pair.colour))
         score = max(local, scene) / RATIO_AT_SCORE_1
         self.max_score = max(self.max_score, score)
         if score < self.threshold:
@@ -272,8 +288,11 @@ class CutDetector(Detector):
             },
         )
         if self.candidates and now.t_s - self.candidates[-1].t_s < MERGE_S:
-            if score > (self.candidates[-1].score or 0):
+            last = self.candidates[-1]
+            if score > (last.score or 0):
                 self.candidates[-1] = ev
+            if "cut" in (last.kind, ev.kind):  # one cut among them: never only "possible"
+                self.candidates[-1] = dataclasses.replace(self.candidates[-1], kind="cut")
             return
         self.candidates.append(ev)
 
@@ -323,9 +342,10 @@ class CutDetector(Detector):
         for k, p in enumerate(pairs):
             if p.evaluated or (not final and len(pairs) - 1 - k < WINDOW):
                 continue
-            around = pairs[max(0, k - WINDOW) : k] + pairs[k + 1 : k + 1 + WINDOW]
-            if around:
-                self._evaluate(p, around)
+            before = pairs[max(0, k - WINDOW) : k][::-1]
+            after = pairs[k + 1 : k + 1 + WINDOW]
+            if before or after:
+                self._evaluate(p, before, after)
 
     def finish(self) -> Findings:
         self._judge(final=True)

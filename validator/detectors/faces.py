@@ -50,7 +50,7 @@ fewer are counted than were shown; the completeness verdict then asks a person
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -199,14 +199,18 @@ def cluster(
 
 
 def different_labels(
-    holds: list[Hold], spans: Mapping[str, list[list[float]]]
+    holds: list[Hold],
+    spans: Mapping[str, list[list[float]]],
+    together: Iterable[Sequence[str]] = (),
 ) -> set[tuple[int, int]]:
     """Pairs of holds that showed different waybill codes and no code in common.
 
     One face carries one label: holds in which the waybill detector read only
     other codes are other faces, however alike their colours (a label covering
-    most of a face makes two faces look the same).
+    most of a face makes two faces look the same). Codes ever read on one frame
+    (``together``: a label's number and its order code) count as one.
     """
+    same = {frozenset(p) for p in together}
     seen = [
         frozenset(
             text
@@ -219,7 +223,10 @@ def different_labels(
         (i, j)
         for i in range(len(holds))
         for j in range(i + 1, len(holds))
-        if seen[i] and seen[j] and not seen[i] & seen[j]
+        if seen[i]
+        and seen[j]
+        and not seen[i] & seen[j]
+        and not any(frozenset((a, b)) in same for a in seen[i] for b in seen[j])
     }
 
 
@@ -343,10 +350,10 @@ class FaceDetector(Detector):
         before = [h for h in self.holds if opened is None or h.end_s <= opened + 1e-6]
         waybill = (upstream or {}).get("waybill")
         spans = waybill.metrics.get("spans", {}) if waybill is not None else {}
+        together = waybill.metrics.get("read_together", []) if waybill is not None else []
         # A box has six faces: more clusters than that are one face split by a change
         # of light or camera (a spliced take), so the closest are merged.
-        apart = different_labels(before, spans)
-        loose = len(cluster(before, apart=apart))
+        apart = different_labels(before, spans, together)
         groups = cluster(before, apart=apart, max_clusters=MAX_FACES)
         shown = []
         for n, g in enumerate(groups, start=1):
@@ -363,7 +370,6 @@ class FaceDetector(Detector):
             [],
             {
                 "count": len(shown),
-                "merged_past_six": max(0, loose - len(groups)),
                 "shown": shown,
                 "opened_at_s": None if opened is None else round(opened, 2),
                 "starts_open": opening.starts_open,

@@ -105,6 +105,7 @@ class WaybillDetector(Detector):
             "codes": [c.to_dict() for c in codes[:_MAX_CODES]],
             # when each code was in view, for the faces detector (one label, one face)
             "spans": {c.text: spans[c.text] for c in codes[:_MAX_CODES] if not c.weak},
+            "read_together": self.tracker.read_together(),
             "sampled_frames": self.tracker.sampled_frames,
             "change_reads": self.change_reads,
             "unread_frames": self.tracker.unread_frames,

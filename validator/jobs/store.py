@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -544,16 +544,19 @@ class Store:
             )
             return _rowcount(res) == 1
 
-    def requeue_expired(self, max_attempts: int) -> tuple[list[str], list[str]]:
+    def requeue_expired(
+        self, max_attempts: int, ids: Iterable[str] | None = None
+    ) -> tuple[list[str], list[str]]:
         """Running jobs whose owner stopped renewing: requeue, or fail after max attempts.
 
-        Returns the ids ``(requeued, failed)``.
+        Only the jobs in ``ids`` when given. Returns the ids ``(requeued, failed)``.
         """
         now = utcnow()
+        query = select(Check).where(Check.status == "running", Check.lease_until < now)
+        if ids is not None:
+            query = query.where(Check.id.in_(list(ids)))
         with self.session() as s:
-            stale = s.scalars(
-                select(Check).where(Check.status == "running", Check.lease_until < now)
-            ).all()
+            stale = s.scalars(query).all()
         requeued: list[str] = []
         failed: list[str] = []
         for row in stale:

@@ -63,6 +63,7 @@ class Sweeper:
         self.store = Store(self.settings["DATABASE_URL"])
         self._lock: FileLock | None = None
         self._redis: Any = None
+        self._unsent: set[str] = set()  # requeued, but the send failed: retried next round
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -76,31 +77,45 @@ class Sweeper:
     def _run(self) -> None:
         assert self._lock is not None
         while not self._stop.wait(max(1.0, float(self.settings["JOB_LEASE_S"]))):
-            if not self._lock.try_acquire():
-                continue  # another process of this DATA_DIR sweeps
             try:
-                self.sweep_once()
+                if self._lock.try_acquire():  # else another process of this DATA_DIR sweeps
+                    self.sweep_once()
             except Exception:  # a database or broker hiccup: the next round tries again
                 log.warning("sweeper: round failed", exc_info=True)
 
     def sweep_once(self) -> list[str]:
-        """One round; returns the ids sent again."""
+        """One round; returns the ids sent again.
+
+        The broker is asked first: when it cannot be reached, nothing is requeued (a
+        requeued job with no message would be stranded). A job whose send fails stays
+        in memory and is sent at the next round.
+        """
         lease = float(self.settings["JOB_LEASE_S"])
+        empty = self.broker_empty()
         requeued, failed = self.store.requeue_expired(self.settings["JOB_MAX_ATTEMPTS"])
+        self._unsent.update(requeued)
         lost: list[str] = []
-        if self.broker_empty():
+        if empty:
             before = utcnow() - timedelta(seconds=lease)
-            lost = [i for i in self.store.queued_before(before) if i not in requeued]
-        for check_id in requeued + lost:
-            self.send(check_id)
-        if requeued or failed or lost:
+            lost = [i for i in self.store.queued_before(before) if i not in self._unsent]
+        sent = []
+        for check_id in sorted(self._unsent) + lost:
+            try:
+                self.send(check_id)
+            except Exception:
+                log.warning("sweeper: sending %s failed; next round", check_id, exc_info=True)
+                self._unsent.add(check_id)
+                continue
+            self._unsent.discard(check_id)
+            sent.append(check_id)
+        if sent or failed:
             log.warning(
-                "sweeper: sent again %d expired and %d lost job(s); %d abandoned",
-                len(requeued),
+                "sweeper: sent %d job(s) again (%d lost); %d abandoned",
+                len(sent),
                 len(lost),
                 len(failed),
             )
-        return requeued + lost
+        return sent
 
     def broker_empty(self) -> bool | None:
         """True when the broker holds no message for the queue; None when it cannot say."""
@@ -118,6 +133,9 @@ class Sweeper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():  # mid-round on a slow database: let it end alone
+                log.warning("sweeper: still in a round after %g s; not waiting", timeout)
+                return
         if self._lock is not None:
             self._lock.release()
         if self._redis is not None:

@@ -11,7 +11,8 @@ Delivery is at least once, completion exactly once:
 * ``acks_late`` + ``reject_on_worker_lost``: a message is acknowledged only after the
   task returned; a worker killed mid-job (``kill -9``, OOM, a lost machine) leaves it
   unacknowledged and Redis redelivers it after the visibility timeout
-  (``JOB_TIMEOUT_S + JOB_LEASE_S``, longer than any job may run).
+  (``JOB_TIMEOUT_S`` + the larger of ``JOB_LEASE_S`` and the hard limit's grace: longer
+  than a check's task may live).
 * A message lost on the way (a Redis restart, a task killed at the hard time limit)
   is sent again by the service's sweeper (``sweeper.py``).
 * ``execute`` is idempotent on the job store: a ``done``/``failed`` job is returned
@@ -47,8 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "validator.jobs.runner:analyse"
-TARGET_CONF = "appeal_analysis_target"
-HARD_LIMIT_GRACE_S = 30  # the worker's analysis function (tests swap it)
+TARGET_CONF = "appeal_analysis_target"  # the worker's analysis function (tests swap it)
+HARD_LIMIT_GRACE_S = 30  # after the soft limit, a check's task is killed this much later
 
 
 class Busy(Exception):
@@ -69,7 +70,9 @@ def celery_config(settings: Mapping[str, Any]) -> dict[str, Any]:
             "the Celery mode needs APPEAL_VALIDATOR_BROKER_URL, e.g. redis://localhost:6379/0",
             details={"setting": "BROKER_URL"},
         )
-    visibility = int(cfg["JOB_TIMEOUT_S"] + cfg["JOB_LEASE_S"]) + 1
+    # Longer than a check's task may live (the hard limit), and than its lease: Redis
+    # must not hand a running job's message to a second worker.
+    visibility = int(cfg["JOB_TIMEOUT_S"] + max(cfg["JOB_LEASE_S"], HARD_LIMIT_GRACE_S)) + 1
     transport = {
         "visibility_timeout": visibility,
         # kombu sweeps for messages of dead workers every interval x throttle seconds
@@ -88,10 +91,6 @@ def celery_config(settings: Mapping[str, Any]) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,  # one job per process: the next waits in Redis
         "task_soft_time_limit": cfg["JOB_TIMEOUT_S"],
-        # The soft limit raises JobTimeout in Python; a task stuck in C code (a decoder)
-        # cannot see it, so its process is killed this much later and the sweeper
-        # (sweeper.py) runs the job again or gives it up.
-        "task_time_limit": cfg["JOB_TIMEOUT_S"] + HARD_LIMIT_GRACE_S,
         "broker_transport_options": transport,
         "result_expires": 7 * 86400,
         "broker_connection_retry_on_startup": True,
@@ -160,7 +159,7 @@ def execute(
             left = (row.lease_until or datetime.now(UTC)) - datetime.now(UTC)
             if left.total_seconds() > 0:
                 raise Busy(left.total_seconds() + 1)
-            store.requeue_expired(cfg["JOB_MAX_ATTEMPTS"])  # a dead worker's job
+            store.requeue_expired(cfg["JOB_MAX_ATTEMPTS"], ids=[check_id])  # a dead worker's
         owner = f"celery:{socket.gethostname()[:50]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lease = cfg["JOB_LEASE_S"]
         if not store.claim(check_id, owner, lease):
@@ -247,7 +246,15 @@ def run_check(self: Task, check_id: str, storage_path: str) -> dict[str, Any]:
 
 def submit_check(check_id: str, settings: Mapping[str, Any]) -> None:
     """Hand a queued check to the workers (the service, when BROKER_URL is set)."""
-    run_check.apply_async(args=[check_id, str(settings["DATA_DIR"])], queue=settings["QUEUE"])
+    # The soft limit raises JobTimeout in Python; a task stuck in C code (a decoder)
+    # cannot see it, so its process is killed HARD_LIMIT_GRACE_S later, and the
+    # service's sweeper (sweeper.py) runs the job again or gives it up. Only checks get
+    # the hard limit: nothing would send a killed batch case again.
+    run_check.apply_async(
+        args=[check_id, str(settings["DATA_DIR"])],
+        queue=settings["QUEUE"],
+        time_limit=settings["JOB_TIMEOUT_S"] + HARD_LIMIT_GRACE_S,
+    )
 
 
 @shared_task(

@@ -150,6 +150,7 @@ class WaybillTracker:
         self.sampled_frames = 0
         self.unread_frames = 0  # sampled frames with a 1-D region that did not decode
         self._acc: dict[str, _Acc] = {}
+        self._together: set[tuple[str, str]] = set()  # codes read on one frame: one label
 
     def add(self, t_s: float, reads: Iterable[CodeRead], *, unread_regions: int = 0) -> None:
         """Record one sampled frame (call it for frames with no reads too)."""
@@ -161,6 +162,11 @@ class WaybillTracker:
             key = normalise(r.text)
             if key:
                 per_text.setdefault(key, []).append(r)
+        keys = sorted(per_text)
+        for i, a in enumerate(keys):  # a label may carry several codes (number, order id)
+            for b in keys[i + 1 :]:
+                if len(self._together) < MAX_SPANS:
+                    self._together.add((a, b))
         # a label often prints its number twice: count each text once per frame
         for key, rs in per_text.items():
             area = max(r.area() for r in rs)
@@ -187,6 +193,10 @@ class WaybillTracker:
         return {
             k: [[round(a, 3), round(b, 3)] for a, b in acc.spans] for k, acc in self._acc.items()
         }
+
+    def read_together(self) -> list[list[str]]:
+        """Pairs of codes read on one frame (sorted): parts of one label, or one face."""
+        return [list(p) for p in sorted(self._together)]
 
     def codes(self) -> list[CodeSummary]:
         """Distinct codes, most frames first."""

@@ -232,6 +232,21 @@ def _timeline(report: dict[str, Any]) -> dict[str, Any]:
 
 
 SECTION_KIND = {"faces": "face", "thumbnails": "contact_sheet"}
+# Pictures of checks made before version 0.2 were named for their moment: cut-7.70.jpg
+LEGACY_NAME = re.compile(r"^(?P<kind>[a-z_]+)-(?P<t>\d+\.\d{2})\.jpg$")
+
+
+def _moment(name: str, section: str, info: dict[str, Any]) -> tuple[str, float | None]:
+    """What a picture shows and when: from the report object that names it."""
+    legacy = LEGACY_NAME.match(name)
+    if not section and legacy:
+        return legacy["kind"], float(legacy["t"])
+    kind = info.get("kind") or SECTION_KIND.get(section, section)
+    t = info.get("t_s", info.get("seen_at_s"))
+    if t is None and section == "waybill":  # the best read of the first code listed
+        codes = info.get("codes") or [{}]
+        t = codes[0].get("best_t_s", codes[0].get("first_t_s"))
+    return kind, t if isinstance(t, int | float) else None
 
 
 def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[dict[str, Any]]:
@@ -250,9 +265,8 @@ def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[di
         if name in available and name not in seen:
             seen.add(name)
             url = url_for("form.thumbnail", check_id=row.id, name=name)
-            # an event's kind, else what the report's section shows
-            kind = info.get("kind") or SECTION_KIND.get(label, label)
-            found.append({"name": name, "url": url, "label": kind, "t_s": info.get("t_s")})
+            kind, t_s = _moment(name, label, info)
+            found.append({"name": name, "url": url, "label": kind, "t_s": t_s})
 
     def walk(node: Any, top: str, parent: dict[str, Any]) -> None:
         if isinstance(node, str):
