@@ -178,7 +178,11 @@ def scene_strength(now: np.ndarray, before: list[np.ndarray], after: list[np.nda
 
 def spike_strength(now: np.ndarray, before: list[np.ndarray], after: list[np.ndarray]) -> float:
     """``MIN_BLOCKS``-th largest per-block ratio of ``now`` over its neighbours."""
-    ratio = spike_ratios(now, before, after)
+    return strongest(spike_ratios(now, before, after))
+
+
+def strongest(ratio: np.ndarray) -> float:
+    """The ``MIN_BLOCKS``-th largest of per-block ``ratio``: an eighth of the frame spikes."""
     if ratio.size < MIN_BLOCKS:
         return 0.0
     return float(np.partition(ratio, -MIN_BLOCKS)[-MIN_BLOCKS])
@@ -261,7 +265,7 @@ class CutDetector(Detector):
         self.verified += 1
         local_now = now.local()
         ratios = spike_ratios(local_now, *each(_Pair.local))
-        local = spike_strength(local_now, *each(_Pair.local))
+        local = strongest(ratios)
         scene = scene_strength(now.colour(), *each(_Pair.colour))
         score = max(local, scene) / RATIO_AT_SCORE_1
         self.max_score = max(self.max_score, score)
