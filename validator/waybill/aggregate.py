@@ -67,6 +67,7 @@ _UNREAD_MIN_FRAMES = 3
 # periods at the default 3 Hz, so one missed read does not split a span.
 SPAN_GAP_S = 0.7
 MAX_SPANS = 100  # per code: bounded state on absurd inputs
+MAX_PAIRS = 100  # codes read together, over the whole video: bounded likewise
 
 # The messages live in the one reason catalogue (validator/data/reasons.json).
 REASONS: dict[str, tuple[str, str]] = {
@@ -165,7 +166,7 @@ class WaybillTracker:
         keys = sorted(per_text)
         for i, a in enumerate(keys):  # a label may carry several codes (number, order id)
             for b in keys[i + 1 :]:
-                if len(self._together) < MAX_SPANS:
+                if len(self._together) < MAX_PAIRS:
                     self._together.add((a, b))
         # a label often prints its number twice: count each text once per frame
         for key, rs in per_text.items():
