@@ -49,6 +49,7 @@ def _check(path: str) -> dict:
     return {
         "barcode_ms": r["waybill"].get("read_ms_total"),
         "cut_candidates": r["motion"].get("candidates_verified"),
+        "detector_s": r["analysis"].get("detector_s", {}),
     }
 
 
@@ -99,6 +100,13 @@ def measure(task: str, path: Path, repeat: int) -> dict:
     if best.get("barcode_ms") is not None:
         out["barcode_share"] = round(best["barcode_ms"] / 1000 / best["wall_s"], 3)
         out["cut_candidates"] = best["cut_candidates"]
+    if best.get("detector_s"):
+        # Each detector's own time (its process() and finish() calls on the analysis
+        # thread) as a share of the whole check's wall time. Decoding runs in another
+        # thread at the same time, so the shares need not add up to the overhead.
+        out["detector_share"] = {
+            k: round(v / best["wall_s"], 3) for k, v in sorted(best["detector_s"].items())
+        }
     return out
 
 

@@ -101,19 +101,32 @@ def run_detectors(
     *,
     duration_s: float,
     progress: Progress | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Findings]:
-    """Feed every frame of ``source`` to every detector once; return their findings."""
+    """Feed every frame of ``source`` to every detector once; return their findings.
+
+    ``timings``, when given, receives each detector's own time (``process`` and
+    ``finish``, seconds) so the benchmark can show where a check's time goes.
+    """
     last = 0.0
+    spent = dict.fromkeys((d.name for d in detectors), 0.0)
+    clock = time.perf_counter
     for frame in source:
         for d in detectors:
+            t0 = clock()
             d.process(frame)
+            spent[d.name] += clock() - t0
         if progress is not None and duration_s > 0 and frame.t_s - last >= 1.0:
             last = frame.t_s
             progress(min(0.99, frame.t_s / duration_s), "decoding")
-    return finish_all(detectors)
+    if timings is not None:
+        timings.update(spent)
+    return finish_all(detectors, timings)
 
 
-def finish_all(detectors: list[Detector]) -> dict[str, Findings]:
+def finish_all(
+    detectors: list[Detector], timings: dict[str, float] | None = None
+) -> dict[str, Findings]:
     """Each detector's findings, in input order; one that ``uses`` others finishes after them."""
     names = {d.name for d in detectors}
     done: dict[str, Findings] = {}
@@ -123,9 +136,12 @@ def finish_all(detectors: list[Detector]) -> dict[str, Findings]:
         if not ready:
             raise ValueError(f"detectors use each other in a cycle: {[d.name for d in pending]}")
         for d in ready:
+            t0 = time.perf_counter()
             done[d.name] = (
                 d.finish({n: done[n] for n in d.uses if n in done}) if d.uses else d.finish()
             )
+            if timings is not None:
+                timings[d.name] = timings.get(d.name, 0.0) + time.perf_counter() - t0
         pending = [d for d in pending if d.name not in done]
     return {d.name: done[d.name] for d in detectors}
 
@@ -174,7 +190,10 @@ def check(
         # decode, and its effect is below what the 320 px analysis measures.
         skip_loop_filter=SKIP_LOOP_FILTER,
     ) as source:
-        findings = run_detectors(source, active, duration_s=media.duration_s, progress=progress)
+        spent: dict[str, float] = {}
+        findings = run_detectors(
+            source, active, duration_s=media.duration_s, progress=progress, timings=spent
+        )
         decode_errors = source.decode_errors
         frames = source.frames_decoded
     decode_s = time.monotonic() - decode_started
@@ -235,6 +254,7 @@ def check(
             "decode_s": round(decode_s, 3),
             "total_s": round(time.monotonic() - started, 3),
             "detectors": names,
+            "detector_s": {k: round(v, 3) for k, v in spent.items()},
         },
     )
     if out_dir is not None:
