@@ -2,7 +2,8 @@
 
 Errors are translated to exit codes here and nowhere else:
 0 pass, 1 fail, 3 review (or the subcommand's own outcome codes),
-2 usage error, 4 the input is not a readable video.
+2 usage error, 4 the input is not a readable video, 70 a bug (an unexpected exception:
+never 1 or 3, which a ticket system reads as an outcome).
 """
 
 from __future__ import annotations
@@ -69,3 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:
+        print(
+            f"error: internal error ({type(e).__name__}: {e}); this is a bug in "
+            f"appeal-validator {__version__}: please file a bug report with the command "
+            "and the input that caused it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

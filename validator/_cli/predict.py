@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from validator.errors import UsageError
@@ -53,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``predict``; print the prediction; return its exit code."""
     from validator.predict import load_case, predict, render_text
 
-    case = load_case(args.case)
+    # A Path: the argument names a file even when it starts with "{" (load_case reads
+    # a str starting with "{" that is no file as JSON text).
+    case = load_case(Path(args.case))
     now = parse_time(args.now, field="--now") if args.now else None
     reports: list[dict[str, Any]] = []
     if args.video:
