@@ -2,173 +2,137 @@
 
 Seed FAQ 5 lists 「辱罵消費者」 (abusing the buyer) and 「服務消極或敷衍」 (passive or
 perfunctory service) as reasons an appeal fails. The words live in lexicon files
-(``lexicon_{abuse,dismissive}_{zh,en}.txt``, format in ``lexicon_abuse_zh.txt``);
-every merchant line is matched against both languages, since chats mix them.
+(``lexicon_{abuse,dismissive}_{zh,en}.txt``, format in ``textscan``); every merchant
+line is matched against both languages and both Chinese scripts, since chats mix them.
 
-Only lines ``from: merchant`` are judged: the buyer's words are not the merchant's.
-A quoted word is a mention, not a use (您说的“骗子”是什么意思), and a negated one
-does not count (我们没有说您是骗子); negation cues and the filler words allowed
-between a cue and the term are in ``lexicon_negation_{zh,en}.txt``.
+A word counts only when the merchant uses it (``textscan.asserted``): not quoted
+(您说的“骗子”), not negated (我们没有说您是骗子, we are not scammers, no idiots here),
+not reported (您说我们是骗子: the buyer's words), while a question's negation is
+rhetorical and does count (你是不是傻逼, 难道你不是骗子吗, aren't you an idiot?).
+An insult is abuse of the buyer only when aimed at the buyer: the last person named
+before it in its clause (``lexicon_context.txt``) is the buyer, or no one (a reply to
+the buyer); an insult aimed at the merchant itself (我们不是骗子) or a courier
+(快递员是骗子) is not, nor is a word the buyer just used, repeated without aiming it.
+
+Dismissiveness is graded by how much of the merchant's side it is: one curt line among
+helpful ones is listed but is not "passive service"; the service is dismissive when at
+least ``DISMISSIVE_SHARE`` of the merchant's lines are curt, or ``DISMISSIVE_REPEATED``
+lines are.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
+
+from validator.predict import textscan
+from validator.predict.textscan import PhraseList, normalise
 
 KINDS: tuple[str, ...] = ("abuse", "dismissive")
 LANGS: tuple[str, ...] = ("zh", "en")
-MAX_FILLERS = 4
+# Our reading of 「服務消極或敷衍」 (the seed gives no number): the service is passive
+# when curt replies are half of what the merchant said, or repeated three times or more
+# whatever else was said ("随便" / "爱退不退" / "自己看" over a chat). One curt line among
+# helpful ones is neither.
+DISMISSIVE_SHARE = 0.5
+DISMISSIVE_REPEATED = 3
+# Messages longer than this (no chat message is) stop at their first counted term, so a
+# megabyte of insults costs one search, not one judgement per insult.
+LONG_MESSAGE_CHARS = 4000
+# Buyer lines looked back on, and characters of each, to tell a repeated word.
+ECHO_LINES = 3
+ECHO_CHARS = 2000
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-# Clause breaks end a negation's reach (ASCII after NFKC, plus CJK marks NFKC keeps).
-_BREAK = re.compile(r"[,.;:!?\n\r。；：、…]")
-# Quoted spans are mentions. ASCII single quotes count only when they are not inside a
-# word, so the apostrophe in "don't" never opens a quote.
-_QUOTES = re.compile(
-    r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|「[^」]*」|『[^』]*』|(?<![\w'])'[^'\n]*'(?![\w'])"
-)
-_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
-_EN_TOKEN = re.compile(r"[a-z']+")
-_APOSTROPHE = re.compile(r"(?<=[a-z])’(?=[a-z])")
-
-
-def normalise(text: str) -> str:
-    """NFKC (full-width to half-width), lower case, curly apostrophes inside words to '."""
-    return _APOSTROPHE.sub("'", unicodedata.normalize("NFKC", text).lower())
-
-
-@dataclass(frozen=True)
-class Lexicon:
-    """One kind of word list in all languages, ready to match."""
-
-    kind: str
-    patterns: tuple[tuple[str, re.Pattern[str]], ...]
-    whole_lines: frozenset[str]
-    masks: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Negation:
-    cues: tuple[str, ...]
-    fillers: tuple[str, ...]
-
-
-def _lines(name: str) -> list[str]:
-    text = resources.files("validator.predict").joinpath(name).read_text("utf-8")
-    return [s.strip() for s in text.splitlines() if s.strip() and not s.lstrip().startswith("#")]
-
-
-def _pattern(term: str) -> re.Pattern[str]:
-    if _CJK.search(term):
-        return re.compile(re.escape(term))
-    wildcard = term.endswith("*")
-    body = r"\s+".join(re.escape(w) for w in term.rstrip("*").split())
-    tail = r"[a-z']*" if wildcard else ""
-    return re.compile(rf"(?<![a-z0-9']){body}{tail}(?![a-z0-9])")
+# Re-exported: the lexicon-file format and the normaliser live in textscan.
+__all__ = ["KINDS", "Attitude", "OffendingLine", "find_terms", "normalise", "scan"]
 
 
 @cache
-def lexicon(kind: str) -> Lexicon:
+def lexicon(kind: str) -> PhraseList:
     """The shipped lexicon of ``kind`` ("abuse" or "dismissive"), both languages."""
-    patterns: list[tuple[str, re.Pattern[str]]] = []
-    whole: set[str] = set()
-    masks: list[str] = []
+    lines: list[str] = []
     for lang in LANGS:
-        for line in _lines(f"lexicon_{kind}_{lang}.txt"):
-            term = normalise(line[1:] if line[0] in "=-" else line).strip()
-            if line.startswith("="):
-                whole.add(_NOT_WORD.sub("", term))
-            elif line.startswith("-"):
-                masks.append(term)
-            else:
-                patterns.append((term.rstrip("*"), _pattern(term)))
-    # Longest first, so a longer phrase claims its span before a shorter term inside it.
-    patterns.sort(key=lambda p: -len(p[0]))
-    return Lexicon(
-        kind, tuple(patterns), frozenset(whole), tuple(sorted(masks, key=len, reverse=True))
-    )
+        lines += textscan.read_lines(f"lexicon_{kind}_{lang}.txt")
+    return textscan.build(kind, lines)
 
 
 @cache
-def negation(lang: str) -> Negation:
-    section = ""
-    found: dict[str, list[str]] = {"cues": [], "fillers": []}
-    for line in _lines(f"lexicon_negation_{lang}.txt"):
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-        elif section in found:
-            found[section].append(normalise(line))
-    by_len = {k: tuple(sorted(v, key=len, reverse=True)) for k, v in found.items()}
-    return Negation(by_len["cues"], by_len["fillers"])
+def _referents() -> re.Pattern[str]:
+    """Every word for the buyer, the merchant itself or a third party, as one regex."""
+    words: list[tuple[str, str]] = []
+    for role in ("buyer", "self", "third"):
+        words += [(w, role) for w in textscan.cue_words(role)]
+    words.sort(key=lambda x: -len(x[0]))
+    alts = []
+    for w, role in words:
+        body = re.escape(w)
+        if not textscan.CJK.search(w):
+            body = rf"(?<![a-z']){body}(?![a-z'])"
+        alts.append(f"(?P<{role}_{len(alts)}>{body})")
+    return re.compile("|".join(alts))
 
 
-def _blank(text: str, start: int, end: int) -> str:
-    return text[:start] + " " * (end - start) + text[end:]
+def target(before: str) -> str | None:
+    """Who the clause before a word is about: "buyer", "self", "third" or None."""
+    last = None
+    for m in _referents().finditer(before):
+        last = m
+    if last is None or last.lastgroup is None:
+        return None
+    return last.lastgroup.split("_", 1)[0]
 
 
-def _mask(text: str, phrases: Iterable[str]) -> str:
-    text = _QUOTES.sub(lambda m: " " * len(m.group(0)), text)
-    for p in phrases:
-        i = text.find(p)
-        while i >= 0:
-            text = _blank(text, i, i + len(p))
-            i = text.find(p, i + len(p))
-    return text
+def find_terms(text: str, kind: str, heard: str = "") -> list[str]:
+    """The ``kind`` lexicon terms the writer of ``text`` uses (see the module docstring).
+
+    ``heard`` is what the other side just said (normalised): an insult repeated from it
+    without being aimed at anyone is a repetition, not a use. A message longer than
+    ``LONG_MESSAGE_CHARS`` is judged on its first counted term (the line counts either
+    way); shorter ones list every term.
+    """
+    return _terms(textscan.Message(text), kind, heard)
 
 
-def _negated_zh(before: str) -> bool:
-    neg = negation("zh")
-    s = before.rstrip()
-    for _ in range(MAX_FILLERS + 1):
-        if any(s.endswith(c) for c in neg.cues):
-            return True
-        filler = next((f for f in neg.fillers if s.endswith(f)), None)
-        if filler is None:
-            return False
-        s = s[: -len(filler)].rstrip()
-    return False
-
-
-def _negated_en(before: str) -> bool:
-    neg = negation("en")
-    tokens = _EN_TOKEN.findall(before)
-    for _ in range(MAX_FILLERS + 1):
-        if not tokens:
-            return False
-        if tokens[-1] in neg.cues:
-            return True
-        if tokens[-1] not in neg.fillers:
-            return False
-        tokens.pop()
-    return False
-
-
-def _negated(text: str, start: int, term: str) -> bool:
-    clause = _BREAK.split(text[:start])[-1]
-    return _negated_zh(clause) if _CJK.search(term) else _negated_en(clause)
-
-
-def find_terms(text: str, kind: str) -> list[str]:
-    """The ``kind`` lexicon terms used (not quoted, not negated) in one message."""
+def _terms(msg: textscan.Message, kind: str, heard: str) -> list[str]:
     lex = lexicon(kind)
-    norm = normalise(text)
-    hits: list[str] = []
-    bare = _NOT_WORD.sub("", norm)
-    if bare in lex.whole_lines:
-        hits.append(bare)
-    masked = _mask(norm, lex.masks)
-    for term, pattern in lex.patterns:
-        for m in pattern.finditer(masked):
-            if not _negated(masked, m.start(), term):
-                hits.append(term)
-            # Claim the span so a shorter term inside it is not counted again.
-            masked = _blank(masked, m.start(), m.end())
+    hits = textscan.whole_message(msg.norm, lex)
+    every = msg.length <= LONG_MESSAGE_CHARS
+
+    def counts(text: str, start: int, end: int, term: str) -> bool:
+        if not textscan.asserted(text, start, end, term):
+            return False
+        if kind == "abuse":
+            aimed = target(textscan.clause_before(text, start))
+            if aimed in ("self", "third") or (aimed is None and term in heard):
+                return False
+        return True
+
+    found: set[str] = set()
+    text = msg.cjk_text(lex)
+    for phrase, start, end in textscan.cjk_uses(text, lex):
+        if phrase.text in found or not counts(text, start, end, phrase.text):
+            continue
+        found.add(phrase.text)
+        hits.append(msg.as_written(phrase.text))
+        if not every:
+            return hits
+    candidates = [p for p in lex.latin if msg.words.may_hold(p)] if msg.words.tokens else []
+    if candidates:
+        text = msg.latin_text(lex)
+        counted: list[tuple[int, int]] = []  # longer terms come first and claim their span
+        for phrase in candidates:
+            for start, end in textscan.latin_uses(text, phrase):
+                if any(a <= start and end <= b for a, b in counted):
+                    continue
+                if counts(text, start, end, phrase.text):
+                    hits.append(phrase.text)
+                    counted.append((start, end))
+                    if not every:
+                        return hits
+                    break
     return list(dict.fromkeys(hits))
 
 
@@ -204,28 +168,61 @@ class Attitude:
     dismissive_lines: int | None
     merchant_lines: int | None
 
+    @property
+    def dismissive_share(self) -> float | None:
+        """Curt lines as a share of the merchant's lines (None: no merchant line)."""
+        if not self.merchant_lines or self.dismissive_lines is None:
+            return None
+        return self.dismissive_lines / self.merchant_lines
+
+    @property
+    def service_dismissive(self) -> bool | None:
+        """The merchant's side as a whole is passive or perfunctory (None: unknown)."""
+        if self.dismissive_lines is None:
+            return None
+        share = self.dismissive_share
+        return self.dismissive_lines >= DISMISSIVE_REPEATED or (
+            share is not None and share >= DISMISSIVE_SHARE
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        share = self.dismissive_share
         return {
             "transcript_known": self.merchant_lines is not None,
             "merchant_lines": self.merchant_lines,
             "abusive_lines": self.abusive_lines,
             "dismissive_lines": self.dismissive_lines,
+            "dismissive_share": None if share is None else round(share, 2),
+            "service_dismissive": self.service_dismissive,
             "offending_lines": [x.to_dict() for x in self.lines],
         }
 
 
-def scan(transcript: list[Mapping[str, Any]] | None) -> Attitude:
-    """Judge the merchant's lines of a transcript (``service.transcript`` of a case)."""
+def scan(
+    transcript: list[Mapping[str, Any]] | None,
+    messages: list[textscan.Message] | None = None,
+) -> Attitude:
+    """Judge the merchant's lines of a transcript (``service.transcript`` of a case).
+
+    ``messages``: the lines already read (``textscan.Message``), one per line.
+    """
     if transcript is None:
         return Attitude((), None, None, None)
     out: list[OffendingLine] = []
     merchant = 0
+    heard: list[str] = []
     for i, line in enumerate(transcript):
-        if line.get("from") != "merchant":
+        who = line.get("from")
+        text = str(line.get("text") or "")
+        if who == "buyer":
+            heard = [*heard[-(ECHO_LINES - 1) :], normalise(text[:ECHO_CHARS])]
+            continue
+        if who != "merchant":
             continue
         merchant += 1
-        text = str(line.get("text") or "")
-        terms = {k: find_terms(text, k) for k in KINDS}
+        recent = "\n".join(heard)
+        msg = messages[i] if messages is not None else textscan.Message(text)
+        terms = {k: _terms(msg, k, recent if k == "abuse" else "") for k in KINDS}
         if any(terms.values()):
             out.append(OffendingLine(i, line.get("at"), text, terms))
     return Attitude(
