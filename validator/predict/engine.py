@@ -4,37 +4,51 @@
    service attitude) and the video facts of each candidate "best" video.
 2. Evaluate every rule (three-valued: true, false, unknown); the fired ones score.
 3. Score: ``base`` + supports - weakens - blocks, clamped to 0-100, and capped at
-   ``block_cap`` when any rule blocks. Outcome: any block or a score at or under
-   ``likely_rejected_max`` -> likely_rejected; at or over ``likely_upheld_min`` ->
-   likely_upheld; otherwise uncertain.
+   ``block_cap`` when any rule blocks. A *hold* (a video element still under review:
+   FAQ 3's four elements are not met) caps what the video adds at ``hold_cap``, so an
+   appeal resting on that video is at best uncertain. Outcome: any block or a score at
+   or under ``likely_rejected_max`` -> likely_rejected; at or over ``likely_upheld_min``
+   -> likely_upheld; otherwise uncertain.
 4. Missing evidence: rules left unknown are grouped by the evidence that would decide
-   them; a group is reported when deciding it could change the outcome.
+   them; a group is reported when deciding it could improve the outcome.
 
 Scoring is monotone by construction (a support only adds, a block only subtracts
-and caps), which the property tests check on whole cases.
+and caps, a hold never takes away what the facts outside the video give), which the
+property tests check on whole cases.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
 from validator.predict import conditions
 from validator.predict.attitude import Attitude, scan
 from validator.predict.case import check_report, load_case
+from validator.predict.casetext import text_facts, transcript_messages
 from validator.predict.rulebook import Rule, Rulebook, load_rulebook, settles
 from validator.timeutil import SHANGHAI, parse_time
 
 SCHEMA_VERSION = "1"
 OUTCOMES: tuple[str, ...] = ("likely_upheld", "likely_rejected", "uncertain")
 EXIT_CODES: dict[str, int] = {"likely_upheld": 0, "likely_rejected": 1, "uncertain": 3}
-EFFECT_ORDER = {"block": 0, "weaken": 1, "support": 2}
+EFFECT_ORDER = {"block": 0, "hold": 1, "weaken": 2, "support": 3}
 VERDICT_RANK = {"pass": 2, "review": 1, "fail": 0}
 OUTCOME_RANK = {"likely_rejected": 0, "uncertain": 1, "likely_upheld": 2}
 REQUIREMENTS: tuple[str, ...] = ("consistency", "completeness", "validity", "timeliness")
+# A date without a time ("2026-11-24") as an evidence deadline means the whole day.
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+# Claims about goods the buyer received and sent back (or kept): not about delivery.
+RECEIVED_GOODS_CLAIMS = frozenset(
+    {"swapped_item", "used_or_damaged_by_buyer", "missing_parts", "empty_parcel", "not_returned"}
+)
+# Return reasons that name a quality problem (seed FAQ 5, 「質量問題的退貨」).
+QUALITY_REASONS = frozenset({"quality", "damaged"})
 
 
 # --- facts ---------------------------------------------------------------------------------
@@ -77,35 +91,41 @@ def merge_videos(
         Video(f"evidence.videos[{i}]", v.get("path"), v.get("report"))
         for i, v in enumerate(listed or [])
     ]
+    # Indexes kept up to date, so many videos cost one pass, not one pass per report.
+    shas = {_sha(v.report) for v in videos if v.report} - {None}
+    open_slots: dict[str, list[int]] = {}
+    for k, v in enumerate(videos):
+        if v.report is None and v.path:
+            open_slots.setdefault(PurePath(v.path).name, []).append(k)
     for j, report in enumerate(reports):
         file = report.get("file") if isinstance(report.get("file"), Mapping) else {}
         name, digest = file.get("name"), file.get("sha256")
-        listed_shas = {v.report.get("file", {}).get("sha256") for v in videos if v.report}
-        if digest and digest in listed_shas:
+        if digest and digest in shas:
             continue  # the same file's report was given twice
-        slot = next(
-            (
-                k
-                for k, v in enumerate(videos)
-                if v.report is None and v.path and name and PurePath(v.path).name == name
-            ),
-            None,
-        )
-        if slot is not None:
-            videos[slot] = Video(videos[slot].source, videos[slot].path, report)
+        if digest:
+            shas.add(digest)
+        slots = open_slots.get(name) if name else None
+        if slots:
+            k = slots.pop(0)
+            videos[k] = Video(videos[k].source, videos[k].path, report)
         else:
             videos.append(Video(f"video_reports[{j}]", name, report))
     return videos, listed is not None or bool(reports)
 
 
+def _sha(report: Mapping[str, Any] | None) -> str | None:
+    file = report.get("file") if isinstance(report, Mapping) else None
+    return file.get("sha256") if isinstance(file, Mapping) else None
+
+
 def requirement_verdict(report: Mapping[str, Any], name: str) -> str | None:
-    """A requirement's verdict; None when unknown (missing, or only ``not_checked``)."""
+    """A requirement's verdict as the report gives it; None when the report lacks it.
+
+    ``review`` (a person must look, or an old report's ``not_checked``) is an element
+    not yet met: FAQ 3 asks for all four.
+    """
     req = (report.get("requirements") or {}).get(name)
     if not isinstance(req, Mapping):
-        return None
-    reasons = req.get("reasons") or []
-    # Until the waybill reader exists, consistency is "review / not_checked": unknown.
-    if reasons and all(r.get("code") == "not_checked" for r in reasons):
         return None
     return req.get("verdict")
 
@@ -128,18 +148,101 @@ def video_facts(videos: list[Video], known: bool, best: Video | None) -> dict[st
     return facts
 
 
-def derived_facts(case: Mapping[str, Any], now: datetime, attitude: Attitude) -> dict[str, Any]:
+def deadline_time(case: Mapping[str, Any]) -> tuple[datetime | None, bool]:
+    """(the evidence deadline as an instant, whether only a date was given).
+
+    A date alone ("2026-11-24") is the end of that day in Asia/Shanghai: the next
+    midnight, exclusive. A time is that instant.
+    """
+    raw = _get(case, "evidence.deadline")
+    if raw is None:
+        return None, False
+    when = parse_time(raw, field="evidence.deadline")
+    if _DATE_ONLY.match(raw):
+        day = when.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+        return day + timedelta(days=1), True
+    return when, False
+
+
+def _known(*values: Any) -> bool:
+    return any(v is not None for v in values)
+
+
+def _flag(true_if: list[bool | None], false_if_known: list[Any]) -> bool | None:
+    """True when any of ``true_if`` is True; False when nothing says so but one of the
+    inputs is known; None when nothing is known."""
+    if any(v is True for v in true_if):
+        return True
+    return False if _known(*true_if, *false_if_known) else None
+
+
+def derived_facts(
+    case: Mapping[str, Any],
+    now: datetime,
+    attitude: Attitude,
+    said: Mapping[str, bool | None] | None = None,
+) -> dict[str, Any]:
+    """The computed facts (``derived.*``; the catalogue is ``rulebook.COMPUTED``).
+
+    ``said``: the facts the case's texts state (``casetext.text_facts``).
+    """
+    said = said if said is not None else text_facts(case)
     delivered = _time(case, "order.delivered_at")
     requested = _time(case, "return.requested_at")
-    deadline = _time(case, "evidence.deadline")
+    refunded = _time(case, "return.refunded_at")
+    deadline, _ = deadline_time(case)
     submitted = _time(case, "evidence.submitted_at")
     if deadline is None:
         late = None
     elif submitted is not None:
-        late = submitted > deadline
+        late = submitted >= deadline
     else:
         # Nothing submitted yet: late once the deadline has passed, not before.
-        late = now > deadline
+        late = now >= deadline
+    claim = _get(case, "claim.type")
+    reason = _get(case, "return.reason")
+    category = _get(case, "order.category")
+    interception = _get(case, "shipping.interception")
+    not_received = said["not_received_stated"]
+    # The buyer clearly had the goods: a claim about what came back, a return and
+    # refund, a return the merchant signed for. A buyer saying it never arrived makes
+    # it a delivery dispute whatever else is said.
+    received = not_received is not True and (
+        claim in RECEIVED_GOODS_CLAIMS
+        or _get(case, "return.type") == "return_and_refund"
+        or _get(case, "return.signed_at") is not None
+    )
+    quality = _flag(
+        [
+            None if reason is None else reason in QUALITY_REASONS,
+            _get(case, "product.quality_issue_confirmed"),
+            said["quality_problem_stated"],
+        ],
+        [],
+    )
+    food = None if category is None else category in ("food", "fresh_food")
+    opened = None
+    if food is not None:
+        opened = food and (claim == "used_or_damaged_by_buyer" or said["opened_stated"] is True)
+    shipped_known = _known(
+        _get(case, "order.shipped_at"), _get(case, "order.delivered_at")
+    ) or interception in ("succeeded", "failed")
+    shipped = _get(case, "order.shipped")
+    if shipped is None and shipped_known:
+        shipped = True
+    if shipped is None and said["unshipped_stated"] is True:
+        shipped = False
+    stopped = _flag(
+        [
+            None if interception is None else interception == "succeeded",
+            _get(case, "shipping.refused_by_buyer"),
+            said["delivery_stopped_stated"],
+        ],
+        [],
+    )
+    wait = None
+    if requested is not None:
+        wait = ((refunded or now) - requested).total_seconds() / 3600
     return {
         "days_since_delivery": _days(delivered, now),
         "days_delivery_to_request": _days(delivered, requested),
@@ -147,6 +250,16 @@ def derived_facts(case: Mapping[str, Any], now: datetime, attitude: Attitude) ->
         "evidence_late": late,
         "abusive_lines_count": attitude.abusive_lines,
         "dismissive_lines_count": attitude.dismissive_lines,
+        "dismissive_share": attitude.dismissive_share,
+        "service_dismissive": attitude.service_dismissive,
+        "received_goods_dispute": received,
+        "quality_return": quality,
+        "resale_refusal": said["resale_refusal_stated"],
+        "food_opened": opened,
+        "order_shipped": shipped,
+        "delivery_stopped": stopped,
+        "refund_wait_hours": wait,
+        "chat_promise_broken": said["chat_promise_broken"],
     }
 
 
@@ -158,12 +271,18 @@ def _ordered(rules: list[Rule]) -> list[Rule]:
     return sorted(rules, key=lambda r: (EFFECT_ORDER[r.effect], -r.weight, r.order))
 
 
+def _total(base: int, rules: list[Rule]) -> int:
+    return min(100, max(0, base + sum(r.delta for r in rules)))
+
+
 def score(rulebook: Rulebook, fired: list[Rule]) -> tuple[int, str, list[dict[str, Any]]]:
     """(score, outcome, steps) for a set of fired rules."""
     s = rulebook.scoring
     running = s.base
     steps: list[dict[str, Any]] = [{"step": "base", "rule": None, "delta": 0, "score": running}]
     for r in _ordered(fired):
+        if r.effect == "hold":
+            continue  # a hold adds nothing; it caps below
         running += r.delta
         steps.append({"step": r.effect, "rule": r.id, "delta": r.delta, "score": running})
     clamped = min(100, max(0, running))
@@ -176,6 +295,14 @@ def score(rulebook: Rulebook, fired: list[Rule]) -> tuple[int, str, list[dict[st
             {"step": "block_cap", "rule": None, "delta": s.block_cap - final, "score": s.block_cap}
         )
         final = s.block_cap
+    if any(r.effect == "hold" for r in fired):
+        # The video may lift the appeal to hold_cap at most; what the other facts give
+        # without the video stays (so a reviewed video never lowers an appeal).
+        without_video = _total(s.base, [r for r in fired if r.evidence != "video"])
+        cap = max(s.hold_cap, without_video)
+        if final > cap:
+            steps.append({"step": "hold_cap", "rule": None, "delta": cap - final, "score": cap})
+            final = cap
     if blocked or final <= s.likely_rejected_max:
         outcome = "likely_rejected"
     elif final >= s.likely_upheld_min:
@@ -307,24 +434,59 @@ def _missing(rulebook: Rulebook, run: _Run) -> list[dict[str, Any]]:
                 "outcome_if_unfavourable": if_bad,
             }
         )
-    # Evidence that could improve the outcome first: that is what the merchant can act on.
-    helps = [m for m in out if OUTCOME_RANK[m["outcome_if_favourable"]] > OUTCOME_RANK[run.outcome]]
-    return helps + [m for m in out if m not in helps]
+    # Only evidence that could improve the outcome: that is what the merchant can act on
+    # (evidence that could only make it worse is not "missing" to them).
+    return [m for m in out if OUTCOME_RANK[m["outcome_if_favourable"]] > OUTCOME_RANK[run.outcome]]
 
 
 def _local(dt: datetime) -> str:
     return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
+def days_text(days: float) -> str:
+    """Days as people write them: 2, 2.5, 0.5 (one decimal, no trailing .0)."""
+    text = f"{round(days, 1):.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _deadline(case: Mapping[str, Any], derived: Mapping[str, Any]) -> dict[str, Any]:
-    deadline = _time(case, "evidence.deadline")
+    deadline, date_only = deadline_time(case)
     submitted = _time(case, "evidence.submitted_at")
     left = derived["days_left_to_deadline"]
-    return {
+    out: dict[str, Any] = {
         "deadline": None if deadline is None else deadline.isoformat(),
         "submitted_at": None if submitted is None else submitted.isoformat(),
         "days_left": None if left is None else round(left, 1),
         "late": derived["evidence_late"],
+        "assumed": None,
+        "assumed_en": None,
+        "assumed_zh": None,
+    }
+    if deadline is not None:
+        raw = str(_get(case, "evidence.deadline")).strip()
+        if date_only:
+            out["assumed"] = "end_of_day"
+            out["assumed_en"] = (
+                f"The deadline {raw} gives only a date: the end of that day in China time "
+                f"(before {_local(deadline)}) was assumed."
+            )
+            out["assumed_zh"] = f"举证截止只给了日期 {raw}，按当天结束（北京时间 24:00）计算。"
+        else:
+            out["assumed"] = "exact_time"
+            out["assumed_en"] = f"The deadline is the time given, {_local(deadline)} China time."
+            out["assumed_zh"] = f"举证截止按所给时间计算：北京时间 {_local(deadline)}。"
+    return out
+
+
+def _action(rulebook: Rulebook, key: str, text_en: str, text_zh: str, because: list[str]) -> dict:
+    title = rulebook.actions.get(key, {"en": key, "zh": key})
+    return {
+        "action": key,
+        "title_en": title["en"],
+        "title_zh": title["zh"],
+        "text_en": text_en,
+        "text_zh": text_zh,
+        "because": because,
     }
 
 
@@ -337,53 +499,46 @@ def _actions(
 ) -> list[dict[str, Any]]:
     blocked = any(h.rule.effect == "block" for h in hits)
     out: dict[str, dict[str, Any]] = {}
-    for h in hits:
+    for h in hits:  # deciding order: blocks, holds (the element to fix), weakens, supports
         r = h.rule
-        # With a block the appeal is lost: showing supporting evidence no longer helps.
-        if blocked and r.effect == "support":
+        # With a block the appeal is lost: showing or fixing the evidence no longer helps.
+        if blocked and r.effect in ("support", "hold"):
             continue
         if r.action in out:
             out[r.action]["because"].append(r.id)
             continue
-        title = rulebook.actions[r.action]
-        out[r.action] = {
-            "action": r.action,
-            "title_en": title["en"],
-            "title_zh": title["zh"],
-            "text_en": r.remedy_en,
-            "text_zh": r.remedy_zh,
-            "because": [r.id],
-        }
+        out[r.action] = _action(rulebook, r.action, r.remedy_en, r.remedy_zh, [r.id])
     actions = list(out.values())
-    for m in missing:
-        if OUTCOME_RANK[m["outcome_if_favourable"]] > OUTCOME_RANK[outcome]:
+    for m in missing:  # only evidence that could improve the outcome is listed
+        actions.append(
+            _action(rulebook, "provide_evidence", m["need_en"], m["need_zh"], list(m["rules"]))
+        )
+    if outcome == "uncertain" and not actions:
+        # Uncertain always says what would settle it, even when no single fact would.
+        general = rulebook.evidence.get("case_facts")
+        if general is not None:
             actions.append(
-                {
-                    "action": "provide_evidence",
-                    "title_en": "Provide the missing evidence",
-                    "title_zh": "补充缺少的凭证",
-                    "text_en": m["need_en"],
-                    "text_zh": m["need_zh"],
-                    "because": list(m["rules"]),
-                }
+                _action(rulebook, "provide_evidence", general["need_en"], general["need_zh"], [])
             )
     pending = deadline["deadline"] and deadline["late"] is False and not deadline["submitted_at"]
     if pending and not blocked:
-        when = _local(datetime.fromisoformat(deadline["deadline"]))
-        days = deadline["days_left"]
-        title = rulebook.actions.get(
-            "submit_evidence", {"en": "Submit the evidence in time", "zh": "按时提交凭证"}
-        )
+        when = datetime.fromisoformat(deadline["deadline"])
+        days = days_text(deadline["days_left"])
+        if deadline["assumed"] == "end_of_day":
+            day = (when - timedelta(seconds=1)).astimezone(SHANGHAI).strftime("%Y-%m-%d")
+            text_en = (
+                f"Due by the end of {day} (China time; the deadline gives only a date, so "
+                f"the end of that day was assumed): {days} day(s) left."
+            )
+            text_zh = (
+                f"截止到 {day} 当天结束（北京时间 24:00；截止时间只给了日期，按当天结束计算），"
+                f"剩余 {days} 天。"
+            )
+        else:
+            text_en = f"Due before {_local(when)} China time: {days} day(s) left."
+            text_zh = f"截止到北京时间 {_local(when)}，剩余 {days} 天。"
         actions.append(
-            {
-                "action": "submit_evidence",
-                "title_en": title["en"],
-                "title_zh": title["zh"],
-                "text_en": f"Submit the appeal evidence before {when} (China time), "
-                f"{days} day(s) left.",
-                "text_zh": f"请在 {when}（北京时间）前提交申诉凭证，剩余 {days} 天。",
-                "because": ["evidence.deadline"],
-            }
+            _action(rulebook, "submit_evidence", text_en, text_zh, ["evidence.deadline"])
         )
     return actions
 
@@ -412,15 +567,22 @@ def predict(
     reports = [check_report(r, f"video_reports[{i}]") for i, r in enumerate(video_reports or [])]
     book = load_rulebook(rulebook)
     clock = _aware(now)
-    attitude = scan(_get(data, "service.transcript"))
-    derived = derived_facts(data, clock, attitude)
+    chat = transcript_messages(data)  # every chat line read once, for every use
+    transcript = _get(data, "service.transcript")
+    attitude = scan(transcript, None if chat is None else [m for _, m in chat])
+    derived = derived_facts(data, clock, attitude, text_facts(data, chat))
     videos, known = merge_videos(data, reports)
 
     candidates: list[Video | None] = [v for v in videos if v.report is not None] or [None]
     runs: list[_Run] = []
+    # Videos whose reports give the same facts score the same: evaluate each kind once.
+    by_facts: dict[str, _Run] = {}
     for cand in candidates:
-        facts = {**data, "derived": derived, "video": video_facts(videos, known, cand)}
-        runs.append(_evaluate(book, facts, cand))
+        vfacts = video_facts(videos, known, cand)
+        sig = json.dumps(vfacts["best"], sort_keys=True, default=str)
+        if sig not in by_facts:
+            by_facts[sig] = _evaluate(book, {**data, "derived": derived, "video": vfacts}, cand)
+        runs.append(replace(by_facts[sig], best=cand))
 
     # Best video: the best overall verdict; among equals, the one that scores highest
     # (so adding a video never lowers the score); then the first listed.
@@ -433,7 +595,7 @@ def predict(
     hits = [RuleHit(r, dict(run.results[r.id].facts)) for r in _ordered(run.fired)]
     missing = _missing(book, run)
     deadline = _deadline(data, derived)
-    best_index = videos.index(run.best) if run.best is not None else None
+    best_index = next((i for i, v in enumerate(videos) if v is run.best), None)
     video_summary = {
         "count": run.facts["video"]["count"],
         "reports": run.facts["video"]["reports_count"],

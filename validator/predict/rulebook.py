@@ -24,13 +24,12 @@ from validator.errors import ConfigError
 from validator.predict import conditions
 from validator.predict.case import case_schema
 
-EFFECTS: tuple[str, ...] = ("block", "weaken", "support")
+EFFECTS: tuple[str, ...] = ("block", "hold", "weaken", "support")
 RULE_FIELDS = {
     "id": str,
     "section": str,
     "source": str,
     "effect": str,
-    "weight": int,
     "action": str,
     "message_en": str,
     "message_zh": str,
@@ -38,13 +37,15 @@ RULE_FIELDS = {
     "remedy_zh": str,
     "when": dict,
 }
-OPTIONAL_RULE_FIELDS = {"evidence": str}
+# ``weight`` is required for every effect but ``hold`` (which caps, adds nothing).
+OPTIONAL_RULE_FIELDS = {"evidence": str, "weight": int}
 _ID = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 _QUOTE = re.compile(r"「([^」]+)」")
 
 _VERDICT = {"enum": ["pass", "fail", "review"]}
 _COUNT = {"type": "integer", "minimum": 0}
 _DAYS = {"type": "number"}
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1}
 _FLAG = {"type": "boolean"}
 
 # Facts computed from the case, the transcript and the video reports, with their
@@ -71,6 +72,58 @@ COMPUTED: dict[str, tuple[dict[str, Any], str]] = {
     "derived.dismissive_lines_count": (
         _COUNT,
         "merchant lines with dismissive or perfunctory words (null: no transcript)",
+    ),
+    "derived.dismissive_share": (
+        _SHARE,
+        "dismissive lines as a share of the merchant's lines (null: no merchant line)",
+    ),
+    "derived.service_dismissive": (
+        _FLAG,
+        "the merchant's side as a whole is passive or perfunctory: at least half its lines, "
+        "or three lines, are curt (attitude.DISMISSIVE_SHARE, DISMISSIVE_REPEATED); one "
+        "curt line among helpful ones is not",
+    ),
+    "derived.received_goods_dispute": (
+        _FLAG,
+        "the dispute is about goods the buyer received (a claim about the returned goods, "
+        "a return and refund, a return signed for), not about delivery; false when the "
+        "buyer says the parcel never arrived, and when nothing says so",
+    ),
+    "derived.quality_return": (
+        _FLAG,
+        "the return is about quality: return.reason quality or damaged, "
+        "product.quality_issue_confirmed, or the buyer's words say so (broken, 不能用)",
+    ),
+    "derived.resale_refusal": (
+        _FLAG,
+        "the merchant refuses because the goods cannot be resold (影响二次销售), in "
+        "claim.statement or its chat lines (null: neither given)",
+    ),
+    "derived.food_opened": (
+        _FLAG,
+        "food or fresh food that was opened or eaten: claimed used, or the texts say so "
+        "(null: order.category unknown)",
+    ),
+    "derived.order_shipped": (
+        _FLAG,
+        "order.shipped, else true when a shipping or delivery time or an interception is "
+        "known, false when the texts say not shipped (未发货)",
+    ),
+    "derived.delivery_stopped": (
+        _FLAG,
+        "the parcel in transit was stopped: shipping.interception succeeded, "
+        "shipping.refused_by_buyer, or the texts say so (拦截成功, 拒签)",
+    ),
+    "derived.refund_wait_hours": (
+        _DAYS,
+        "hours from return.requested_at to return.refunded_at, or to now while not "
+        "refunded (null: request time unknown)",
+    ),
+    "derived.chat_promise_broken": (
+        _FLAG,
+        "a promise the merchant made in the chat was not kept: the buyer says so, the "
+        "merchant takes it back, or flags.gift_missing / shipping.on_time show it "
+        "(null: no transcript)",
     ),
     "video.count": (
         _COUNT,
@@ -114,7 +167,9 @@ class Rule:
 
     @property
     def delta(self) -> int:
-        """Points this rule adds to the score when it fires."""
+        """Points this rule adds to the score when it fires (a hold adds none)."""
+        if self.effect == "hold":
+            return 0
         return self.weight if self.effect == "support" else -self.weight
 
     def summary(self) -> dict[str, Any]:
@@ -138,11 +193,13 @@ class Scoring:
     block_cap: int
     likely_upheld_min: int
     likely_rejected_max: int
+    hold_cap: int
 
     def to_dict(self) -> dict[str, int]:
         return {
             "base": self.base,
             "block_cap": self.block_cap,
+            "hold_cap": self.hold_cap,
             "likely_upheld_min": self.likely_upheld_min,
             "likely_rejected_max": self.likely_rejected_max,
         }
@@ -231,19 +288,22 @@ def _scoring(raw: Any, origin: str) -> Scoring:
     if not isinstance(raw, Mapping):
         raise _fail(origin, "scoring", "missing [scoring] table")
     values: dict[str, int] = {}
-    for key in ("base", "block_cap", "likely_upheld_min", "likely_rejected_max"):
+    for key in ("base", "block_cap", "hold_cap", "likely_upheld_min", "likely_rejected_max"):
         v = raw.get(key)
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 100:
             raise _fail(origin, f"scoring.{key}", f"expected a whole number 0-100, got {v!r}")
         values[key] = v
     s = Scoring(**values)
-    # An empty case must be uncertain, and a blocked one must land in likely_rejected.
+    # An empty case must be uncertain, a blocked one must land in likely_rejected and
+    # a held one in uncertain.
     if not s.block_cap <= s.likely_rejected_max < s.base < s.likely_upheld_min:
         raise _fail(
             origin,
             "scoring",
             "need block_cap <= likely_rejected_max < base < likely_upheld_min",
         )
+    if not s.likely_rejected_max < s.hold_cap < s.likely_upheld_min:
+        raise _fail(origin, "scoring", "need likely_rejected_max < hold_cap < likely_upheld_min")
     return s
 
 
@@ -322,7 +382,12 @@ def _rule(
         raise _fail(origin, where, "id must be dotted lower-case words, like faq5.service.abuse")
     if raw["effect"] not in EFFECTS:
         raise _fail(origin, where, f"effect must be one of {list(EFFECTS)}, got {raw['effect']!r}")
-    if not 1 <= raw["weight"] <= 100:
+    if raw["effect"] == "hold":
+        if "weight" in raw:
+            raise _fail(origin, where, "a hold caps the score and takes no weight")
+    elif "weight" not in raw:
+        raise _fail(origin, where, "missing fields ['weight']")
+    elif not 1 <= raw["weight"] <= 100:
         raise _fail(origin, where, f"weight must be 1-100, got {raw['weight']}")
     if raw["action"] not in actions:
         raise _fail(
@@ -341,7 +406,7 @@ def _rule(
         section=raw["section"],
         source=raw["source"],
         effect=raw["effect"],
-        weight=raw["weight"],
+        weight=raw.get("weight", 0),
         action=raw["action"],
         when=raw["when"],
         message_en=raw["message_en"],
