@@ -252,6 +252,21 @@ def _decode(text: str, origin: str) -> Any:
         ) from e
 
 
+def decode_json(data: bytes | str, origin: str = "case") -> Any:
+    """JSON from a request body or a file, with the case limits: size, nesting (no
+    RecursionError escapes), finite numbers within 64 bits. Raises ``CaseError``."""
+    limit = max_case_bytes()
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise _too_big(origin, size, limit)
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise CaseError(f"{origin}: not UTF-8 text: {e}", details={"file": origin}) from e
+    return _decode(data, origin)
+
+
 def _is_path(source: str) -> bool:
     # An existing file wins, whatever its name starts with ("{case}.json" is a file).
     # isfile() answers False for names too long or with NUL, never raises.

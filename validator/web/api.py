@@ -169,7 +169,9 @@ def image_response(path: Path, mime: str) -> Response:
 
 @bp.post("/predictions")
 def prediction() -> Response:
-    body = request.get_json(silent=True)
+    from validator.predict.case import decode_json  # the case limits: size, depth, numbers
+
+    body = decode_json(request.get_data(), "body") if request.is_json else None
     if not isinstance(body, dict):
         raise BadRequest(
             'send a JSON object {"case": {...}, "check_id": ...} with '
