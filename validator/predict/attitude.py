@@ -111,7 +111,7 @@ def _terms(msg: textscan.Message, kind: str, heard: str) -> list[str]:
         return True
 
     found: set[str] = set()
-    text = msg.cjk_text(lex)
+    text = msg.cjk_text(lex) if msg.has_cjk else ""
     for phrase, start, end in textscan.cjk_uses(text, lex):
         if phrase.text in found or not counts(text, start, end, phrase.text):
             continue
@@ -119,7 +119,7 @@ def _terms(msg: textscan.Message, kind: str, heard: str) -> list[str]:
         hits.append(msg.as_written(phrase.text))
         if not every:
             return hits
-    candidates = [p for p in lex.latin if msg.words.may_hold(p)] if msg.words.tokens else []
+    candidates = [p for p in lex.latin if msg.words.may_hold(p)] if msg.words else []
     if candidates:
         text = msg.latin_text(lex)
         counted: list[tuple[int, int]] = []  # longer terms come first and claim their span

@@ -44,11 +44,11 @@ def said(message: Message) -> frozenset[str]:
         return message.said["facts"]
     lex = phrases()
     found: set[str] = set()
-    text = message.cjk_text(lex)
+    text = message.cjk_text(lex) if message.has_cjk else ""
     for phrase, start, end in textscan.cjk_uses(text, lex):
         if not phrase.tags <= found and textscan.asserted(text, start, end, phrase.text):
             found |= phrase.tags
-    if lex.latin and message.words.tokens:
+    if lex.latin and message.words:
         text = message.latin_text(lex)
         for phrase in lex.latin:
             if phrase.tags <= found or not message.words.may_hold(phrase):

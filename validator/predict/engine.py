@@ -130,10 +130,16 @@ def requirement_verdict(report: Mapping[str, Any], name: str) -> str | None:
     return req.get("verdict")
 
 
-def video_facts(videos: list[Video], known: bool, best: Video | None) -> dict[str, Any]:
+def video_facts(
+    videos: list[Video], known: bool, best: Video | None, reports: int | None = None
+) -> dict[str, Any]:
+    """The ``video.*`` facts with ``best`` as the best video (``reports``: how many
+    videos have a report, when the caller counted them already)."""
+    if reports is None:
+        reports = sum(1 for v in videos if v.report is not None)
     facts: dict[str, Any] = {
         "count": len(videos) if known else None,
-        "reports_count": sum(1 for v in videos if v.report is not None) if known else None,
+        "reports_count": reports if known else None,
         "best": None,
     }
     if best is not None and best.report is not None:
@@ -577,8 +583,9 @@ def predict(
     runs: list[_Run] = []
     # Videos whose reports give the same facts score the same: evaluate each kind once.
     by_facts: dict[str, _Run] = {}
+    with_report = sum(1 for v in videos if v.report is not None)
     for cand in candidates:
-        vfacts = video_facts(videos, known, cand)
+        vfacts = video_facts(videos, known, cand, with_report)
         sig = json.dumps(vfacts["best"], sort_keys=True, default=str)
         if sig not in by_facts:
             by_facts[sig] = _evaluate(book, {**data, "derived": derived, "video": vfacts}, cand)

@@ -191,6 +191,8 @@ class PhraseList:
     latin: tuple[Phrase, ...]
     masks: re.Pattern[str] | None
     latin_masks: tuple[str, ...]
+    whole: frozenset[str] = frozenset()  # whole-message terms
+    longest: int = 0  # characters of the longest Chinese term
 
 
 def _latin_pattern(term: str, wildcard: bool) -> re.Pattern[str]:
@@ -244,6 +246,9 @@ class Words:
     def __init__(self, text: str) -> None:
         self.tokens = frozenset(_TOKEN.findall(text))
 
+    def __bool__(self) -> bool:
+        return bool(self.tokens)
+
     def may_hold(self, phrase: Phrase) -> bool:
         words = phrase.text.split()
         if phrase.wildcard and len(words) == 1:
@@ -284,6 +289,8 @@ def build(name: str, lines: list[str], tags: list[str] | None = None) -> PhraseL
         tuple(p for p in phrases if p.latin and p.mode not in ("mask", "whole")),
         re.compile(trie_regex(cjk_masks)) if cjk_masks else None,
         tuple(p.text for p in phrases if p.latin and p.mode == "mask"),
+        frozenset(p.text for p in phrases if p.mode == "whole"),
+        max((len(t) for t in index), default=0),
     )
 
 
@@ -475,10 +482,9 @@ def cjk_uses(text: str, phrases: PhraseList) -> Iterator[tuple[Phrase, int, int]
     if phrases.cjk is None:
         return
     looked: dict[str, int] = {}
-    longest = max(len(t) for t in phrases.cjk_index)
     for at in range(0, len(text), SCAN_CHUNK_CHARS):
         end_at = min(len(text), at + SCAN_CHUNK_CHARS)
-        chunk = text[at : end_at + longest - 1]  # a term may start near the chunk's end
+        chunk = text[at : end_at + phrases.longest - 1]  # a term may start near the end
         present = set(phrases.cjk.findall(chunk))
         for term in sorted(present, key=lambda t: (-len(t), t)):
             n = looked.get(term, 0)
@@ -522,7 +528,7 @@ def whole_message(norm: str, phrases: PhraseList) -> list[str]:
     if len(norm) > MAX_WHOLE_CHARS:
         return []
     b = bare(norm)
-    return [p.text for p in phrases.phrases if p.mode == "whole" and p.text == b]
+    return [b] if b in phrases.whole else []
 
 
 class Message:
@@ -536,6 +542,8 @@ class Message:
         self.written = fold_width(text)
         self.norm = to_simplified(self.written)
         self.masked = mask(self.norm)
+        # A text without one Chinese character skips the Chinese pass of every list.
+        self.has_cjk = CJK.search(self.masked) is not None
         self._words: Words | None = None
         self.said: dict[str, frozenset[str]] = {}  # tags asserted, per phrase list
 
