@@ -47,6 +47,8 @@ _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 RECEIVED_GOODS_CLAIMS = frozenset(
     {"swapped_item", "used_or_damaged_by_buyer", "missing_parts", "empty_parcel", "not_returned"}
 )
+# Claims about what the returned parcel held (not about getting goods back at all).
+CONTENTS_CLAIMS = frozenset({"swapped_item", "missing_parts", "empty_parcel"})
 # Return reasons that name a quality problem (seed FAQ 5, 「質量問題的退貨」).
 QUALITY_REASONS = frozenset({"quality", "damaged"})
 
@@ -213,10 +215,13 @@ def derived_facts(
     # The buyer clearly had the goods: a claim about what came back, a return and
     # refund, a return the merchant signed for. A buyer saying it never arrived makes
     # it a delivery dispute whatever else is said.
-    received = not_received is not True and (
-        claim in RECEIVED_GOODS_CLAIMS
-        or _get(case, "return.type") == "return_and_refund"
-        or _get(case, "return.signed_at") is not None
+    received_claim = not_received is not True and claim in RECEIVED_GOODS_CLAIMS
+    received = received_claim or (
+        not_received is not True
+        and (
+            _get(case, "return.type") == "return_and_refund"
+            or _get(case, "return.signed_at") is not None
+        )
     )
     quality = _flag(
         [
@@ -259,6 +264,8 @@ def derived_facts(
         "dismissive_share": attitude.dismissive_share,
         "service_dismissive": attitude.service_dismissive,
         "received_goods_dispute": received,
+        "received_goods_claim": received_claim,
+        "contents_claim": claim in CONTENTS_CLAIMS,
         "quality_return": quality,
         "resale_refusal": said["resale_refusal_stated"],
         "food_opened": opened,

@@ -89,6 +89,17 @@ COMPUTED: dict[str, tuple[dict[str, Any], str]] = {
         "a return and refund, a return signed for), not about delivery; false when the "
         "buyer says the parcel never arrived, and when nothing says so",
     ),
+    "derived.received_goods_claim": (
+        _FLAG,
+        "the merchant's claim is about goods the buyer received (swapped_item, "
+        "used_or_damaged_by_buyer, missing_parts, empty_parcel, not_returned) and the buyer "
+        "does not say the parcel never arrived; false otherwise, including an unknown claim",
+    ),
+    "derived.contents_claim": (
+        _FLAG,
+        "the merchant's claim is about what the returned parcel held (swapped_item, "
+        "missing_parts, empty_parcel); false otherwise, including an unknown claim",
+    ),
     "derived.quality_return": (
         _FLAG,
         "the return is about quality: return.reason quality or damaged, "
