@@ -292,6 +292,32 @@ class TestFailureCausesDecide:
         assert "faq5.promise.chat" not in predict(case, now=NOW).rule_ids
 
 
+class TestSeedLinesOutsideFaq5ThatDecide:
+    def test_a_missing_gift(self) -> None:
+        # FAQ 4 「這個情況商家有責在先」; a gift shipped short is FAQ 5's 「漏發」.
+        p = predict({"flags": {"gift_missing": True}, "evidence": GOOD_VIDEO}, now=NOW)
+        assert "faq4.gift_missing" in p.rule_ids and p.outcome == "likely_rejected"
+
+    def test_a_no_reason_return_within_the_7_days(self) -> None:
+        # FAQ 2 「平臺規定自物流顯示簽收起計算7天的無理由退貨時間」
+        case = {
+            "order": {"delivered_at": "2026-11-20T10:00"},
+            "return": {"reason": "no_reason", "requested_at": "2026-11-22T10:00"},
+            "claim": {"type": "other"},
+        }
+        assert predict(case, now=NOW).outcome == "likely_rejected"
+        case["return"]["requested_at"] = "2026-11-29T10:00"  # past the 7 days: not decided
+        assert predict(case, now=NOW).outcome == "uncertain"
+
+    def test_late_shipment_decides_a_dispute_that_is_not_about_the_returned_goods(self) -> None:
+        case = {
+            "shipping": {"on_time": False},
+            "return": {"type": "return_and_refund"},
+            "claim": {"type": "other", "statement": "发货晚了两天，买家要求退货退款"},
+        }
+        assert "faq5.shipping.late" in predict(case, now=NOW).rule_ids
+
+
 class TestScenariosOneAndTwo:
     @pytest.mark.parametrize(
         "case",
@@ -300,11 +326,13 @@ class TestScenariosOneAndTwo:
             {"shipping": {"refused_by_buyer": True}},
             {"claim": {"statement": "物流有拒簽記錄，但我們還沒退款"}},  # Traditional text
             {"claim": {"statement": "The parcel was intercepted, refund pending."}},
+            {"return": {"buyer_statement": "我已经拒签了"}},
         ],
     )
     def test_a_stopped_parcel_not_refunded(self, case: dict) -> None:
         # 「如果物流公司已經反饋攔截成功或者物流有拒簽記錄，及時操作退款」
-        case = {**case, "return": {"type": "refund_only", "requested_at": "2026-11-20T10:00"}}
+        ret = {"type": "refund_only", "requested_at": "2026-11-20T10:00"}
+        case = {**case, "return": {**ret, **case.get("return", {})}}
         p = predict(case, now=NOW)
         assert "scenario2.refund_after_stop" in p.rule_ids and p.outcome == "likely_rejected"
 

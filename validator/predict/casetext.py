@@ -138,7 +138,7 @@ def text_facts(
         "quality_problem_stated": _any([*buyer_statement, *buyer], "quality"),
         "not_received_stated": _any([*buyer_statement, *buyer], "not_received"),
         "opened_stated": _any([*buyer_statement, *claim, *everyone], "opened"),
-        "delivery_stopped_stated": _any([*claim, *everyone], "delivery_stopped"),
+        "delivery_stopped_stated": _any([*claim, *buyer_statement, *everyone], "delivery_stopped"),
         "unshipped_stated": _any([*claim, *buyer_statement, *everyone], "unshipped"),
         "chat_promise_broken": _chat_promise_broken(case, chat),
     }
