@@ -11,6 +11,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,62 @@ EDIT_MEANINGS = ("edited", "re-encoded", "remuxed", "trimmed")
 SKIP_LOOP_FILTER = True
 
 
+# A cut found this close (s) outside a black run's ramps still belongs to them: the cut
+# detector dates a change by the pair it stands out in, a frame or two off the ramp's
+# own end (its spike is judged against two pairs on each side, cuts.py).
+BLACK_EDGE_MARGIN_S = 0.1
+
+
+def _black_span(e: Event) -> tuple[float, float]:
+    """A black run with its ramps in and out (``black.py``); the run alone without them."""
+    d = e.details or {}
+    return (
+        min(e.t_s, d.get("ramp_start_s", e.t_s)),
+        max(e.t_s + (e.length_s or 0), d.get("ramp_end_s", e.t_s + (e.length_s or 0))),
+    )
+
+
+def absorb_black_edges(events: list[Event], max_black_s: float) -> list[Event]:
+    """A covered lens, not two cuts: the abrupt changes where a long black run comes and
+    goes (its dimming and brightening ramps) are that run's edges, noted in its details.
+
+    Only for runs longer than ``max_black_s``, which get a review of their own
+    (black_segment). A shorter run between two different pictures is a fade through
+    black, an editing transition: its cut stays a cut.
+    """
+    spans = [
+        (b, *_black_span(b))
+        for b in events
+        if b.kind == "black" and (b.length_s or 0) > max_black_s
+    ]
+    if not spans:
+        return events
+    absorbed: dict[int, list[dict[str, Any]]] = {}
+    kept: list[Event] = []
+    for e in events:
+        owner = next(
+            (
+                i
+                for i, (_, a, z) in enumerate(spans)
+                if e.kind in ("cut", "possible_cut")
+                and a - BLACK_EDGE_MARGIN_S <= e.t_s <= z + BLACK_EDGE_MARGIN_S
+            ),
+            None,
+        )
+        if owner is None:
+            kept.append(e)
+        else:
+            absorbed.setdefault(owner, []).append({"kind": e.kind, "t_s": round(e.t_s, 3)})
+    for i, edges in absorbed.items():
+        b = spans[i][0]
+        j = kept.index(b)
+        kept[j] = replace(b, details={**(b.details or {}), "absorbed": edges})
+    return kept
+
+
 def drop_freezes_inside_black(events: list[Event]) -> list[Event]:
     """Black frames are identical too: report a black span once, as black, not also as freeze."""
-    blacks = [(e.t_s, e.t_s + (e.length_s or 0)) for e in events if e.kind == "black"]
+    blacks = [_black_span(e) for e in events if e.kind == "black"]
 
     def covered(e: Event) -> bool:
         end = e.t_s + (e.length_s or 0)
@@ -215,7 +269,7 @@ def check(
         )
     for fd in findings.values():
         events.extend(fd.events)
-    events = drop_freezes_inside_black(events)
+    events = absorb_black_edges(drop_freezes_inside_black(events), pol["completeness.max_black_s"])
     events.sort(key=lambda e: (e.t_s, e.kind))
 
     quality = findings.get("quality", Findings()).metrics
