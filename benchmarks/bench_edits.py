@@ -19,8 +19,10 @@ Each clip is scored for
 An edit is found when an event lies within ``TOL_S`` of it: of a cut's time, of a dissolve's
 or fade's span; for a freeze pad, inside its frozen span (``FREEZE_SLACK_S`` of rounding).
 Every event that matches no edit is a false alarm (on the plain re-encodes, every event is).
-The clips are made once into ``--cache`` and reused; the peers' answers are cached there by
-file size and time, ours never (the detectors change).
+Each edit's *jump* says how visible it is: the gray difference across it over the median
+difference of neighbouring frames (``edits.jump_ratios``; about 1 = nothing to see).
+The clips are made once into ``--cache`` and reused; the peers' answers and the jumps are
+cached there by the clip's size and time, ours never (the detectors change).
 
     python benchmarks/bench_edits.py                       # every clip, about 90
     python benchmarks/bench_edits.py --quick               # six clips, a smoke run
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -88,6 +91,7 @@ class Case:
     source: str  # "realdata" or "fixtures"
     edit: str  # the kind of edit made (e.g. "remove-1s"), or the fixture's name
     edits: list[dict]
+    jump: list[float | None] = field(default_factory=list)  # per edit: ``edits.jump_ratios``
 
 
 @dataclass
@@ -102,16 +106,16 @@ class Score:
 # --- clips --------------------------------------------------------------------------------
 
 
-def real_cases(clips_dir: Path, quick: bool) -> list[Case]:
+def real_cases(clips_dir: Path, cache: Path, quick: bool) -> list[Case]:
     if not REALDATA.is_dir():
         print(f"skip realdata: {REALDATA} is absent", file=sys.stderr)
         return []
-    srcs = {k: edits.probe_source(REALDATA / rel, k) for k, rel in REAL_CLIPS.items()}
+    srcs = {k: probe(REALDATA / rel, cache, k) for k, rel in REAL_CLIPS.items()}
     specs = [s for k, a in srcs.items() for s in edits.catalogue(a, srcs[SECOND_TAKE[k]])]
     return _make(specs, clips_dir, "realdata", quick)
 
 
-def fixture_cases(clips_dir: Path, quick: bool) -> list[Case]:
+def fixture_cases(clips_dir: Path, cache: Path, quick: bool) -> list[Case]:
     from fixtures.generate import build
 
     fx = ROOT / ".cache" / "fixtures"
@@ -129,13 +133,24 @@ def fixture_cases(clips_dir: Path, quick: bool) -> list[Case]:
     srcs = {}
     for name in FIXTURE_SOURCES:
         path, _ = build(name, fx)
-        srcs[name] = edits.probe_source(path, name)
+        srcs[name] = probe(path, cache, name)
     specs = [s for k, a in srcs.items() for s in edits.catalogue(a, srcs[FIXTURE_TAKES[k]])]
     # The matrix variants (rendered by the test suite when it ran): a few edits each.
     for path in sorted(fx.glob("m-*.mp4")):
         if path.with_suffix(".truth.json").exists():
-            specs += edits.catalogue(edits.probe_source(path), None, MATRIX_KINDS)
+            specs += edits.catalogue(probe(path, cache), None, MATRIX_KINDS)
     return out + _make(specs, clips_dir, "fixtures", quick)
+
+
+def probe(path: Path, cache: Path, name: str | None = None) -> edits.Source:
+    """``edits.probe_source``, kept in ``cache`` (it decodes the whole clip to count frames)."""
+
+    def read() -> list:
+        src = edits.probe_source(path, name)
+        return [src.frames, src.fps, src.width, src.height, src.rotation_k]
+
+    frames, fps, w, h, rot = memo(cache, path, f"probe.{name}", edits.VERSION, read)
+    return edits.Source(name or path.stem, path, frames, fps, w, h, rot)
 
 
 def _make(specs: list[edits.ClipSpec], clips_dir: Path, source: str, quick: bool) -> list[Case]:
@@ -161,24 +176,48 @@ def run_ours(path: Path) -> list[dict]:
     ]
 
 
+def memo(cache: Path, path: Path, tag: str, version: str, fn: Callable[[], list]) -> list:
+    """``fn()``'s answer for the clip at ``path``, kept in ``cache`` by the clip's size and
+    time and by ``version`` (what else the answer depends on)."""
+    st = path.stat()
+    key = f"{version}:{st.st_size}:{st.st_mtime_ns}"
+    file = cache / f"{path.stem}.{tag}.json"
+    if file.exists():
+        got = json.loads(file.read_text())
+        if got.get("key") == key and "value" in got:
+            return got["value"]
+    value = fn()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps({"key": key, "value": value}))
+    return value
+
+
 def run_peer(path: Path, which: str, cache: Path) -> list[dict]:
-    """PySceneDetect's cuts with default settings (cached by the clip's size and time)."""
+    """PySceneDetect's cuts with default settings (cached: the peer does not change)."""
     import scenedetect
     from scenedetect import AdaptiveDetector, ContentDetector
 
-    st = path.stat()
-    key = f"{scenedetect.__version__}:{st.st_size}:{st.st_mtime_ns}"
-    memo = cache / f"{path.stem}.{which}.json"
-    if memo.exists():
-        got = json.loads(memo.read_text())
-        if got.get("key") == key:
-            return got["events"]
-    det = ContentDetector() if which == "content" else AdaptiveDetector()
-    scenes = scenedetect.detect(str(path), det)
-    events = [{"kind": "cut", "t_s": round(s.seconds, 4), "length_s": 0.0} for s, _ in scenes[1:]]
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.write_text(json.dumps({"key": key, "events": events}))
-    return events
+    def detect() -> list[dict]:
+        det = ContentDetector() if which == "content" else AdaptiveDetector()
+        scenes = scenedetect.detect(str(path), det)
+        return [{"kind": "cut", "t_s": round(s.seconds, 4), "length_s": 0.0} for s, _ in scenes[1:]]
+
+    return memo(cache, path, which, scenedetect.__version__, detect)
+
+
+def jumps(case: Case, cache: Path) -> list[float | None]:
+    """Each edit's jump ratio (``edits.jump_ratios``): how visible it is in the picture."""
+    import av
+
+    with av.open(str(case.path)) as c:
+        fps = float(c.streams.video[0].average_rate or 30)
+    return memo(
+        cache,
+        case.path,
+        "jump",
+        f"{edits.VERSION}:{edits.JUMP_WIDTH}:{json.dumps(case.edits)}",
+        lambda: edits.jump_ratios(case.path, case.edits, fps),
+    )
 
 
 def window(edit: dict) -> tuple[float, float]:
@@ -212,6 +251,7 @@ def timed(fn: Callable[[], list[dict]]) -> tuple[list[dict], float, str | None]:
 
 
 def evaluate(case: Case, cache: Path) -> dict[str, Score]:
+    case.jump = jumps(case, cache)
     out = {}
     events, secs, err = timed(lambda: run_ours(case.path))
     out["ours"] = score(case.edits, events, OUR_KINDS)
@@ -230,7 +270,8 @@ def evaluate(case: Case, cache: Path) -> dict[str, Score]:
 
 def _edit_label(case: Case, i: int) -> str:
     e = case.edits[i]
-    return f"{case.name} {e['kind']}@{e['t_s']:.2f}s"
+    j = case.jump[i] if i < len(case.jump) else None
+    return f"{case.name} {e['kind']}@{e['t_s']:.2f}s" + (f" (jump {j}x)" if j is not None else "")
 
 
 def _cell(n_found: int, n_edits: int) -> str:
@@ -243,18 +284,21 @@ def table(rows: list[tuple[Case, dict[str, Score]]], by: str) -> list[str]:
     for case, sc in rows:
         groups.setdefault(case.name if by == "clip" else case.edit, []).append((case, sc))
     head = (
-        f"| {by} | edits | ours found (by possible_cut only) | ours false (possible_cut) "
-        "| content found | content false | adaptive found | adaptive false |"
+        f"| {by} | edits | jump (median) | ours found (by possible_cut only) "
+        "| ours false (possible_cut) | content found | content false | adaptive found "
+        "| adaptive false |"
     )
-    lines = [head, "|" + " --- |" * 8]
+    lines = [head, "|" + " --- |" * 9]
 
     def line(label: str, grp: list[tuple[Case, dict[str, Score]]]) -> str:
         n = sum(len(c.edits) for c, _ in grp)
+        js = [j for c, _ in grp for j in c.jump if j is not None]
         ours = sum(len(s["ours"].found) for _, s in grp)
         only_pc = ours - sum(len(s["ours_strict"].found) for _, s in grp)
         fa = sum(len(s["ours"].false) for _, s in grp)
         fa_pc = sum(1 for _, s in grp for e in s["ours"].false if e["kind"] == "possible_cut")
-        cells = [label, str(n), f"{_cell(ours, n)} ({only_pc})", f"{fa} ({fa_pc})"]
+        jump = f"{statistics.median(js):.1f}" if js else "-"
+        cells = [label, str(n), jump, f"{_cell(ours, n)} ({only_pc})", f"{fa} ({fa_pc})"]
         for p in PEERS:
             cells += [
                 _cell(sum(len(s[p].found) for _, s in grp), n),
@@ -315,9 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     clips_dir = a.cache / "clips"
     cases: list[Case] = []
     if "realdata" in a.sources:
-        cases += real_cases(clips_dir, a.quick)
+        cases += real_cases(clips_dir, a.cache / "memo", a.quick)
     if "fixtures" in a.sources:
-        cases += fixture_cases(clips_dir, a.quick)
+        cases += fixture_cases(clips_dir, a.cache / "memo", a.quick)
     if a.clips:
         cases = [c for c in cases if c.name in a.clips]
     made_s = time.perf_counter() - started
@@ -325,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows: list[tuple[Case, dict[str, Score]]] = []
     for case in cases:
-        sc = evaluate(case, a.cache / "peer")
+        sc = evaluate(case, a.cache / "memo")
         rows.append((case, sc))
         ours = sc["ours_all_events"].events
         print(
@@ -341,9 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = [*table(rows, "clip"), "", *table(rows, "edit"), "", *verdict(rows)]
     out.append(
-        f"run time {total_s:.0f} s ({made_s:.0f} s making clips; tools: "
-        + ", ".join(f"{t} {s} s" for t, s in tool_s.items())
-        + ")"
+        f"run time {total_s:.0f} s ({made_s:.0f} s making clips; tools (peers: clips not "
+        "yet in the cache only): " + ", ".join(f"{t} {s} s" for t, s in tool_s.items()) + ")"
     )
     print("\n".join(out))
     if a.json:
@@ -361,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "edit": c.edit,
                             "path": str(c.path),
                             "truth": c.edits,
+                            "jump": c.jump,
                             "events": s["ours_all_events"].events,
                             **{
                                 t: {

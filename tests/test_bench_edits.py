@@ -187,3 +187,18 @@ def test_scoring_windows():
     assert s.found == [0, 1]
     assert [e["t_s"] for e in s.false] == [14.5]
     assert bench_edits.score(truth, events, bench_edits.STRICT_KINDS).found == [0]
+
+
+def test_jump_ratio_sees_a_removal_in_a_pan_and_nothing_where_there_is_none(tmp_path):
+    rng = np.random.default_rng(5)
+    wide = cv2.GaussianBlur(rng.integers(0, 256, (H, W * 4), dtype=np.uint8), (0, 0), 2)
+    pan = [np.repeat(wide[:, i : i + W, None], 3, 2) for i in range(N)]  # 1 px a frame
+    src = _source(tmp_path / "pan.mp4", pan)
+    at, k = 30, 20
+    cut = tmp_path / "cut.mp4"
+    edits.encode(edits.render(edits.remove(N, at, k), {"a": src}, SIZE), cut, FPS)
+    mark = {"kind": "cut", "t_s": at / FPS, "length_s": 0.0}
+    (jump,) = edits.jump_ratios(cut, [mark], FPS)
+    (none,) = edits.jump_ratios(src.path, [mark], FPS)  # the same moment, unedited
+    assert jump is not None and none is not None
+    assert jump > 3 * none and none < 1.5
