@@ -13,7 +13,7 @@ from validator.detectors.base import Detector, Findings, Frame
 from validator.detectors.black import BlackDetector
 from validator.detectors.cuts import CutDetector
 from validator.detectors.freeze import FreezeDetector
-from validator.detectors.quality import QualityDetector, sharpness
+from validator.detectors.quality import QualityDetector, edge_spread
 from validator.policy import load_policy
 
 POLICY = load_policy()
@@ -54,42 +54,96 @@ def handheld(base: np.ndarray, n: int, seed: int, noise: float = 2.0, speed: flo
     return out
 
 
-# --- sharpness -------------------------------------------------------------------------
+# --- focus (edge spread) -----------------------------------------------------------------
+
+
+def label_scene(seed: int, shape=(180, 320), label=(70, 110), table: int = 150) -> np.ndarray:
+    """A plain table (sensor noise only) with a small printed label: dark blocks of print,
+    a frame line, on a light card. Sharp: every edge a one-pixel step."""
+    rng = np.random.default_rng(seed)
+    img = np.full(shape, table, np.float32)
+    y0, x0 = (shape[0] - label[0]) // 2, (shape[1] - label[1]) // 2
+    img[y0 : y0 + label[0], x0 : x0 + label[1]] = 225
+    for _ in range(10):  # blocks of print 6-20 px, well apart
+        h, w = rng.integers(6, 14), rng.integers(8, 22)
+        y, x = y0 + rng.integers(4, label[0] - h - 4), x0 + rng.integers(4, label[1] - w - 4)
+        img[y : y + h, x : x + w] = 40
+    img += rng.normal(0, 1.0, shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def blurred(img: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(img, (0, 0), sigma) if sigma else img
+
+
+LIMIT_PX = POLICY["validity.max_blur_pct"] / 100 * 320  # the policy's threshold at 320 px
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_more_blur_gives_lower_sharpness(seed):
-    img = textured(seed)
-    values = [sharpness(cv2.GaussianBlur(img, (0, 0), s)) for s in (0.5, 1, 2, 4, 8)]
-    assert values == sorted(values, reverse=True), values
+def test_more_blur_gives_a_larger_spread(seed):
+    img = label_scene(seed)
+    sigmas = (0, 0.75, 1.0, 1.5, 2.0, 3.0)
+    values = [edge_spread(blurred(img, s)) for s in sigmas]
+    assert None not in values, values
+    assert values == sorted(values), values
+    # Around the threshold the measure is the Gaussian blur it was given (it reads more
+    # beyond 2.5 px, where the step no longer fits its window: still blurred).
+    for s, v in zip(sigmas[1:5], values[1:5], strict=True):
+        assert v == pytest.approx(s, abs=0.15), (s, v)
 
 
-def test_sharpness_does_not_depend_on_contrast():
-    img = textured(4)
-    dim = cv2.convertScaleAbs(img, alpha=0.4, beta=20)
-    assert abs(sharpness(img) - sharpness(dim)) < 0.1
+@pytest.mark.parametrize("seed", [4, 5])
+def test_a_sharp_label_on_a_large_plain_surface_is_known_and_sharp(seed):
+    # the label covers 13% of the frame; the rest is a plain table with sensor noise
+    spread = edge_spread(label_scene(seed))
+    assert spread is not None
+    assert spread < 0.6 * LIMIT_PX
+    assert edge_spread(blurred(label_scene(seed), 2.5)) > LIMIT_PX
 
 
-def test_flat_image_has_no_sharpness():
-    assert sharpness(np.full((180, 320), 128, np.uint8)) == 0.0
+def test_a_frame_without_edges_is_unknown_not_blurred():
+    rng = np.random.default_rng(0)
+    flat = np.full((180, 320), 128, np.uint8)
+    noise = np.clip(128 + rng.normal(0, 2.0, flat.shape), 0, 255).astype(np.uint8)
+    ramp = np.tile(np.linspace(60, 200, 320, dtype=np.float32), (180, 1)).astype(np.uint8)
+    for img in (flat, noise, ramp, np.zeros_like(flat)):
+        assert edge_spread(img) is None
+
+
+@pytest.mark.parametrize("sigma", [0, 1.5, 2.5])
+def test_spread_does_not_depend_on_contrast(sigma):
+    img = blurred(label_scene(6), sigma)
+    for alpha, beta in ((0.35, 60), (0.6, 10), (1.0, 0)):
+        low = cv2.convertScaleAbs(img, alpha=alpha, beta=beta)
+        assert edge_spread(low) == pytest.approx(edge_spread(img), abs=0.15), (alpha, beta)
+
+
+def test_spread_does_not_depend_on_how_much_of_the_frame_is_plain():
+    small = edge_spread(label_scene(7, label=(50, 80)))
+    large = edge_spread(label_scene(7, label=(150, 280)))
+    assert small == pytest.approx(large, abs=0.2)
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.floats(0.5, 6.0), st.floats(1.2, 3.0))
+@given(st.floats(0.5, 3.0), st.floats(1.3, 2.5))
 def test_blurring_further_never_sharpens(sigma, factor):
-    img = textured(9)
-    a = sharpness(cv2.GaussianBlur(img, (0, 0), sigma))
-    b = sharpness(cv2.GaussianBlur(img, (0, 0), sigma * factor))
-    assert b <= a + 0.02
+    img = label_scene(9)
+    a = edge_spread(blurred(img, sigma))
+    b = edge_spread(blurred(img, sigma * factor))
+    assert b >= a - 0.05
 
 
 def test_quality_profile_per_second():
-    imgs = handheld(textured(5), 90, seed=5)  # 3 s
+    imgs = handheld(label_scene(5), 90, seed=5)  # 3 s
     m = run(QualityDetector, imgs).metrics
     assert m["seconds"] == 3
     assert [s["t_s"] for s in m["profile"]] == [0, 1, 2]
+    assert all(s["blur_pct"] < POLICY["validity.max_blur_pct"] for s in m["profile"])
     dark = run(QualityDetector, [cv2.convertScaleAbs(i, alpha=0.1) for i in imgs]).metrics
     assert dark["median_luma"] < m["median_luma"] / 5
+    plain = run(QualityDetector, [np.full((180, 320), 120, np.uint8)] * 60).metrics
+    assert [s["blur_pct"] for s in plain["profile"]] == [None, None]
+    assert plain["seconds_focus_known"] == 0
 
 
 # --- black and freeze --------------------------------------------------------------------

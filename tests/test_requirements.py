@@ -57,11 +57,9 @@ def test_completeness_reasons_carry_times():
     assert "5.2 s" in r.reasons[0].message_en or "5.3 s" in r.reasons[0].message_en
 
 
-def profile(n, luma=120.0, sharp=0.7):
+def profile(n, luma=120.0, blur=0.2):
     return {
-        "profile": [
-            {"t_s": i, "luma": luma, "sharpness": sharp, "overexposed": 0} for i in range(n)
-        ]
+        "profile": [{"t_s": i, "luma": luma, "blur_pct": blur, "overexposed": 0} for i in range(n)]
     }
 
 
@@ -73,7 +71,10 @@ def profile(n, luma=120.0, sharp=0.7):
         pytest.param(640, 400, profile(20), "review", "resolution_low", id="low"),
         pytest.param(1920, 1080, profile(20, luma=20), "fail", "too_dark", id="dark"),
         pytest.param(1920, 1080, profile(20, luma=245), "fail", "overexposed", id="bright"),
-        pytest.param(1920, 1080, profile(20, sharp=0.1), "fail", "blurred", id="blurred"),
+        pytest.param(1920, 1080, profile(20, blur=2.0), "fail", "blurred", id="blurred"),
+        pytest.param(
+            1920, 1080, profile(20, blur=None), "review", "sharpness_unknown", id="no-edges"
+        ),
     ],
 )
 def test_validity(w, h, quality, verdict, code):
@@ -94,7 +95,7 @@ def test_validity_fraction_decides_fail_or_review():
 
 
 def test_blur_is_not_counted_twice_for_dark_seconds():
-    r = req.validity(1920, 1080, profile(20, luma=10, sharp=0.0), {}, P)
+    r = req.validity(1920, 1080, profile(20, luma=10, blur=5.0), {}, P)
     assert codes(r) == ["too_dark"]
 
 

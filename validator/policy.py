@@ -39,7 +39,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("validity.review_short_side_px", int, "Short side under this needs review."),
     Setting("validity.dark_luma", float, "Seconds with mean luma under this are too dark."),
     Setting("validity.bright_luma", float, "Seconds with mean luma over this are over-exposed."),
-    Setting("validity.blur_sharpness", float, "Seconds with sharpness under this are blurred."),
+    Setting(
+        "validity.max_blur_pct",
+        float,
+        "Seconds whose edge spread (% of the long side) exceeds this are blurred.",
+    ),
     Setting("validity.fail_fraction", float, "Unreadable share of the video that fails."),
     Setting("validity.review_fraction", float, "Unreadable share of the video that needs review."),
     Setting("validity.shake_px", float, "Median motion per frame (320 px) above this is shaky."),

@@ -186,9 +186,18 @@ def completeness(
 def validity(
     width: int, height: int, quality: dict[str, Any], motion: dict[str, Any], policy: Policy
 ) -> Requirement:
+    """Resolution, light, focus and shake against the policy.
+
+    Light is judged on every second. Focus only on the lit seconds whose edge spread is
+    known (the quality detector measures it on the step edges a frame has; a plain or
+    featureless second is ``None``): the blurred share is of those seconds, and when too
+    few are known to judge, the verdict is ``review`` (``sharpness_unknown``), never
+    ``fail``. Below the minimum resolution focus is not judged: print is unreadable anyway.
+    """
     rs: list[Reason] = []
     short = min(width, height)
-    if short < policy["validity.min_short_side_px"]:
+    too_small = short < policy["validity.min_short_side_px"]
+    if too_small:
         rs.append(
             reason(
                 "resolution_too_low",
@@ -207,31 +216,31 @@ def validity(
             )
         )
     profile = quality.get("profile") or []
-    n = len(profile)
-    checks = (
-        ("too_dark", lambda s: s["luma"] < policy["validity.dark_luma"]),
-        ("overexposed", lambda s: s["luma"] > policy["validity.bright_luma"]),
-        # A dark second is already counted as dark; blur is judged where there is light.
-        (
-            "blurred",
-            lambda s: (
-                policy["validity.dark_luma"] <= s["luma"] <= policy["validity.bright_luma"]
-                and s["sharpness"] < policy["validity.blur_sharpness"]
-            ),
-        ),
-    )
-    for code, bad in checks:
-        secs = [int(s["t_s"]) for s in profile if bad(s)]
-        if not n or not secs:
-            continue
-        frac = len(secs) / n
-        if frac >= policy["validity.review_fraction"]:
+    dark, bright = policy["validity.dark_luma"], policy["validity.bright_luma"]
+
+    def share(code: str, secs: list[int], of: int) -> None:
+        frac = len(secs) / of
+        if secs and frac >= policy["validity.review_fraction"]:
             r = reason(
                 code, [float(s) for s in secs[:50]], percent=round(100 * frac), times=_secs(secs)
             )
             if frac < policy["validity.fail_fraction"]:
                 r = Reason(r.code, "review", r.message_en, r.message_zh, r.at_s)
             rs.append(r)
+
+    if profile:
+        share("too_dark", [int(s["t_s"]) for s in profile if s["luma"] < dark], len(profile))
+        share("overexposed", [int(s["t_s"]) for s in profile if s["luma"] > bright], len(profile))
+    # A dark or washed-out second is already counted as such; focus is judged where there
+    # is light, and only where the picture has edges to judge it by.
+    lit = [s for s in profile if dark <= s["luma"] <= bright]
+    known = [s for s in lit if s.get("blur_pct") is not None]
+    if lit and not too_small:
+        if len(known) < max(1.0, policy["validity.review_fraction"] * len(lit)):
+            rs.append(reason("sharpness_unknown", [], percent=round(100 * len(known) / len(lit))))
+        else:
+            limit = policy["validity.max_blur_pct"]
+            share("blurred", [int(s["t_s"]) for s in known if s["blur_pct"] > limit], len(known))
     med = motion.get("median_motion_px")
     if med is not None and med > policy["validity.shake_px"]:
         rs.append(reason("shaky", [], motion_px=med))
