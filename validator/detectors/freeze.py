@@ -51,6 +51,10 @@ from validator.models import Event
 # taken at high resolution and on the run's context, so the gate can be generous (devset
 # still stretches measure 0.01-0.5; real webcam footage never goes under 0.1: box.mp4).
 STILL_MEAN = 0.5
+# Pairs under this mean show the same picture to within codec noise at 320 px (repeats:
+# 0.00-0.03; a slowly drifting devset scene 0.3-0.4): used only to date where a run that
+# follows a drift began.
+CALM_MEAN = 0.1
 
 # -- the same picture (high resolution) ---------------------------------------------------
 # A sampled pixel "changed" when it differs by this many gray levels: x264 refines the
@@ -62,8 +66,14 @@ SAME_DIFF = 3
 # devset scene with one small moving thing 0.04-3% between neighbours, more against a
 # picture seconds older.
 SAME_SHARE = 0.005
-CHECK_EVERY = 4  # frames between high-resolution checks while a run lasts (~0.13 s)
-SAMPLE_MAX_SIDE = 1280  # px: long side of the sampled view (960 at 1080p, 1280 at 720p)
+# Frames between high-resolution checks while a run lasts (~0.13 s at 30 fps; a run as
+# long as MIN_FREEZE_S gets at least one).
+CHECK_EVERY = 4
+# px: above this long side the full-resolution luma is sampled with a stride (a power of
+# two, to at most SAMPLE_MAX_SIDE): pixels as decoded, not averaged. Striding by 4 reads a
+# quarter of the rows: 0.05 ms at 1080p, where a stride of 3 costs 0.2 ms (cache lines).
+SAMPLE_FULL_SIDE = 960
+SAMPLE_MAX_SIDE = 640
 
 # -- (a) the camera was live around the run -----------------------------------------------
 # Pairs judged on each side of a run (keyframe pairs left out: a keyframe re-codes the
@@ -130,6 +140,7 @@ class _Run:
     before: list[_Pair]
     pairs: int = 1
     since_check: int = 0
+    check_in: int = CHECK_EVERY  # frames to the next high-resolution check
     checks: int = 0  # high-resolution checks that found the same picture
     boundaries: list[_Boundary] = field(default_factory=list)
     open_boundary: bool = False  # a keyframe re-anchored the run; confirm on the next frame
@@ -152,18 +163,12 @@ def thumb_residual(a: np.ndarray, b: np.ndarray) -> float:
     return float(cv2.mean(cv2.absdiff(db, gain * da))[0])
 
 
-def _cropped(gray: np.ndarray) -> np.ndarray:
-    h, w = gray.shape
-    return gray[: max(CELL, h - h % CELL), : max(CELL, w - w % CELL)]
-
-
 def thumbnail(gray: np.ndarray) -> np.ndarray:
-    """The 320 px picture averaged over 8x8 cells (OpenCV's exact-ratio area resize)."""
-    g = _cropped(gray)
-    h, w = g.shape
-    return cv2.resize(
-        g.astype(np.float32), (max(1, w // CELL), max(1, h // CELL)), interpolation=cv2.INTER_AREA
-    )
+    """Means over 8x8 cells of the 320 px picture (float), from its integral image."""
+    h, w = gray.shape
+    h8, w8 = max(CELL, h - h % CELL), max(CELL, w - w % CELL)
+    c = cv2.integral(gray[:h8, :w8])[::CELL, ::CELL]
+    return ((c[1:, 1:] - c[:-1, 1:] - c[1:, :-1] + c[:-1, :-1]) / CELL**2).astype(np.float32)
 
 
 def live_share(a: np.ndarray, b: np.ndarray) -> float:
@@ -190,6 +195,7 @@ class FreezeDetector(Detector):
         self.grays: deque[np.ndarray] = deque(maxlen=2)  # previous and current 320 px
         self.prev_thumb: np.ndarray | None = None
         self.prev_t = 0.0
+        self.calm_since = 0.0  # the first frame of the current streak of calm pairs
         # Recent non-keyframe pairs with the grays they compare (for the live share).
         self.recent: deque[tuple[_Pair, np.ndarray, np.ndarray]] = deque(maxlen=CONTEXT_PAIRS)
         self.run: _Run | None = None
@@ -203,14 +209,19 @@ class FreezeDetector(Detector):
         self.sample_stride = 1
         if media is not None:
             long_side = max(media.width, media.height)
-            # Halve exactly once above the cap: OpenCV's 2:1 area resize is its fast path
-            # (0.5 ms at 1080p; other ratios cost 3-10 ms), then stride down to the cap.
-            self.sample_request = long_side // 2 if long_side > SAMPLE_MAX_SIDE else long_side
-            self.sample_stride = max(1, -(-self.sample_request // SAMPLE_MAX_SIDE))
+            # Unrotated, the full-resolution luma is a view (no copy) to stride. A rotated
+            # picture is turned by copying it whole (8 ms at 1080p), so halve it first with
+            # OpenCV's 2:1 area resize, its fast path (0.2-0.5 ms at 1080p; other ratios
+            # cost 3-10 ms): pixels averaged over 2x2 at most.
+            rotated = media.rotation % 360 != 0
+            self.sample_request = long_side // 2 if rotated and long_side > 1280 else long_side
+            if self.sample_request > SAMPLE_FULL_SIDE:
+                while self.sample_request / self.sample_stride > SAMPLE_MAX_SIDE:
+                    self.sample_stride *= 2
 
     # -- pictures -------------------------------------------------------------------------
     def _sample(self, frame: Frame) -> np.ndarray:
-        """The frame at high resolution, pixel-level (averaged over 2x2 at most)."""
+        """The frame at high resolution: decoded pixels (averaged over 2x2 at most)."""
         if frame.hires is None or self.sample_request is None:
             return frame.gray
         img = frame.hires(self.sample_request)
@@ -236,11 +247,13 @@ class FreezeDetector(Detector):
             if self.run is not None:
                 self._close(frame.t_s, None, False)
         else:
-            d = cv2.absdiff(g, prev)
-            pair = _Pair(frame.t_s, float(cv2.mean(d)[0]), 0.0, frame.keyframe)
+            mean = cv2.norm(g, prev, cv2.NORM_L1) / g.size
+            pair = _Pair(frame.t_s, mean, 0.0, frame.keyframe)
             pair.t40 = thumb_residual(self.prev_thumb, thumb)
             self.pairs += 1
             self.still_pairs += pair.mean < STILL_MEAN
+            if pair.mean >= CALM_MEAN:
+                self.calm_since = frame.t_s
             self._feed(pair, prev, g)
             self._step(frame, pair, thumb)
             if not pair.key:
@@ -257,13 +270,18 @@ class FreezeDetector(Detector):
             run.after.append(pair)
         self.awaiting = [r for r in self.awaiting if len(r.after) < CONTEXT_PAIRS]
 
-    def _start(self, frame: Frame, thumb: np.ndarray, start_t: float) -> None:
+    def _start(
+        self, frame: Frame, thumb: np.ndarray, start_t: float, sample: np.ndarray | None = None
+    ) -> None:
         before = []
         for p, a, b in self.recent:
+            if p.t > start_t:  # dated back over calm pairs: those are the run's own
+                continue
             if p.live is None:
                 p.live = live_share(a, b)
             before.append(p)
-        self.run = _Run(start_t, self._sample(frame), thumb, before)
+        anchor = sample if sample is not None else self._sample(frame)
+        self.run = _Run(start_t, anchor, thumb, before)
 
     def _step(self, frame: Frame, pair: _Pair, thumb: np.ndarray) -> None:
         run = self.run
@@ -305,9 +323,9 @@ class FreezeDetector(Detector):
             return
         run.pairs += 1
         run.since_check += 1
-        if run.checks and run.since_check < CHECK_EVERY:
+        if run.since_check < run.check_in:
             return
-        run.since_check = 0
+        run.since_check, run.check_in = 0, CHECK_EVERY
         sample = self._sample(frame)
         if self._same(sample, run.anchor):
             run.checks += 1
@@ -316,7 +334,11 @@ class FreezeDetector(Detector):
         # follows may stand again from this frame. A drift is no jump: the change across
         # the end is this pair's step, not what built up since the run began.
         self._close(frame.t_s, pair.t40, False)
-        self._start(frame, thumb, frame.t_s)
+        self._start(frame, thumb, min(frame.t_s, max(self.calm_since, run.start_t)), sample)
+        # Check the new run on its next frame, to date its start to the frame, unless the
+        # last run also drifted before its first check (a slow drift: check as usual).
+        if run.checks:
+            self.run.check_in = 1
 
     def _close(self, end_t: float, jump: float | None, key: bool, pairs: int = 0) -> None:
         run, self.run = self.run, None
