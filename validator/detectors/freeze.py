@@ -79,16 +79,20 @@ SAMPLE_MAX_SIDE = 640
 # Pairs judged on each side of a run (keyframe pairs left out: a keyframe re-codes the
 # whole picture and would look like motion everywhere).
 CONTEXT_PAIRS = 5
-# A 320 px cell of 8x8 px "changed" when its mean |diff| reaches this (gray levels);
-# the live share of a pair is the share of cells that changed.
+# A 320 px cell of 8x8 px "changed" when its mean |diff| reaches this (gray levels).
 LIVE_CELL = 0.5
-# The camera moves when on average this share of the view changes, on each side. Handheld
-# fixture clips: 0.6-0.9 around their freeze; a camera on a stand with the parcel turning
-# in front of it 0.11-0.38 (our x264 stand clips, CRF 23-35, 480p and 720p).
-LIVE_SHARE = 0.45
-# ... in a clip whose camera is hardly ever still: at most this share of the other frame
-# pairs pass the 320 px gate. Handheld fixtures and phone clips: 0-2%; the devset
-# renders, stand clips and a fixed webcam (box.mp4): 8-75%.
+# The live share of a pair is the share of changed cells in the frame's border (a ring
+# of RING_CELLS cells, 16 px at 320 px): a moving camera moves the border with the rest,
+# while a parcel or hands in front of a fixed camera reach it only in places.
+RING_CELLS = 2
+# The camera moves when on average this share of the border changes, on each side.
+# Median over moving pairs: handheld fixtures 0.69, iPhone with-gps.mov 0.62, Samsung slow
+# motion 0.87; cameras on a stand 0.00 (our x264 stand clips, CRF 23-35, 480p/720p; devset
+# d02 0.01), a fixed webcam with a hand crossing the frame 0.09-0.14 (box.mp4).
+LIVE_SHARE = 0.3
+# ... in a clip whose camera is not seen to repeat pictures elsewhere: at most this share
+# of the other frame pairs lie in other runs of repeats (confirmed at high resolution).
+# Handheld clips: 0; cameras on a stand that film pauses: 0.5-0.8 of the clip.
 CAMERA_STILL_SHARE = 0.2
 
 # -- (b) the jump -------------------------------------------------------------------------
@@ -172,9 +176,12 @@ def thumbnail(gray: np.ndarray) -> np.ndarray:
 
 
 def live_share(a: np.ndarray, b: np.ndarray) -> float:
-    """Share of 8x8 cells (320 px) whose mean |diff| reaches ``LIVE_CELL``."""
-    cells = thumbnail(cv2.absdiff(a, b))
-    return float(np.count_nonzero(cells >= LIVE_CELL)) / cells.size
+    """Share of the border's 8x8 cells (320 px) whose mean |diff| reaches ``LIVE_CELL``."""
+    changed = thumbnail(cv2.absdiff(a, b)) >= LIVE_CELL
+    k = RING_CELLS
+    inner = changed[k:-k, k:-k]
+    border = changed.size - inner.size
+    return float(np.count_nonzero(changed) - np.count_nonzero(inner)) / max(1, border)
 
 
 def _median(pairs: list[_Pair]) -> float:
@@ -197,12 +204,12 @@ class FreezeDetector(Detector):
         self.prev_t = 0.0
         self.calm_since = 0.0  # the first frame of the current streak of calm pairs
         # Recent non-keyframe pairs with the grays they compare (for the live share).
-        self.recent: deque[tuple[_Pair, np.ndarray, np.ndarray]] = deque(maxlen=CONTEXT_PAIRS)
+        self.recent: deque[tuple[_Pair, np.ndarray, np.ndarray]] = deque(maxlen=2 * CONTEXT_PAIRS)
         self.run: _Run | None = None
         self.closed: list[_Run] = []
         self.awaiting: list[_Run] = []  # closed runs still collecting pairs after them
         self.pairs = 0
-        self.still_pairs = 0
+        self.repeat_pairs = 0  # frame pairs inside runs confirmed at high resolution
         self.events: list[Event] = []
         self.judged: list[dict] = []  # every run long enough to judge (bounded, for tuning)
         self.sample_request: int | None = None
@@ -251,7 +258,6 @@ class FreezeDetector(Detector):
             pair = _Pair(frame.t_s, mean, 0.0, frame.keyframe)
             pair.t40 = thumb_residual(self.prev_thumb, thumb)
             self.pairs += 1
-            self.still_pairs += pair.mean < STILL_MEAN
             if pair.mean >= CALM_MEAN:
                 self.calm_since = frame.t_s
             self._feed(pair, prev, g)
@@ -273,15 +279,13 @@ class FreezeDetector(Detector):
     def _start(
         self, frame: Frame, thumb: np.ndarray, start_t: float, sample: np.ndarray | None = None
     ) -> None:
-        before = []
-        for p, a, b in self.recent:
-            if p.t > start_t:  # dated back over calm pairs: those are the run's own
-                continue
+        # The pairs before the run (a run dated back over calm pairs owns those).
+        before = [(p, a, b) for p, a, b in self.recent if p.t <= start_t][-CONTEXT_PAIRS:]
+        for p, a, b in before:
             if p.live is None:
                 p.live = live_share(a, b)
-            before.append(p)
         anchor = sample if sample is not None else self._sample(frame)
-        self.run = _Run(start_t, anchor, thumb, before)
+        self.run = _Run(start_t, anchor, thumb, [p for p, _, _ in before])
 
     def _step(self, frame: Frame, pair: _Pair, thumb: np.ndarray) -> None:
         run = self.run
@@ -342,9 +346,12 @@ class FreezeDetector(Detector):
 
     def _close(self, end_t: float, jump: float | None, key: bool, pairs: int = 0) -> None:
         run, self.run = self.run, None
-        if run is None or run.checks == 0 or end_t - run.start_t < MIN_FREEZE_S:
+        if run is None or run.checks == 0:
             return
         run.pairs += pairs
+        self.repeat_pairs += run.pairs
+        if end_t - run.start_t < MIN_FREEZE_S:
+            return
         run.end_t, run.jump, run.jump_key = end_t, jump, key
         run.anchor = run.anchor_thumb = np.empty(0)  # keep no pictures past the run
         self.awaiting.append(run)
@@ -387,7 +394,7 @@ class FreezeDetector(Detector):
         )
         evidence = ["jump"] if jumped else []
         others = max(1, self.pairs - run.pairs)
-        camera_still = max(0, self.still_pairs - run.pairs) / others
+        camera_still = max(0, self.repeat_pairs - run.pairs) / others
         live_before, live_after = _mean_live(before), _mean_live(run.after)
         if (
             len(before) >= CONTEXT_PAIRS
