@@ -55,9 +55,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("waybill.change_luma", float, "Thumbnail luma change that triggers an extra read."),
     Setting("waybill.fail_min_frames", int, "Frames another waybill must be read on to fail."),
-    Setting(
-        "waybill.other_min_frames", int, "Frames an unknown waybill-shaped code needs to count."
-    ),
     Setting("decode.max_seconds_per_media_second", float, "Decode time budget per media second."),
     Setting("decode.min_seconds_budget", float, "Minimum decode time budget."),
     Setting("media.max_duration_s", float, "Longer files are rejected as absurd."),

@@ -1,27 +1,38 @@
 """Codes read over time -> one consistency (一致性) verdict on the waybill.
 
-``WaybillTracker`` collects the codes read on sampled frames and sums them up per
-normalised text: on how many sampled frames each was read, when first, and when
-best seen (largest on screen). A code read on many frames outweighs a single
-read: a code read on one frame while another is read on ``strong_min_frames`` or
-more is ``weak``.
+``WaybillTracker`` collects the codes read on the frames the detector read and
+sums them up per normalised text: on how many frames each was read, when first,
+and when best seen (largest on screen). Two kinds of read are marked ``weak``
+(they count for nothing on their own):
+
+- a code read on one frame while another is read on ``strong_min_frames`` or more;
+- a likely misread: a code within ``NEAR_EDITS`` edits of a code read at least
+  ``MISREAD_RATIO`` times as often. A Code 128 misread that passes the check
+  symbol (mod 103) has at least two wrong symbols, so it differs from the
+  printed text in 2-4 characters (a symbol of code set C is two digits);
+  dense reading of one label meets a few (devset and fixtures: 1 misread in
+  20-40 reads of a thin-moduled label, 3-4 characters off).
 
 ``verdict(expected, codes)`` compares them with the return's tracking number:
 
 - pass   ``waybill_match``        the expected number was read (on any frame:
                                    a Code 128 / QR checksum makes a chance read of
                                    exactly that number implausible)
-- fail   ``waybill_mismatch``     one other waybill number was read clearly (not
-                                   weak, on >= ``fail_min_frames`` frames, and
-                                   either in a known carrier format or
-                                   waybill-shaped on >= ``other_min_frames``
-                                   frames) and the expected number never was
-- review ``waybill_ambiguous``    two or more such other numbers, none expected
 - review ``waybill_embedded``     a code holds the expected number inside longer
                                    text (a URL, a JD package suffix): not exact
-- review ``waybill_not_matched``  codes were read, but none of the above
+- review ``waybill_near_match``   a number within ``NEAR_EDITS`` edits of the
+                                   expected one was read, never the number itself:
+                                   a misread of it, or a neighbouring waybill
+- fail   ``waybill_mismatch``     another number in a known carrier's format
+                                   was read clearly (not weak, on at least
+                                   ``fail_min_frames`` frames; its misreads
+                                   count with it) and the expected number never was
+- review ``waybill_ambiguous``    two or more such other numbers, none expected
+- review ``waybill_not_matched``  codes were read, but none of the above (a code
+                                   in no known carrier format never fails: it may
+                                   be an order or product code)
 - review ``waybill_unreadable``   nothing decoded, but 1-D code regions were seen
-                                   on many sampled frames
+                                   on many whole-frame reads
 - review ``waybill_not_found``    nothing decoded
 - review ``waybill_no_expected``  no tracking number was given
 
@@ -37,6 +48,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 from validator.models import Reason
@@ -45,11 +57,13 @@ from validator.waybill.carriers import identify, normalise
 from validator.waybill.reader import CodeRead, Scan
 
 __all__ = [
+    "NEAR_EDITS",
     "REASONS",
     "CodeSummary",
     "WaybillTracker",
     "make_reason",
     "message",
+    "near",
     "verdict",
     "verdict_from_metrics",
 ]
@@ -69,6 +83,18 @@ SPAN_GAP_S = 0.7
 MAX_SPANS = 100  # per code: bounded state on absurd inputs
 MAX_PAIRS = 100  # codes read together, over the whole video: bounded likewise
 
+# Two texts this many edits apart or fewer may be one printed number misread:
+# a wrong read that passes Code 128's mod-103 check has >= 2 wrong symbols, and
+# two symbols of code set C are up to 4 digits (measured misreads: 3-4 characters
+# off, e.g. SF1094567820123 for SF1234567890123). Different waybills of one
+# carrier differ in about 11 of 13 random digits; only numbers issued one after
+# another come this close, and those never decide a fail (waybill_near_match).
+NEAR_EDITS = 4
+# A code read at most half as often as a near one is taken for its misread
+# (measured: 1 misread against 20-40 reads of the printed number).
+MISREAD_RATIO = 2
+_NEAR_MIN_LEN = 8  # shorter texts are no waybill numbers; 4 edits would join anything
+
 # The messages live in the one reason catalogue (validator/data/reasons.json).
 REASONS: dict[str, tuple[str, str]] = {
     code: (e["en"], e["zh"]) for code, e in catalogue().items() if code.startswith("waybill_")
@@ -79,6 +105,7 @@ VERDICT_OF: dict[str, Verdict] = {
     "waybill_mismatch": "fail",
     "waybill_ambiguous": "review",
     "waybill_embedded": "review",
+    "waybill_near_match": "review",
     "waybill_not_matched": "review",
     "waybill_unreadable": "review",
     "waybill_not_found": "review",
@@ -99,6 +126,7 @@ class CodeSummary:
     frames: int
     weak: bool = False
     carriers: tuple[str, ...] = ()
+    misread_of: str = ""  # the code this one is likely a misread of ("" if none)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +139,7 @@ class CodeSummary:
             "frames": self.frames,
             "weak": self.weak,
             "carriers": list(self.carriers),
+            "misread_of": self.misread_of,
         }
 
     @classmethod
@@ -127,6 +156,7 @@ class CodeSummary:
             frames=int(d.get("frames", 1)),
             weak=bool(d.get("weak", False)),
             carriers=tuple(d.get("carriers", ())),
+            misread_of=str(d.get("misread_of", "")),
         )
 
 
@@ -142,22 +172,52 @@ class _Acc:
     spans: list[list[float]] = field(default_factory=list)  # [first, last] read runs
 
 
+@cache
+def near(a: str, b: str) -> bool:
+    """Whether two different normalised texts are within ``NEAR_EDITS`` edits (Levenshtein)."""
+    if a == b or min(len(a), len(b)) < _NEAR_MIN_LEN or abs(len(a) - len(b)) > NEAR_EDITS:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > NEAR_EDITS:  # the distance only grows from here
+            return False
+        prev = cur
+    return prev[-1] <= NEAR_EDITS
+
+
 class WaybillTracker:
-    """Collects ``(t_s, reads)`` per sampled frame; ``codes()`` sums them up."""
+    """Collects ``(t_s, reads)`` per read frame; ``codes()`` sums them up."""
 
     def __init__(self, *, weak_max_frames: int = 1, strong_min_frames: int = 3) -> None:
         self.weak_max_frames = weak_max_frames
         self.strong_min_frames = strong_min_frames
-        self.sampled_frames = 0
-        self.unread_frames = 0  # sampled frames with a 1-D region that did not decode
+        self.sampled_frames = 0  # frames read in any way
+        self.whole_frames = 0  # of which read whole (they alone count undecoded regions)
+        self.unread_frames = 0  # whole-frame reads with a 1-D region that did not decode
         self._acc: dict[str, _Acc] = {}
         self._together: set[tuple[str, str]] = set()  # codes read on one frame: one label
 
-    def add(self, t_s: float, reads: Iterable[CodeRead], *, unread_regions: int = 0) -> None:
-        """Record one sampled frame (call it for frames with no reads too)."""
+    def add(
+        self,
+        t_s: float,
+        reads: Iterable[CodeRead],
+        *,
+        unread_regions: int = 0,
+        whole: bool = True,
+    ) -> None:
+        """Record one read frame (call it for frames with no reads too).
+
+        ``whole`` says the whole frame was read (not only regions of it):
+        ``unread_regions`` then counts towards ``waybill_unreadable``.
+        """
         self.sampled_frames += 1
-        if unread_regions:
-            self.unread_frames += 1
+        if whole:
+            self.whole_frames += 1
+            if unread_regions:
+                self.unread_frames += 1
         per_text: dict[str, list[CodeRead]] = {}
         for r in reads:
             key = normalise(r.text)
@@ -200,10 +260,19 @@ class WaybillTracker:
         return [list(p) for p in sorted(self._together)]
 
     def codes(self) -> list[CodeSummary]:
-        """Distinct codes, most frames first."""
+        """Distinct codes, most frames first; rare reads and likely misreads marked weak."""
         out = []
         for key, a in self._acc.items():
             others = max((b.frames for k, b in self._acc.items() if k != key), default=0)
+            source = max(
+                (
+                    k
+                    for k, b in self._acc.items()
+                    if b.frames >= MISREAD_RATIO * a.frames and near(key, k)
+                ),
+                key=lambda k: self._acc[k].frames,
+                default="",
+            )
             out.append(
                 CodeSummary(
                     text=key,
@@ -213,20 +282,14 @@ class WaybillTracker:
                     last_t_s=a.last_t_s,
                     best_t_s=a.best_t_s,
                     frames=a.frames,
-                    weak=a.frames <= self.weak_max_frames and others >= self.strong_min_frames,
+                    weak=bool(source)
+                    or (a.frames <= self.weak_max_frames and others >= self.strong_min_frames),
                     carriers=tuple(c.id for c in identify(key)),
+                    misread_of=source,
                 )
             )
         out.sort(key=lambda c: (-c.frames, c.first_t_s, c.text))
         return out
-
-
-_WAYBILL_SHAPE = re.compile(r"[0-9A-Z]{10,20}")
-
-
-def _waybill_shaped(text: str) -> bool:
-    # letters and digits only, tracking-number length, mostly digits: not a URL or a word
-    return bool(_WAYBILL_SHAPE.fullmatch(text)) and sum(ch.isdigit() for ch in text) >= 8
 
 
 def _embeds(raw: str, expected: str) -> bool:
@@ -248,30 +311,54 @@ def _brief(c: CodeSummary) -> dict[str, Any]:
     }
 
 
+def _other(o: CodeSummary) -> dict[str, Any]:
+    """The message fields of another number read (``waybill_mismatch``, ``_near_match``)."""
+    return {
+        "other": o.text,
+        "other_frames": o.frames,
+        "other_t_s": round(o.first_t_s, 1),
+        "at_s": [o.first_t_s],
+    }
+
+
+def _groups(codes: Sequence[CodeSummary]) -> list[list[CodeSummary]]:
+    """Codes joined when near each other (one printed number and its misreads), most read first."""
+    groups: list[list[CodeSummary]] = []
+    for c in sorted(codes, key=lambda c: (-c.frames, c.text)):
+        home = [g for g in groups if any(near(c.text, o.text) for o in g)]
+        if home:
+            merged = [x for g in home for x in g] + [c]
+            groups = [g for g in groups if g not in home] + [merged]
+        else:
+            groups.append([c])
+    return [sorted(g, key=lambda c: (-c.frames, c.text)) for g in groups]
+
+
 def verdict(
     expected: str | None,
     codes: Sequence[CodeSummary | Mapping[str, Any]],
     *,
     sampled_frames: int | None = None,
     unread_frames: int = 0,
+    whole_frames: int | None = None,
     fail_min_frames: int | None = None,
-    other_min_frames: int | None = None,
 ) -> tuple[Verdict, str, dict[str, Any]]:
     """``(verdict, reason code, details)`` for the return's tracking number ``expected``.
 
     ``codes`` are ``CodeSummary`` objects or their dicts (the detector's
-    ``metrics["codes"]``). ``details`` holds the message fields and ``at_s``.
-    Thresholds left ``None`` take the shipped policy profile's values.
+    ``metrics["codes"]``). ``sampled_frames`` counts the frames read in any way,
+    ``whole_frames`` those read whole (``unread_frames`` is out of these; it
+    defaults to ``sampled_frames``). ``details`` holds the message fields and
+    ``at_s``. ``fail_min_frames`` left ``None`` takes the shipped policy's value.
     """
-    if fail_min_frames is None or other_min_frames is None:
+    if fail_min_frames is None:
         from validator.policy import load_policy
 
-        default = load_policy()
-        fail_min_frames = fail_min_frames or int(default["waybill.fail_min_frames"])
-        other_min_frames = other_min_frames or int(default["waybill.other_min_frames"])
+        fail_min_frames = int(load_policy()["waybill.fail_min_frames"])
     cs = [_as_summary(c) for c in codes]
     n = len(cs)
     sampled = sampled_frames if sampled_frames is not None else 0
+    whole = whole_frames if whole_frames is not None else sampled
     exp = normalise(expected) if expected else ""
     base: dict[str, Any] = {"sampled_frames": sampled, "n_codes": n, "at_s": []}
 
@@ -308,36 +395,29 @@ def verdict(
             base | {"raw": _short(e.raw, 80), "frames": e.frames, "at_s": [e.first_t_s]},
         )
 
+    # Never a fail on a number that may be the expected one misread, however often.
+    close = [c for c in cs if near(c.text, exp)]
+    if close:
+        return "review", "waybill_near_match", base | _other(max(close, key=lambda c: c.frames))
+
+    # A printed number and its misreads are one group; a group counts when its
+    # most read member is clear: in a carrier's format, not weak, read often enough.
     clear = [
-        c
-        for c in cs
-        if not c.weak
-        and c.frames >= fail_min_frames
-        and (c.carriers or (c.frames >= other_min_frames and _waybill_shaped(c.text)))
+        g for g in _groups(cs) if g[0].carriers and not g[0].weak and g[0].frames >= fail_min_frames
     ]
     if len(clear) == 1:
-        o = clear[0]
-        return (
-            "fail",
-            "waybill_mismatch",
-            base
-            | {
-                "other": o.text,
-                "other_frames": o.frames,
-                "other_t_s": round(o.first_t_s, 1),
-                "other_carriers": list(o.carriers),
-                "at_s": [o.first_t_s],
-            },
-        )
+        o = clear[0][0]
+        return "fail", "waybill_mismatch", base | _other(o) | {"other_carriers": list(o.carriers)}
     if len(clear) > 1:
+        heads = [g[0] for g in clear]
         return (
             "review",
             "waybill_ambiguous",
             base
             | {
-                "others": ", ".join(c.text for c in clear),
-                "codes": [_brief(c) for c in clear],
-                "at_s": sorted(c.first_t_s for c in clear),
+                "others": ", ".join(c.text for c in heads),
+                "codes": [_brief(c) for c in heads],
+                "at_s": sorted(c.first_t_s for c in heads),
             },
         )
     if cs:
@@ -351,8 +431,12 @@ def verdict(
                 "at_s": sorted(c.first_t_s for c in cs)[:5],
             },
         )
-    if unread_frames >= max(_UNREAD_MIN_FRAMES, math.ceil(_UNREAD_MIN_FRACTION * sampled)):
-        return "review", "waybill_unreadable", base | {"unread_frames": unread_frames}
+    if unread_frames >= max(_UNREAD_MIN_FRAMES, math.ceil(_UNREAD_MIN_FRACTION * whole)):
+        return (
+            "review",
+            "waybill_unreadable",
+            base | {"unread_frames": unread_frames, "sampled_frames": whole},
+        )
     return "review", "waybill_not_found", base | {"unread_frames": unread_frames}
 
 
@@ -364,13 +448,14 @@ def verdict_from_metrics(
     expected: str | None, metrics: Mapping[str, Any], policy: Any = None
 ) -> tuple[Verdict, str, dict[str, Any]]:
     """``verdict`` on the waybill detector's ``Findings.metrics``, thresholds from ``policy``."""
+    sampled = int(metrics.get("sampled_frames", 0))
     return verdict(
         expected,
         metrics.get("codes", []),
-        sampled_frames=int(metrics.get("sampled_frames", 0)),
+        sampled_frames=sampled,
         unread_frames=int(metrics.get("unread_frames", 0)),
+        whole_frames=int(metrics.get("whole_frames", sampled)),
         fail_min_frames=None if policy is None else int(policy["waybill.fail_min_frames"]),
-        other_min_frames=None if policy is None else int(policy["waybill.other_min_frames"]),
     )
 
 
