@@ -4,8 +4,8 @@ Two kinds of read feed one ``WaybillTracker``:
 
 - **Dense reads while a label is in view.** Up to ``DENSE_HZ`` times a second of
   video the barcode-like regions of the 320 px analysis frame are found
-  (``validator.waybill.regions``: edge density and structure-tensor coherence,
-  about 1 ms) and read on a crop of the full-resolution frame, turned level and
+  (``validator.waybill.regions``: edge density and the agreement of edge
+  directions, about 1 ms) and read on a crop of the full-resolution frame, turned level and
   upscaled where the modules are thin (``reader.read_region``, Code 128, 1-3 ms).
   The label is followed from one search to the next: the region where a code
   was read goes first at the next search, and alone while it keeps decoding.
