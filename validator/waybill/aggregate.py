@@ -48,7 +48,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from typing import Any, Literal
 
 from validator.models import Reason
@@ -172,7 +172,7 @@ class _Acc:
     spans: list[list[float]] = field(default_factory=list)  # [first, last] read runs
 
 
-@cache
+@lru_cache(maxsize=4096)  # bounded: a service checks many videos in one process
 def near(a: str, b: str) -> bool:
     """Whether two different normalised texts are within ``NEAR_EDITS`` edits (Levenshtein)."""
     if a == b or min(len(a), len(b)) < _NEAR_MIN_LEN or abs(len(a) - len(b)) > NEAR_EDITS:
