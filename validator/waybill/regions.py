@@ -60,10 +60,17 @@ _MIN_CELLS = 6  # a region under 6 cells (~100 px^2 at 320 px) holds no readable
 # runs of parallel edges along one line (a box edge, a stack of text lines) are
 # not. Zxing decides in the end; this only saves reads.
 _MIN_ASPECT = 0.5
-# Two regions are one when their axes differ by 10 degrees at most, the second's
-# centre lies within half a height of the first's axis, and the gap between them
-# is at most one region height (a code's widest bar and space are 8 modules).
+# Two regions are one code broken at its wide bars when their axes differ by 10
+# degrees at most, their heights by a factor 1.5 at most (a code's bars are all
+# as tall), the second's centre lies within a quarter of the lower height of the
+# first's axis, and the gap between them is at most that height. Measured pieces:
+# devset d09's dim label, heights 16-20 px and gaps 8-16 px; zxing-cpp
+# code128-1/5.png, heights 40 px and a gap of 36 px. Looser (the larger height,
+# offsets of half a height), a printed box and the table beside it joined into
+# regions across the whole frame (opencv-doc box.mp4).
 _JOIN_MAX_TURN_RAD = math.radians(10.0)
+_JOIN_MAX_HEIGHTS = 1.5
+_JOIN_MAX_OFFSET = 0.25
 _JOIN_MAX_GAP = 1.0
 _MAX_COMPONENTS = 16  # per frame: bounded work on busy textures
 
@@ -212,13 +219,15 @@ def _joined(a: Region, b: Region) -> Region | None:
     turn = abs((b.angle - a.angle + math.pi / 2) % math.pi - math.pi / 2)
     if turn > _JOIN_MAX_TURN_RAD:
         return None
+    low, high = sorted((a.height, b.height))
+    if high > _JOIN_MAX_HEIGHTS * low:
+        return None
     c, s = math.cos(a.angle), math.sin(a.angle)
     du = (b.cx - a.cx) * c + (b.cy - a.cy) * s
     dv = -(b.cx - a.cx) * s + (b.cy - a.cy) * c
-    if abs(dv) > 0.5 * max(a.height, b.height):
+    if abs(dv) > _JOIN_MAX_OFFSET * low:
         return None
-    gap = abs(du) - 0.5 * (a.length + b.length)
-    if gap > _JOIN_MAX_GAP * max(a.height, b.height):
+    if abs(du) - 0.5 * (a.length + b.length) > _JOIN_MAX_GAP * low:
         return None
     u0 = min(-0.5 * a.length, du - 0.5 * b.length)
     u1 = max(0.5 * a.length, du + 0.5 * b.length)
