@@ -248,17 +248,31 @@ def test_tracker_marks_a_near_code_read_half_as_often_a_misread() -> None:
         SF: ["SF1094567820123"],
         YT: ["YT5721907733408", "YH5528107733418"],
     }
-    for printed, wrong in misreads.items():
+    # Misreads happen while the printed label is in view: read between its reads.
+    for k, (printed, wrong) in enumerate(misreads.items()):
+        t0 = 100.0 * k
         for t in range(6):
-            tr.add(float(t), [_read(printed)])
+            tr.add(t0 + t, [_read(printed)])
         for t, text in enumerate(wrong):
-            tr.add(10.0 + t, [_read(text)])
-            tr.add(20.0 + t, [_read(text)])
+            tr.add(t0 + 1.5 + t, [_read(text)])
+            tr.add(t0 + 3.5 + t, [_read(text)])
     codes = {c.text: c for c in tr.codes()}
     for printed, wrong in misreads.items():
         assert not codes[printed].weak
         for text in wrong:
             assert codes[text].weak and codes[text].misread_of == printed, text
+
+
+def test_a_near_code_read_while_the_other_is_out_of_view_is_another_label() -> None:
+    """Two labels with the same digits (fixture two-labels: SF... and YT...) on two faces."""
+    tr = WaybillTracker()
+    for t in range(6):
+        tr.add(float(t), [_read(SF)])
+    for t in range(3):
+        tr.add(10.0 + t / 3, [_read(YT.replace("5521907733418", SF[2:]))])
+    codes = {c.text: c for c in tr.codes()}
+    other = codes[YT.replace("5521907733418", SF[2:])]
+    assert not other.misread_of
 
 
 @pytest.mark.parametrize(

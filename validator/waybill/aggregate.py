@@ -268,7 +268,9 @@ class WaybillTracker:
                 (
                     k
                     for k, b in self._acc.items()
-                    if b.frames >= MISREAD_RATIO * a.frames and near(key, k)
+                    if b.frames >= MISREAD_RATIO * a.frames
+                    and near(key, k)
+                    and _overlap(a.spans, b.spans)
                 ),
                 key=lambda k: self._acc[k].frames,
                 default="",
@@ -290,6 +292,15 @@ class WaybillTracker:
             )
         out.sort(key=lambda c: (-c.frames, c.first_t_s, c.text))
         return out
+
+
+def _overlap(mine: Sequence[Sequence[float]], theirs: Sequence[Sequence[float]]) -> bool:
+    """Whether a code was read while the other was in view (within ``SPAN_GAP_S``).
+
+    A misread happens while the printed label is in front of the camera: a near
+    number read only while that label was not in view is another label (fixture
+    ``two-labels``: YT... on face 3, SF... on face 1, same digits)."""
+    return any(a <= d + SPAN_GAP_S and c <= b + SPAN_GAP_S for a, b in mine for c, d in theirs)
 
 
 def _embeds(raw: str, expected: str) -> bool:
