@@ -30,7 +30,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("completeness.min_duration_s", float, "Shorter videos fail completeness."),
     Setting("completeness.max_duration_s", float, "Longer videos need review."),
     Setting("completeness.max_gap_s", float, "A video or audio timestamp gap over this fails."),
-    Setting("completeness.max_freeze_s", float, "A repeated picture over this fails."),
+    Setting("completeness.max_freeze_s", float, "A freeze that hides time over this fails."),
     Setting("completeness.max_black_s", float, "Black or covered lens over this needs review."),
     Setting("completeness.cut_score", float, "Cut detector score at which a cut is reported."),
     Setting("completeness.min_faces", int, "Fewer parcel faces shown before opening fail."),
