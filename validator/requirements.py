@@ -85,10 +85,22 @@ def _faces(faces: dict[str, Any], label_first_s: float | None, policy: Policy) -
         for h in faces.get("holds") or []
         if h["end_s"] - h["start_s"] >= hold_s and (opened is None or h["end_s"] <= opened)
     ]
-    if count < need and count <= need // 2 and len(poses) >= need:
-        # Turned through enough poses, but they look alike (a plain brown carton):
-        # the colour of a face cannot tell them apart, so a person must count.
-        rs.append(reason("faces_indistinct", [h["start_s"] for h in poses], poses=len(poses)))
+    # The faces detector says whether it established the count (its turns followed,
+    # the look of the holds agreeing); metrics without that say are trusted as counted,
+    # but for a plain carton's alike poses (many poses, few distinct looks).
+    established = faces.get("established")
+    if established is None:
+        established = not (count < need and count <= need // 2 and len(poses) >= need)
+        why = "looks_conflict"
+    else:
+        why = faces.get("why")
+    if not established:
+        # A count it could not establish is never a fail: a person must count.
+        at = [h["start_s"] for h in poses]
+        if why == "looks_conflict":  # the faces look alike where the turns say otherwise
+            rs.append(reason("faces_indistinct", at, poses=len(poses)))
+        else:  # turns not followed, the view lost or jumped, too dark to follow
+            rs.append(reason("faces_uncertain", at, poses=len(poses), count=count, min_faces=need))
     elif count < need:
         rs.append(
             reason(
