@@ -5,14 +5,16 @@ Two kinds of read feed one ``WaybillTracker``:
 - **Dense reads while a label is in view.** Up to ``DENSE_HZ`` times a second of
   video the barcode-like regions of the 320 px analysis frame are found
   (``validator.waybill.regions``: edge density and the agreement of edge
-  directions, about 1 ms) and read on a crop of the full-resolution frame, turned level and
-  upscaled where the modules are thin (``reader.read_region``, Code 128, 1-3 ms).
-  The label is followed from one search to the next: the region where a code
-  was read goes first at the next search, and alone while it keeps decoding.
-  Where a region does not decode three times running, that part of the frame
-  waits (0.2, 0.4, ... 1 s) before the next try, so a printed stripe pattern or a
-  blurred label costs about a read a second; a search that finds nothing
-  readable waits two periods before the next.
+  directions, about 1 ms) and read on a crop of the full-resolution frame,
+  turned level and upscaled where the modules are thin (``reader.read_region``,
+  Code 128, 1-3 ms).
+  The label is followed between reads: once a code is read, the next read (a
+  search period later) crops the code's own place, sized to the code, without
+  a search; a search runs again when that read fails (the label moved or
+  turned away). Where a region does not decode three times running, that part
+  of the frame waits (0.2, 0.4, ... 1 s) before the next try, so a printed
+  stripe pattern or a blurred label costs about a read a second; a search that
+  finds nothing readable waits two periods before the next.
 - **Whole-frame reads** ``waybill.sample_hz`` times a second, plus one right
   after a big change of view (a 32 px thumbnail's mean absolute difference), at
   1280 px (``reader.scan`` with ``linear_by_regions``: QR codes over the whole
@@ -21,11 +23,13 @@ Two kinds of read feed one ``WaybillTracker``:
   undecoded 1-D regions (``unread_frames``), with OpenCV's more selective
   detector. While a label is being followed they wait: its code is read anyway.
 
-Measured (``time.thread_time``, 2 busy cores): on a 26 s devset clip upscaled to
-1080p the label is read on 23 frames (every search while it faced the camera)
-and the detector costs 20 ms a second of video, against 14 ms for the former
-one-read-a-second detector, which read it on 5 frames; on the 1080p benchmark
-clip (a panned texture, no code) 15 ms against 26 ms.
+Measured (``time.thread_time``, 2 busy cores): on devset d01 upscaled to 1080p
+the label is read on 25 frames (every read while it faced the camera) and the
+detector costs 17 ms a second of video, against 14 ms for the former
+one-read-a-second detector, which read it on 5 frames; on the benchmark's 1080p
+clip (a panned texture, no code) 14 ms against 26 ms (the whole-frame 1-D search
+it no longer makes). ``benchmarks/bench_check.py`` (2 min): barcode share 3.8%
+(it was 7-9%).
 
 The detector knows nothing about the case: ``finish()`` reports every code it
 read (``metrics["codes"]``), and the requirements module compares them with the
@@ -81,6 +85,25 @@ _BACKOFF_MAX_S = 1.0
 # A region 1.5 times the size of the one that failed there is a new view (a label
 # turned to the camera or brought closer): it is read at once.
 _GROWTH_RESET = 1.5
+
+
+def _code_region(code: CodeRead, px_per_cell_px: float, found: Region) -> Region:
+    """The region of a read code, in analysis pixels: where to read it at the next search.
+
+    ``px_per_cell_px`` turns analysis pixels into the code position's pixels. The
+    code's quadrilateral gives its centre, axis and length (start to stop
+    pattern); its height is that of the region it was found in, at least a
+    quarter of its length (zxing reports the rows it decoded, often a few).
+    """
+    p = np.asarray(code.position, dtype=np.float64) / px_per_cell_px
+    axis = 0.5 * ((p[1] - p[0]) + (p[2] - p[3]))
+    length = float(np.hypot(*axis))
+    if length <= 0:
+        return found
+    cx, cy = p.mean(axis=0)
+    angle = float(np.arctan2(axis[1], axis[0]))
+    height = max(found.height if length < 1.5 * found.length else 0.0, 0.25 * length)
+    return Region(float(cx), float(cy), length, height, angle, found.cells)
 
 
 @register
@@ -208,7 +231,7 @@ class WaybillDetector(Detector):
                 self.fails[cells] = 0
                 self.wait_until[cells] = -np.inf
                 codes.extend(got)
-                self.following = r
+                self.following = _code_region(got[0], scale * out_scale, r)
                 break  # the label is read; other regions wait for a search without one
             self._failed(r, frame.t_s)
         self._timed(t1)
@@ -232,11 +255,36 @@ class WaybillDetector(Detector):
         self.long_side = max(self.long_side, max(img.shape[:2]))
         return list(result.codes), result.unread_regions
 
+    def _follow(self, frame: Frame) -> list[CodeRead]:
+        """Read the label again where its code was read last, without a search."""
+        region, self.following = self.following, None
+        if region is None or frame.hires is None:
+            return []
+        full = frame.hires(FULL_RES)
+        if full.ndim == 3:
+            full = cv2.cvtColor(full, cv2.COLOR_BGR2GRAY)
+        scale = full.shape[1] / frame.gray.shape[1]
+        out_scale = min(1.0, HIRES_LONG_SIDE / max(full.shape[:2]))
+        t0 = time.perf_counter()
+        got = read_region(full, region, scale, out_scale=out_scale)
+        self._timed(t0)
+        self.region_reads += 1
+        if got:
+            self.region_hits += 1
+            self.following = _code_region(got[0], scale * out_scale, region)
+            self.next_search_t = frame.t_s + 1.0 / DENSE_HZ - 1e-6
+        return got
+
     def process(self, frame: Frame) -> None:
         codes: list[CodeRead] = []
         searched = False
         if frame.t_s >= self.next_search_t:
-            codes, searched = self._search(frame)
+            # while a label is followed its code's last place is read first; a
+            # search runs when that fails (the label moved or turned away)
+            codes = self._follow(frame)
+            searched = bool(codes)
+            if not codes:
+                codes, searched = self._search(frame)
         thumb = self._thumb(frame.gray)
         due = self.next_t is None or frame.t_s >= self.next_t
         changed = not due and self._changed(thumb, frame.t_s)
