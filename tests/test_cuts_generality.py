@@ -325,3 +325,94 @@ def test_a_parcel_turning_on_the_table_is_no_cut(share, hand):
         dx += speed / 3
         imgs.append(draw(angle, dx, 0))
     assert detect(shaken(imgs, hand, seed=4)) == []
+
+
+# --- a second take, a bump, an overlay faded in, a freeze's edge -------------------------
+
+
+def colour_detect(imgs: list[np.ndarray]) -> list:
+    """``detect`` for colour frames (BGR, 320 px): gray and the 160 px colour image."""
+    det = CutDetector(None, load_policy())  # type: ignore[arg-type]
+    for i, c in enumerate(imgs):
+        g = cv2.cvtColor(c, cv2.COLOR_BGR2GRAY)
+        det.process(Frame(i, i / FPS, g, cv2.resize(c, (160, 90), interpolation=cv2.INTER_AREA)))
+    return [e for e in det.finish().events if e.kind in CONTINUITY]
+
+
+def still_take(seed: int, n: int, light=(1.0, 1.0, 1.0), shift=(0.0, 0.0)) -> list[np.ndarray]:
+    """A camera on a stand over a parcel that is not moving, in some light, from some place."""
+    draw = parcel_scene(0.1, seed)
+    base = cv2.cvtColor(draw(15.0, 0.0, 0), cv2.COLOR_GRAY2BGR).astype(np.float32)
+    base = base * np.array([0.9, 1.0, 1.1], np.float32)  # a warm table and carton
+    m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    base = cv2.warpAffine(base, m, SHAPE[::-1], borderMode=cv2.BORDER_REFLECT)
+    base = base * np.array(light, np.float32)
+    rng = np.random.default_rng(seed)
+    return [
+        np.clip(base + rng.normal(0, 1.0, base.shape), 0, 255).astype(np.uint8) for _ in range(n)
+    ]
+
+
+def test_a_second_take_in_other_light_is_a_cut():
+    """The devset's second take: the camera set up again 3 px away, other light and white
+    balance, the parcel as it was: nothing in the picture moved but the whole of it."""
+    first = still_take(5, 45)
+    second = still_take(5, 45, light=(1.08, 0.93, 0.85), shift=(-3.0, 1.5))
+    evs = colour_detect(first + second)
+    assert [(e.kind, round(e.t_s * FPS)) for e in evs] == [("cut", 45)], evs
+
+
+def test_a_bump_of_the_stand_is_no_cut():
+    """The table is knocked: the picture shakes 3 px and settles back, light unchanged."""
+    frames = still_take(6, 90)
+    bump = {40: (3.0, 1.0), 41: (-1.5, -0.5), 42: (0.8, 0.3), 43: (-0.3, 0.0)}
+    out = []
+    for i, f in enumerate(frames):
+        dx, dy = bump.get(i, (0.0, 0.0))
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        out.append(cv2.warpAffine(f, m, SHAPE[::-1], borderMode=cv2.BORDER_REFLECT))
+    assert colour_detect(out) == []
+
+
+def test_an_overlay_faded_in_by_fits_and_starts_is_no_dissolve():
+    """A renderer's item drawn over the label, its opacity stepping every other frame over a
+    second (the devset does this when the parcel is opened): a mix in the picture, but no
+    editor's dissolve, whose weight rises by an even step every frame."""
+    frames = still_take(7, 100)
+    item = np.zeros_like(frames[0])
+    cv2.rectangle(item, (120, 60), (200, 120), (60, 40, 200), -1)
+    cv2.putText(item, "ITEM", (128, 98), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+    mask = (item.sum(axis=2) > 0)[..., None]
+    out = []
+    for i, f in enumerate(frames):
+        a = min(max((i - 40) // 2 * 2 / 30, 0.0), 1.0)  # steps of 2/30 every other frame
+        if a in (2 / 30, 4 / 30):
+            a += 0.1  # and an uneven start, as the renderer's
+        mixed = np.where(mask, (1 - a) * f + a * item, f)
+        out.append(np.clip(mixed, 0, 255).astype(np.uint8))
+    assert colour_detect(out) == []
+
+
+def test_the_jump_at_a_freezes_end_belongs_to_the_freeze():
+    """A freeze that hides time ends in a jump: one event (the freeze), not also a cut."""
+    from validator.detectors.base import Findings
+    from validator.models import Event
+
+    draw = parcel_scene(0.15, seed=9)
+    moving = [draw(0.8 * i, 0.3 * i, 0) for i in range(90)]
+    frozen = moving[:30] + [moving[30]] * 30 + moving[60:]  # 1 s hidden behind a still
+    det = CutDetector(None, load_policy())  # type: ignore[arg-type]
+    for i, g in enumerate(shaken(frozen, False, seed=2)):
+        det.process(
+            Frame(i, i / FPS, g, cv2.resize(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR), (160, 90)))
+        )
+    freeze = Findings(events=[Event("freeze", 30 / FPS, length_s=30 / FPS)])
+    without = [e for e in det.finish().events if e.kind in CONTINUITY]
+    det2 = CutDetector(None, load_policy())  # type: ignore[arg-type]
+    for i, g in enumerate(shaken(frozen, False, seed=2)):
+        det2.process(
+            Frame(i, i / FPS, g, cv2.resize(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR), (160, 90)))
+        )
+    with_freeze = [e for e in det2.finish({"freeze": freeze}).events if e.kind in CONTINUITY]
+    assert [round(e.t_s * FPS) for e in without] == [60], without
+    assert with_freeze == []

@@ -92,7 +92,10 @@ CANDIDATE_SCORE = 0.6  # stage 1 keeps anything above this for stage 2
 COARSE_MIN = 4.0  # a block changing less than this is noise or compression, not content
 NOISE_FLOOR = 1.5  # added to the neighbours' residual so still frames don't divide by ~0
 MIN_REGION = 2  # blocks (~2% of the frame): the least that can show a parcel's change
-STILL_CHECK_PX = 0.5  # a global shift this large is checked against standing still
+# A global shift this large is checked against standing still: where a parcel moves over
+# a still table the correlation may follow the parcel (or, on a plain table, a false
+# peak), and the table's stillness explains the pair better.
+STILL_CHECK_PX = 0.5
 # Frame-level content change (PySceneDetect's HSV measure). The peer cuts at ratio 3.0
 # over content 15 at ~256-320 px; our 160 px frames give lower values on fine texture,
 # so candidates start well below its thresholds.
@@ -679,14 +682,15 @@ class CutDetector(Detector):
         changed = textured & (now.residual >= 0.5 * LOCAL_MIN)
         local_now = np.where(changed, now.local(changed), 0.0)
         region = local_now >= LOCAL_MIN
-        ratios = spike_ratios(local_now, *each(lambda p: p.local(region)), floor=LOCAL_MIN)
-        local = region_strength(ratios, local_now, LOCAL_MIN)
         # A cut replaces a block's content, leaving a good share of its contrast
-        # unexplained; blur, aliasing and light leave a small share of it.
+        # unexplained; blur, aliasing and light leave a small share of it. Only then
+        # are the neighbours searched too (the costly part).
         contrast = np.maximum(before_std, after_std)
         unexplained = region_strength(local_now / (contrast + 1.0), local_now, LOCAL_MIN)
-        if unexplained < UNEXPLAINED_MIN:
-            local = 0.0
+        local = 0.0
+        if unexplained >= UNEXPLAINED_MIN:
+            ratios = spike_ratios(local_now, *each(lambda p: p.local(region)), floor=LOCAL_MIN)
+            local = region_strength(ratios, local_now, LOCAL_MIN)
         scene = float(np.median(spike_ratios(now.colour(), *each(_Pair.colour), floor=COLOUR_MIN)))
         jump = self._jump(now, around, adaptive)
         score = max(local, scene, jump) / RATIO_AT_SCORE_1
@@ -933,10 +937,16 @@ class CutDetector(Detector):
         lo, hi = at[id(run[0])], at[id(run[-1])]
         mid = lo + int(np.argmin(np.abs(w[lo : hi + 1] - 0.5)))
         step = float(np.median(np.diff(w[lo : hi + 1])))
+
+        def rising(i: int, j: int) -> bool:  # from frame i to frame j (j = i +- 1)
+            return min(i, j) >= 0 and max(i, j) < len(w) and (w[j] - w[i]) * (j - i) >= step / 2
+
         first, last = mid, mid
-        while first > 0 and w[first] - w[first - 1] >= 0.5 * step:
+        # A frame that pauses the rise inside it (an overlay faded in by fits and starts)
+        # belongs to it: the evenness test then sees the pause.
+        while rising(first, first - 1) or (rising(first - 1, first - 2) and first >= 2):
             first -= 1
-        while last < len(kept) - 1 and w[last + 1] - w[last] >= 0.5 * step:
+        while rising(last, last + 1) or (rising(last + 1, last + 2) and last + 2 < len(w)):
             last += 1
         return first, last
 
