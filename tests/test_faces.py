@@ -242,7 +242,7 @@ def render(r: np.ndarray, tex: list[np.ndarray], table: np.ndarray) -> np.ndarra
 
 def turning_clip(moves: list[tuple[str, float, float]], hold_s: float = 1.0) -> list[Frame]:
     """Holds of ``hold_s`` between turns (axis, degrees, seconds; seconds 0: a hold of
-    ``degrees`` seconds instead), rendered at 30 fps."""
+    ``degrees`` seconds instead; seconds < 0: a cut to that pose), rendered at 30 fps."""
     tex, table = _textures(), _table()
     r = _rot("y", 15) @ _rot("x", -12)  # held a little off square, as people do
     poses: list[np.ndarray] = []
@@ -251,6 +251,10 @@ def turning_clip(moves: list[tuple[str, float, float]], hold_s: float = 1.0) -> 
     for axis, deg, secs in moves:
         if secs == 0:
             poses.extend([r] * round(deg * FPS))
+            continue
+        if secs < 0:  # a cut: the next pose without the turn between
+            r = _rot(axis, deg) @ r
+            poses.extend([r] * round(hold_s * FPS))
             continue
         n = round(secs * FPS)
         for i in range(1, n + 1):
@@ -327,6 +331,14 @@ def test_a_glimpse_does_not_count():
     m2, _ = run(turning_clip([("y", 90, 0.6), ("y", 90, 0.6)], hold_s=1.0))
     assert m2["count"] == 3
     assert m["count"] <= m2["count"]
+
+
+def test_a_cut_between_two_views_is_a_turn_not_followed():
+    # a quarter turn, then a cut to another face: the cut carries no geometry, and a
+    # count resting on unfollowed turns is not established (never a fail)
+    m, _ = run(turning_clip([("y", 90, 0.7), ("x", 90, -1)]))
+    assert m["jumps"] >= 1 and m["turns_unfollowed"] == 1, m
+    assert not m["established"]
 
 
 def test_state_stays_bounded():

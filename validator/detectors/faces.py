@@ -36,22 +36,36 @@ Method (issue 10, item 5: faces by geometry).
    full-resolution picture, restricted to where the parcel moved just before
    or after the hold (the table never moves).
 
-4. Faces (``validator.detectors.orientation``). Every turn is compared with the
+4. Turns not followed. A picture without detail (a covered lens), a change no
+   flow explains between two still views (a cut, the end of a frozen stretch: the
+   flow-warped picture differs ``JUMP_FACTOR`` times more than usual and stillness
+   follows within ``JUMP_STEPS``), a turn whose steps mostly leave the picture
+   unexplained (``FLOW_FAIL_GRAY``: a flick faster than the flow follows), and a
+   turn across the cut and freeze detectors' events carry no geometry.
+
+5. Faces (``validator.detectors.orientation``). Every turn is compared with the
    24 rotations of a cube; appearance confirms: two holds whose ORB features
    match under a homography with many spatially distinct inliers (RANSAC,
    Fischler & Bolles, 1981) show one face, two well-textured holds with no
-   match likely two, holds in which the waybill detector read different codes
-   certainly two. A turn across a cut, a freeze or black (the other detectors'
-   events) is not followed: appearance alone links its two sides. The best
-   sequence of orientations gives the count; its posterior share is the
-   confidence. The count is *established* when that confidence reaches
-   ``ESTABLISHED`` and the best sequence contradicts no strong match; else the
-   completeness verdict asks a person (it never fails on a count it could not
-   establish).
+   match likely two (more so for one hold and the next), holds in which the
+   waybill detector read different codes certainly two. The best sequence of
+   orientations gives the count; its posterior share is the confidence. The
+   count is *established* when that confidence reaches ``ESTABLISHED``, at most
+   ``MAX_UNFOLLOWED_SHARE`` of the turns went unfollowed, and obeying every strong
+   "same face" match would not change it (two faces printed alike, plain kraft);
+   otherwise the completeness verdict asks a person: it fails only on an
+   established count under six.
 
-5. Opening (``validator.detectors.opening``): the time after which the parcel
-   region shows a large dark inside and never again looks like a face held
-   before. Faces count only when held before it.
+6. Opening (``validator.detectors.opening``): the time after which the parcel
+   region shows a large dark inside (darker than ``DARK_RATIO`` of the table, or
+   of the faces held, where those are darker) and never again looks like a face
+   held before. A face counts when it was held ``min_face_hold_s`` before it.
+
+Measured (faces counted / established): the dev set 12 of 12 counts right, 10
+established, d09 (dim) and d10 (out of focus) left to a person; the generated
+variants right where established, 0.2 s flicks with 1/3-frame pans and the plain
+carton's alike faces left to a person; the real webcam clip (opencv-doc box.mp4,
+a printed box lifted and tilted) one face.
 
 Bounded state: a few numbers per step of the current turn, a few kilobytes of
 features per hold (at most ``MAX_HOLDS``); never frames.
@@ -120,7 +134,9 @@ MAX_KEYPOINTS = 400
 RATIO = 0.8  # Lowe's ratio test (Lowe, 2004)
 RANSAC_PX = 3.0  # at 960 px long side; scaled with the picture
 INLIER_CELL = 8.0 / 960  # inliers are counted once per cell (share of the long side)
-SAME_CELLS = 10  # distinct inlier cells from which two holds show one face
+SAME_CELLS = 10  # distinct inlier cells from which two holds show one face ...
+SAME_SPAN = 0.38  # ... when they span this share of a hold's features (one face seen again:
+# 0.43-0.99; the digit disc two generated faces share 0.32, two alike labels 0.24)
 SAME_NATS = 4.0  # weight of a "same face" match (a clear turn measures ~2.5 nats)
 DIFF_CELLS = 5  # at most this many (chance matches reach 4-5, one face seen twice 9+) ...
 DIFF_MIN_KEYPOINTS = 100  # ... between two well-textured holds
@@ -372,18 +388,29 @@ def orb_features(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.float32([k.pt for k in keep]), des
 
 
-def match_cells(a: Hold, b: Hold) -> int:
-    """Spatially distinct inliers of a RANSAC homography between two holds' features.
+def _hull_share(points: np.ndarray, of: np.ndarray) -> float:
+    """Area of the convex hull of ``points`` as a share of that of ``of``."""
+    if len(points) < 3 or len(of) < 3:
+        return 0.0
+    whole = cv2.contourArea(cv2.convexHull(of.astype(np.float32)))
+    return cv2.contourArea(cv2.convexHull(points.astype(np.float32))) / max(whole, 1.0)
 
-    0 when there are too few matches or the homography is implausible (a flip, a
+
+def match(a: Hold, b: Hold) -> tuple[int, float]:
+    """Spatially distinct inliers of a RANSAC homography between two holds' features, and
+    the share of a hold's features that the inliers span (the larger of the two).
+
+    (0, 0) when there are too few matches or the homography is implausible (a flip, a
     collapse to a point, strong perspective): matches bunched on one printed dot
-    otherwise pass for a face.
+    otherwise pass for a face. A small span is one print two faces share (a logo, a
+    label's layout), not one face seen again.
     """
     if a.features is None or b.features is None or len(a.features) < 8 or len(b.features) < 8:
-        return 0
+        return 0, 0.0
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    best = 0
+    best, span = 0, 0.0
     for p, q in ((a, b), (b, a)):
+        assert p.points is not None and q.points is not None
         pairs = matcher.knnMatch(p.features, q.features, k=2)
         good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
         if len(good) < 8:
@@ -399,8 +426,16 @@ def match_cells(a: Hold, b: Hold) -> int:
         sel = inl.ravel().astype(bool)
         ca = {tuple(c) for c in (pa[sel] // (INLIER_CELL * p.scale)).astype(int)}
         cb = {tuple(c) for c in (pb[sel] // (INLIER_CELL * q.scale)).astype(int)}
-        best = max(best, min(len(ca), len(cb)))
-    return best
+        cells = min(len(ca), len(cb))
+        if cells > best:
+            best = cells
+            span = max(_hull_share(pa[sel], p.points), _hull_share(pb[sel], q.points))
+    return best, span
+
+
+def match_cells(a: Hold, b: Hold) -> int:
+    """Spatially distinct inliers of the homography between two holds (see ``match``)."""
+    return match(a, b)[0]
 
 
 def different_labels(
@@ -889,9 +924,11 @@ class FaceDetector(Detector):
         different: dict[tuple[int, int], float] = {}
         for i in range(len(holds)):
             for j in range(i + 1, len(holds)):
-                cells = match_cells(holds[i], holds[j])
-                if cells >= SAME_CELLS:
+                cells, span = match(holds[i], holds[j])
+                if cells >= SAME_CELLS and span >= SAME_SPAN:
                     same[(i, j)] = SAME_NATS
+                elif cells >= SAME_CELLS:
+                    continue  # a shared print: no evidence either way
                 elif cells <= DIFF_CELLS and all(
                     h.features is not None and len(h.features) >= DIFF_MIN_KEYPOINTS
                     for h in (holds[i], holds[j])

@@ -1,11 +1,13 @@
 """When the parcel was opened: its appearance changes for good.
 
-Opened boxes show their inside: a large region much darker than the table
-around it (the frame's median luma), where a sealed face, lit like the table,
-has little. The faces detector (``faces.py``) measures, on each sample, the
-share of the parcel region darker than ``DARK_RATIO`` of the frame's median
-luma; ``DarkEpisodes`` keeps the spans where that share stays over
-``DARK_OPEN`` for ``MIN_DARK_S`` (a few numbers per span, bounded).
+Opened boxes show their inside: a large region in the box's own shadow, much
+darker than the table around it and than the faces held before, where a sealed
+face, lit like the table, has little. The faces detector (``faces.py``)
+measures, on each sample, the share of the parcel region darker than its
+``DARK_RATIO`` of the table's luma (or of the faces', where darker: a kraft box
+on a light table); ``DarkEpisodes`` keeps the spans where that share stays over
+``DARK_OPEN`` for ``MIN_DARK_S`` (a few numbers per span, bounded). Measured: the
+generated insides at 0.36 of the table, the dev set's at 0.62 of its kraft faces.
 
 ``find_opening`` then takes the first dark span after which the parcel never
 again looks like a face held before it (no later hold within the faces'
