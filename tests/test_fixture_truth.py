@@ -93,6 +93,12 @@ def test_faces_counted_match_truth(name):
         if faces["count"] < truth["faces_counted"]:
             assert "faces_indistinct" in codes and "faces_missing" not in codes
         return
+    codes = [r["code"] for r in report.requirement("completeness")["reasons"]]
+    if {"faces_uncertain", "faces_indistinct"} & set(codes):
+        # The check says it could not establish the count (turns too fast to follow):
+        # never a fail for the faces; whether a review is right is the verdict test's.
+        assert "faces_missing" not in codes
+        return
     assert faces["count"] == truth["faces_counted"]
 
 
