@@ -138,34 +138,31 @@ def fuse(
     for (i, j), w in different.items():
         later_diff.setdefault(max(i, j), []).append((min(i, j), w))
 
-    hyps: list[tuple[float, tuple[int, ...]]] = [(0.0, (IDENTITY,))]
+    # The beam: scores (B,) and the orientation sequences (B, k), extended hold by hold
+    # with the 24 turns from each, scored all at once.
+    scores = np.zeros(1)
+    seqs = np.full((1, 1), IDENTITY, dtype=np.int16)
     for k in range(1, n):
-        g_score = geo[k - 1]
-        cand: list[tuple[float, tuple[int, ...]]] = []
-        for score, seq in hyps:
-            prev = seq[-1]
-            for g in range(N_ORIENT):
-                o = int(COMPOSE[g, prev])
-                f = FRONTAL[o]
-                s = score + g_score[g]
-                for j, w in later_same.get(k, ()):
-                    if FRONTAL[seq[j]] != f:
-                        s -= w
-                for j, w in later_diff.get(k, ()):
-                    if FRONTAL[seq[j]] == f:
-                        s -= w
-                cand.append((s, (*seq, o)))
-        cand.sort(key=lambda c: -c[0])
-        hyps = cand[:beam]
-    scores = np.array([h[0] for h in hyps])
+        nxt = COMPOSE[:, seqs[:, -1]].T  # (B, 24): the orientation each turn leads to
+        faces_new = FRONTAL[nxt]
+        faces_old = FRONTAL[seqs]
+        cand = scores[:, None] + geo[k - 1][None, :]
+        for j, w in later_same.get(k, ()):  # pay for labelling a pair against its look
+            cand = cand - w * (faces_new != faces_old[:, j : j + 1])
+        for j, w in later_diff.get(k, ()):
+            cand = cand - w * (faces_new == faces_old[:, j : j + 1])
+        flat = cand.ravel()
+        keep = np.argsort(-flat, kind="stable")[:beam]
+        rows, cols = np.divmod(keep, N_ORIENT)
+        scores = flat[keep]
+        seqs = np.concatenate((seqs[rows], nxt[rows, cols][:, None].astype(np.int16)), axis=1)
     p = np.exp(scores - scores.max())
     p /= p.sum()
-    posterior: dict[int, float] = {}
-    for share, (_, seq) in zip(p, hyps, strict=True):
-        c = len({int(FRONTAL[o]) for o in seq})
-        posterior[c] = posterior.get(c, 0.0) + float(share)
-    best = hyps[0][1]
-    faces = tuple(int(FRONTAL[o]) for o in best)
+    faces_all = FRONTAL[seqs]
+    counts = np.array([len(set(row.tolist())) for row in faces_all])
+    posterior = {int(c): float(p[counts == c].sum()) for c in np.unique(counts)}
+    best = tuple(int(o) for o in seqs[0])
+    faces = tuple(int(f) for f in faces_all[0])
     count = len(set(faces))
     conflicts = sum(1 for (i, j) in same if faces[i] != faces[j])
     return Fused(best, faces, count, posterior.get(count, 0.0), conflicts, posterior)
