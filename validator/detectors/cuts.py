@@ -114,6 +114,7 @@ PEER_CONTENT = 10.0
 # A fitted gain must leave the typical block at most this share of the offset alone's
 # error, or the offset alone is kept (a plain table pins no gain).
 GAIN_GAIN = 0.7
+GAIN_RANGE = (0.5, 2.0)  # a camera's exposure step between two frames stays within this
 
 # --- stage 2 (local matching: RMS of the Birchfield-Tomasi dissimilarity, gray levels)
 # Both frames are smoothed by this Gaussian (px at 160 px) first: the blur a pan starts
@@ -218,9 +219,7 @@ def block_residual(prev: np.ndarray, cur: np.ndarray, dx: float, dy: float) -> n
     return blocks(r[m : h - m, m : w - m]).ravel()
 
 
-def photometric_fit(
-    a: np.ndarray, b: np.ndarray, gains: tuple[float, float] = (0.5, 2.0)
-) -> tuple[np.ndarray, np.ndarray]:
+def photometric_fit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel gain and offset taking block means ``a`` to ``b`` (rows: blocks).
 
     A camera's exposure and white balance act on the whole picture as such a map (to
@@ -228,10 +227,10 @@ def photometric_fit(
     better-fitting half, so a parcel that moved does not bend the fit. Where the
     picture's unchanged part is too even to pin a gain (a plain table), a gain would
     only fit the changed part: the offset alone is kept unless the gain explains the
-    typical block (the median error) clearly better. ``gains`` bounds the gain: a
-    camera's exposure step between two frames stays within the default.
+    typical block (the median error) clearly better. The gain stays within
+    ``GAIN_RANGE``.
     """
-    lo, hi = gains
+    lo, hi = GAIN_RANGE
     x, y = a.astype(np.float64), b.astype(np.float64)
     keep = np.ones(x.shape, bool)
     for _ in range(2):
@@ -572,9 +571,9 @@ def dissolve_proof(run: list[_Kept]) -> tuple[bool, dict]:
 
     Three conditions, each something motion, light and focus do not make together:
     the inner frames are linear blends of the ends with a weight rising through one
-    half (Zhang et al., 1993, twin comparison; the linear model of dissolves of
-    Alattar, 1993); the middle of the mix is explained by mixing far better than by
-    moving either end; and the ends differ in structure, not only in light.
+    half (the linear model of dissolves, Alattar, 1993), first on block means, then at
+    40 px; the middle of the mix is explained by mixing far better than by moving
+    either end; and the ends differ in structure, not only in light.
     """
     # First on the block means at hand (free): most candidates are motion and end here.
     ws, rest = blend_weights(run, lambda k: k.signature)
@@ -998,9 +997,11 @@ class CutDetector(Detector):
         """The frames before this black one that dimmed one picture into it, or None."""
         frames = list(self.kept)
         black = frames.pop()
+        if not frames:
+            return None
+        step = _ramp_step(frames[-1].luma - black.luma)
         run: list[_Kept] = []
         for k in reversed(frames):
-            step = _ramp_step(frames[-1].luma - black.luma)
             if run and k.luma - run[-1].luma < step:
                 break
             run.append(k)
@@ -1042,8 +1043,6 @@ class CutDetector(Detector):
             self._profile(frame.t_s, float(np.hypot(dx, dy)) * scale)
             residual = block_residual(self.prev, cur, dx, dy)
             if np.hypot(dx, dy) >= STILL_CHECK_PX:
-                # On a plain table the correlation peak can be a false one: keep still
-                # if that explains the pair better.
                 still = block_residual(self.prev, cur, 0.0, 0.0)
                 if float(still.mean()) <= float(residual.mean()):
                     dx, dy, residual = 0.0, 0.0, still
