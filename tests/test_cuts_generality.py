@@ -21,7 +21,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import REALDATA
 
 from validator import check
 from validator.detectors.base import Frame
@@ -32,6 +31,9 @@ FPS = 30
 CRF = 20  # an editing app's "high quality" export
 TOL_S = 2 / FPS  # a hard cut is found on its frame (one frame either way)
 CONTINUITY = {"cut", "possible_cut"}
+# Real clips beside the project (not importable from conftest: pytest may import another
+# conftest module of that name first, tests/e2e's in CI)
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
 # --- clips -------------------------------------------------------------------------------
 
