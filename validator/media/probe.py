@@ -56,6 +56,7 @@ from validator.media.provenance import (
     qt_time,
     scan_boxes,
 )
+from validator.media.sniff import sniff
 from validator.media.timeline import Timeline, read_timeline
 from validator.timeutil import iso, parse_time
 
@@ -289,7 +290,7 @@ def probe(path: str | Path, policy: Policy) -> MediaInfo:
             details={"path": str(p)},
         )
 
-    kind = _sniff(head)
+    kind = sniff(head)
     if kind.startswith("image:"):
         raise _not_a_video(name, f"a {kind[6:].upper()} picture")
     if kind == "text":
@@ -580,50 +581,6 @@ def _check_size(name: str, w: int, h: int, policy: Policy) -> None:
             f"{policy.name}). Upload the original camera recording.",
             details={"reason": "dimensions", "width": w, "height": h, "max_pixels": max_px},
         )
-
-
-# ---------------------------------------------------------------------- input sniffing
-
-
-def _sniff(head: bytes) -> str:
-    """What the first bytes say: a video container kind, ``image:<x>``, ``text`` or ``unknown``."""
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"):
-        return "isobmff"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "matroska"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "avi"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image:webp"
-    if head[:3] == b"FLV":
-        return "flv"
-    if head[:16] == bytes.fromhex("3026B2758E66CF11A6D900AA0062CE6C"):
-        return "asf"
-    if head[:1] == b"\x47" and len(head) > 188 and head[188:189] == b"\x47":
-        return "mpegts"
-    if head[:4] == b"\x00\x00\x01\xba":
-        return "mpegps"
-    if head[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image:png"
-    if head[:3] == b"\xff\xd8\xff":
-        return "image:jpeg"
-    if head[:4] in (b"GIF8",):
-        return "image:gif"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "image:tiff"
-    if head[:2] == b"BM" and len(head) >= 14 and head[6:10] == b"\x00\x00\x00\x00":
-        return "image:bmp"
-    if b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError:
-            # a multi-byte character cut at the 4 KiB boundary is still text
-            try:
-                head[:-3].decode("utf-8")
-            except UnicodeDecodeError:
-                return "unknown"
-        return "text"
-    return "unknown"
 
 
 def _not_a_video(name: str, what: str) -> NotAVideo:
