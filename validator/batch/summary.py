@@ -10,11 +10,11 @@ import csv
 import html
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from validator.files import write_text
 
 REQUIREMENTS = ("consistency", "completeness", "validity", "timeliness")
 COLUMNS = (
@@ -70,18 +70,6 @@ def row(result: Mapping[str, Any], slug: str) -> dict[str, Any]:
     }
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
@@ -127,6 +115,6 @@ def render_html(rows: list[Mapping[str, Any]], title: str) -> str:
 
 def write_all(out: Path, rows: list[Mapping[str, Any]], title: str) -> None:
     """Write the three summaries (each atomically)."""
-    _atomic_text(out / "summary.jsonl", render_jsonl(rows))
-    _atomic_text(out / "summary.csv", render_csv(rows))
-    _atomic_text(out / "index.html", render_html(rows, title))
+    write_text(out / "summary.jsonl", render_jsonl(rows))
+    write_text(out / "summary.csv", render_csv(rows))
+    write_text(out / "index.html", render_html(rows, title))

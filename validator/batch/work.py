@@ -8,7 +8,6 @@ folder. A run killed at any moment leaves either the old result, the new one, or
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -16,21 +15,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from validator.files import write_json
+
 REPORT = "report.json"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def publish(tmp_dir: Path, final: Path) -> None:
@@ -111,7 +98,7 @@ def run_case(job: dict[str, Any]) -> dict[str, Any]:
             },
         )
     try:
-        write_json_atomic(tmp / REPORT, result)
+        write_json(tmp / REPORT, result)
         publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

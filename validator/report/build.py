@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from validator import __version__
+from validator.files import write_json  # noqa: F401  (its callers import it from here)
 from validator.models import REQUIREMENTS, Event, Requirement
 from validator.timeutil import iso
 
@@ -50,15 +50,6 @@ class Report:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.data, ensure_ascii=False, indent=indent)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    """Write ``data`` to ``path`` atomically: readers see the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), "utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def _waybill(findings: dict[str, Findings], consistency: Requirement, facts: CheckFacts) -> dict:

@@ -27,6 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from validator.files import write_bytes
+
 log = logging.getLogger(__name__)
 
 SUBDIR = "thumbnails"
@@ -189,9 +191,7 @@ def _write_jpeg(path: Path, img: np.ndarray) -> None:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
     if not ok:
         raise ValueError(f"JPEG encoding failed for {path.name}")
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(buf.tobytes())
-    tmp.replace(path)
+    write_bytes(path, buf.tobytes())
 
 
 def contact_sheet(items: list[tuple[np.ndarray, str]], cell: int = 200) -> np.ndarray:
