@@ -1,7 +1,7 @@
 """``summary.jsonl``, ``summary.csv`` and ``index.html``: one row per case, from the reports.
 
-The three are rendered from the same rows (``rows()``), which are read back from the
-per-case ``report.json`` files, so they always agree with the reports.
+The three are rendered from the same rows (``row()``), which are read back from the
+per-case ``report.json`` and ``batch.json`` files, so they always agree with the reports.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from validator.files import write_text
+from validator.models import REQUIREMENTS, VERDICTS, combine
 
-REQUIREMENTS = ("consistency", "completeness", "validity", "timeliness")
 COLUMNS = (
     "case_id",
     "status",
@@ -34,10 +34,8 @@ COLUMNS = (
 
 def _requirement_verdict(reports: list[Mapping[str, Any]], name: str) -> str:
     verdicts = [(r.get("requirements") or {}).get(name, {}).get("verdict") for r in reports]
-    for v in ("fail", "review", "pass"):
-        if v in verdicts:
-            return v
-    return ""
+    known = [v for v in verdicts if v in VERDICTS]
+    return combine(known) if known else ""
 
 
 def _pictures(report: Mapping[str, Any]) -> list[str]:
@@ -66,7 +64,8 @@ def row(result: Mapping[str, Any], slug: str) -> dict[str, Any]:
         "error": error.get("message")
         or "; ".join(f"{u['video']}: {u['message']}" for u in result.get("unreadable") or []),
         "thumbnail": f"cases/{slug}/{thumbs[0]}" if thumbs else "",
-        "report": f"cases/{slug}/report.json",
+        # A case that could not be checked (a bad case.json) has only its batch.json.
+        "report": f"cases/{slug}/{'report.json' if 'videos' in result else 'batch.json'}",
     }
 
 

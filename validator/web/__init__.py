@@ -156,7 +156,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             atexit.register(services.close)
     elif cfg["RUN_POOL"]:
         services.pool = Pool(cfg, target=app.config.get("ANALYSIS_TARGET") or
-                             "validator.jobs.runner:analyse").start()  # fmt: skip
+                             "validator.jobs.runner:analyze").start()  # fmt: skip
         # gunicorn and the dev server exit through here; a clean stop requeues jobs.
         atexit.register(services.close)
     app.extensions["appeal"] = services
