@@ -20,6 +20,11 @@ def _ts_sync(head: bytes, start: int, step: int) -> bool:
     return len(at) >= 2 and all(head[i] == 0x47 for i in at)
 
 
+# The kinds ``sniff`` gives for video containers: a file of one of these that does not
+# open is a damaged video, not some other file.
+VIDEO_KINDS = frozenset({"isobmff", "matroska", "avi", "mpegts", "mpegps", "flv", "asf"})
+
+
 def sniff(head: bytes) -> str:
     """A container kind (``isobmff``, ``matroska``, ``avi``, ``flv``, ``asf``, ``mpegts``,
     ``mpegps``), ``image:<x>``, ``text`` or ``unknown``."""
