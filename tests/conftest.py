@@ -1,8 +1,7 @@
-"""Shared test helpers: where the real media lives.
+"""Shared test fixtures: the real media and the development set, skipped when absent.
 
-``REALDATA`` is ``../shared/realdata`` beside the checkout (CI has it there). Tests
-that need it take the ``realdata`` fixture, which skips with a clear reason when
-the folder is absent.
+The paths themselves (and the generated fixture clips, built once per run) are in
+``_media.py``, a plain module that test files import by name.
 """
 
 from __future__ import annotations
@@ -10,16 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _media import DEVSET, REALDATA
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
-
-@pytest.fixture
+@pytest.fixture(scope="session")
 def realdata() -> Path:
     """The real-media folder; skips the test when it is not beside the checkout."""
     if not REALDATA.is_dir():
         pytest.skip(f"real media folder {REALDATA} is absent (expected ../shared/realdata)")
     return REALDATA
+
+
+@pytest.fixture(scope="session")
+def devset() -> Path:
+    """The independent renderer's clips; skips the test when they are not beside the checkout."""
+    if not DEVSET.is_dir():
+        pytest.skip(f"development set {DEVSET} is absent (expected ../shared/devset)")
+    return DEVSET
 
 
 # Issue 10 is open: its face detector (orientation followed through the turns) and its

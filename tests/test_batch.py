@@ -15,17 +15,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from _media import ROOT, clip
 
-from fixtures.generate import build
 from validator.batch import discover, exit_code
 from validator.batch.summary import COLUMNS
-
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
-
-
-def clip(name: str) -> tuple[Path, dict]:
-    return build(name, CACHE)
 
 
 def make_tree(root: Path) -> Path:

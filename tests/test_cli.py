@@ -9,7 +9,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from test_probe import EXIFTOOL, make_input, write_clip
+from _media import EXIFTOOL
+from test_probe import make_input, write_clip
 
 from validator.cli import main
 from validator.report.build import schema

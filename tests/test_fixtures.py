@@ -7,18 +7,16 @@ of encoding on 2 shared cores, the matrix and transition clips about as much aga
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import datetime
-from functools import cache
 from itertools import pairwise
-from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
 import zxingcpp
+from _media import CACHE, clip
 
 from fixtures import barcode
 from fixtures.generate import (
@@ -32,8 +30,6 @@ from fixtures.generate import (
 )
 from fixtures.scene import WAYBILL, Scene, Timing
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
 BRIEF_NAMES = {
     "clean", "fast-turning", "spliced-take", "removed-segment", "paused", "freeze-padding",
     "lens-covered", "dark", "blurred", "too-short", "recorded-before-signed",
@@ -46,14 +42,9 @@ MIN_FACE_S = 0.5
 READ_LONG_SIDE = 1280  # px: the validator reads labels at most this size (waybill detector)
 
 
-@cache
-def built(name: str) -> tuple[Path, dict]:
-    return build(name, CACHE)
-
-
 def decode(name: str) -> Iterator[tuple[float, np.ndarray, int]]:
     """(PTS seconds, yuv420p planes stacked as one array, rotation) of each frame, streamed."""
-    path, _ = built(name)
+    path, _ = clip(name)
     with av.open(str(path)) as c:
         for f in c.decode(video=0):
             yield float(f.pts * f.time_base), f.to_ndarray(format="yuv420p"), int(f.rotation or 0)
@@ -109,7 +100,7 @@ def test_rendering_is_deterministic():
     ],
 )
 def test_file_matches_truth(name):
-    path, truth = built(name)
+    path, truth = clip(name)
     assert truth["generator_version"] == GENERATOR_VERSION
     assert truth["video"] == path.name
     ts, rots, first = [], set(), None
@@ -133,7 +124,7 @@ def test_file_matches_truth(name):
 
 
 def test_paused_pts_and_audio_jump():
-    path, truth = built("paused")
+    path, truth = clip("paused")
     ts = [t for t, _, _ in decode("paused")]
     gap = next(e for e in truth["events"] if e["kind"] == "gap")
     steps = np.diff(ts)
@@ -152,20 +143,20 @@ def test_paused_pts_and_audio_jump():
 
 
 def test_portrait_rotation_as_pyav_reports():
-    _, truth = built("portrait-rotated")
+    _, truth = clip("portrait-rotated")
     assert truth["rotation"] == -90 and (truth["width"], truth["height"]) == (480, 854)
     assert (truth["coded_width"], truth["coded_height"]) == (854, 480)
 
 
 def test_hevc_is_tagged_hvc1():
-    path, _ = built("hevc")
+    path, _ = clip("hevc")
     with av.open(str(path)) as c:
         assert c.streams.video[0].codec_context.codec_tag == "hvc1"
 
 
 @pytest.mark.parametrize("name", ["clean", "portrait-rotated", "hevc"])
 def test_label_decodes_where_truth_shows_it(name):
-    _, truth = built(name)
+    _, truth = clip(name)
     face = next(f for f in truth["faces"] if f["face"] == truth["label_face"])
     pic, rot = frame_near(name, face["first_t_s"])
     img = display(pic, rot, truth["coded_height"])
@@ -194,7 +185,7 @@ def test_clean_never_repeats_a_frame():
 
 
 def test_freeze_padding_repeats_its_frame():
-    _, truth = built("freeze-padding")
+    _, truth = clip("freeze-padding")
     fz = next(e for e in truth["events"] if e["kind"] == "freeze")
     h = truth["coded_height"]
     t0, t1 = fz["t_s"], fz["t_s"] + fz["length_s"] - 1e-6
@@ -218,7 +209,7 @@ def test_freeze_padding_repeats_its_frame():
 
 
 def test_build_is_cached():
-    path, truth = built("clean")
+    path, truth = clip("clean")
     before = path.stat().st_mtime_ns
     again, truth2 = build("clean", CACHE)
     assert again == path and truth2 == truth and path.stat().st_mtime_ns == before
@@ -231,7 +222,7 @@ def reads(name: str, t0: float, t1: float) -> list[set[str]]:
     """The codes zxing-cpp reads on each decoded frame in [t0, t1), display-oriented and
     at the size the validator reads (at most 1280 px on the long side, area-averaged as
     its ``frame.hires`` does; 854x480 clips native)."""
-    _, truth = built(name)
+    _, truth = clip(name)
     out = []
     for ts, pic, rot in decode(name):
         if ts >= t1:
@@ -253,7 +244,7 @@ def hold(truth: dict, face: int) -> tuple[float, float]:
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_new_truth_keys_agree_with_the_faces(name):
-    _, truth = built(name)
+    _, truth = clip(name)
     assert truth["faces_counted"] == sum(f["shown_s"] >= MIN_FACE_S for f in truth["faces"])
     assert truth["expected_consistency"] in {"pass", "fail", "review"}
     assert truth["waybills"][0] == {"number": truth["waybill"], "face": truth["label_face"]}
@@ -276,21 +267,21 @@ def test_new_truth_keys_agree_with_the_faces(name):
     ],
 )
 def test_face_counting_truth(name, faces, counted):
-    _, truth = built(name)
+    _, truth = clip(name)
     assert [f["face"] for f in truth["faces"]] == faces
     assert truth["faces_counted"] == counted
     assert all(f["first_t_s"] < (truth["opened_at_s"] or 0) for f in truth["faces"])
 
 
 def test_face_too_brief_and_twice_timing():
-    _, brief = built("face-too-brief")
+    _, brief = clip("face-too-brief")
     assert next(f for f in brief["faces"] if f["face"] == 5)["shown_s"] == pytest.approx(0.3)
-    _, slow = built("slow-turning")
+    _, slow = clip("slow-turning")
     assert all(f["shown_s"] == pytest.approx(2.0) for f in slow["faces"])
     # face-twice: face 2 is held twice (1, 2, 3, 2, 4, 5), so the clip has the clean length
     # although face 6 is never shown.
-    _, twice = built("face-twice")
-    _, clean = built("clean")
+    _, twice = clip("face-twice")
+    _, clean = clip("clean")
     assert twice["opened_at_s"] > clean["opened_at_s"]
 
 
@@ -298,7 +289,7 @@ def test_face_too_brief_and_twice_timing():
 def test_expected_consistency_reads_on_the_frames(name):
     """pass: the case's number reads on >= 2 frames; fail: only another number reads;
     review: nothing reads. Checked on the label-face hold (the first 2 s if there is none)."""
-    _, truth = built(name)
+    _, truth = clip(name)
     case = truth["case"]["return"]["tracking_number"]
     span = hold(truth, truth["label_face"]) if truth["faces"] else (0.0, 2.0)
     got = reads(name, *span)
@@ -314,21 +305,21 @@ def test_expected_consistency_reads_on_the_frames(name):
 
 
 def test_label_too_small_does_not_read_where_clean_does():
-    _, truth = built("label-too-small")
+    _, truth = clip("label-too-small")
     span = hold(truth, 1)
     assert all(r == set() for r in reads("label-too-small", *span))
     assert sum(WAYBILL in r for r in reads("clean", *span)) >= 2
 
 
 def test_wrong_waybill_reads_the_other_number():
-    _, truth = built("wrong-waybill")
+    _, truth = clip("wrong-waybill")
     assert truth["waybill"] != truth["case"]["return"]["tracking_number"] == WAYBILL
     got = reads("wrong-waybill", *hold(truth, 1))
     assert sum(r == {truth["waybill"]} for r in got) >= 2
 
 
 def test_two_labels_read_two_numbers_on_their_faces():
-    _, truth = built("two-labels")
+    _, truth = clip("two-labels")
     on = {w["face"]: w["number"] for w in truth["waybills"]}
     assert on[1] == WAYBILL and len(set(on.values())) == 2
     for face, number in on.items():
@@ -337,7 +328,7 @@ def test_two_labels_read_two_numbers_on_their_faces():
 
 
 def test_already_open_starts_with_the_inside_showing():
-    _, truth = built("already-open")
+    _, truth = clip("already-open")
     assert truth["starts_open"] is True and truth["opened_at_s"] is None
     assert truth["faces"] == [] and truth["expected"]["completeness"] == "fail"
 
@@ -373,7 +364,7 @@ def test_plain_carton_faces_differ_only_by_label_and_tape():
 
 def rgb_near(name: str, t: float) -> np.ndarray:
     """The decoded frame nearest ``t``, RGB, display-oriented."""
-    path, _ = built(name)
+    path, _ = clip(name)
     best: tuple[float, np.ndarray | None] = (float("inf"), None)
     with av.open(str(path)) as c:
         for f in c.decode(video=0):
@@ -389,7 +380,7 @@ def rgb_near(name: str, t: float) -> np.ndarray:
 
 def test_matrix_covers_the_conditions():
     """The matrix spans what issue 10 lists, and every clip is the clean take."""
-    truths = [built(n)[1] for n in MATRIX]
+    truths = [clip(n)[1] for n in MATRIX]
     assert len(truths) >= 20
     assert {t["camera"] for t in truths} == {"hand", "stand"}
     assert {t["carton"] for t in truths} == {"colour", "plain", "printed"}
@@ -423,7 +414,7 @@ def test_matrix_covers_the_conditions():
 def test_parcel_share_is_what_the_picture_shows(name):
     """On a plain grey desk the kraft parcel is the saturated region: its hull's share of
     the decoded frame at the label-face hold is the truth's share (shadow and tape aside)."""
-    _, truth = built(name)
+    _, truth = clip(name)
     face = next(f for f in truth["faces"] if f["face"] == truth["label_face"])
     img = rgb_near(name, face["first_t_s"])
     sat = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)[..., 1]
@@ -465,7 +456,7 @@ def test_stand_is_still_but_for_noise_and_hand_is_not():
     "name", ["m-stand-27pct-colour-wood-1080p-phone", "m-hand-80pct-plain-desk-720p-phone"]
 )
 def test_phone_bitrate(name):
-    path, truth = built(name)
+    path, truth = clip(name)
     with av.open(str(path)) as c:
         vs = c.streams.video[0]
         size = sum(p.size for p in c.demux(vs) if p.size)
@@ -475,7 +466,7 @@ def test_phone_bitrate(name):
 
 @pytest.mark.parametrize("name", sorted(TRANSITIONS))
 def test_transition_truth(name):
-    _, truth = built(name)
+    _, truth = clip(name)
     [cut] = truth["events"]
     tr = cut["transition"]
     assert cut["kind"] == "cut" and cut["length_s"] is None
@@ -491,7 +482,7 @@ def test_transition_truth(name):
 
 
 def test_fade_dips_to_black_at_its_midpoint():
-    _, truth = built("tr-fade-black")
+    _, truth = clip("tr-fade-black")
     [cut] = truth["events"]
     tr = cut["transition"]
     lum = {

@@ -16,6 +16,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from _media import ANDROIDX
 
 from validator import requirements as req
 from validator.analyze import absorb_black_edges, drop_freezes_inside_black, finish_all
@@ -31,8 +32,6 @@ from validator.policy import load_policy
 POLICY = load_policy()
 FPS = 30.0
 MAX_BLACK_S = POLICY["completeness.max_black_s"]
-DEVSET = Path(__file__).resolve().parents[1].parent / "shared" / "devset"
-AX = "androidx-media/libraries/test_data/src/test/assets/media/mp4"
 
 
 # --- scenes ------------------------------------------------------------------------------
@@ -365,13 +364,6 @@ def test_fade_through_black_between_two_takes_is_not_absorbed():
 # --- the independent renderer and real footage -------------------------------------------
 
 
-@pytest.fixture
-def devset() -> Path:
-    if not DEVSET.is_dir():
-        pytest.skip(f"development set {DEVSET} is absent (expected ../shared/devset)")
-    return DEVSET
-
-
 @pytest.mark.parametrize("name", ["d02_phone_on_stand", "d04_still_after_opening"])
 def test_devset_still_takes_have_no_freeze(devset, name):
     result = decoded_freezes(devset / f"{name}.mp4")
@@ -390,11 +382,11 @@ def test_devset_freeze_pad_is_found(devset):
     "rel",
     [
         "opencv-doc/box.mp4",
-        f"{AX}/edit_list_positive_shift.mp4",  # 9 s of one unchanging picture
-        f"{AX}/silent-black-10s.mp4",
-        f"{AX}/h265_bframes.mp4",
-        f"{AX}/pixel-motion-photo-2-hevc-tracks.mp4",
-        f"{AX}/sample_sef_super_slow_motion.mp4",
+        f"{ANDROIDX}/edit_list_positive_shift.mp4",  # 9 s of one unchanging picture
+        f"{ANDROIDX}/silent-black-10s.mp4",
+        f"{ANDROIDX}/h265_bframes.mp4",
+        f"{ANDROIDX}/pixel-motion-photo-2-hevc-tracks.mp4",
+        f"{ANDROIDX}/sample_sef_super_slow_motion.mp4",
         "metadata-extractor-images/mp4/sample_mpeg4.mp4",  # a still logo, then keyframes
     ],
 )

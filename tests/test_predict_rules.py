@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _media import ROOT, SHARED
 
 from validator.errors import ConfigError
 from validator.predict import load_rulebook, predict
@@ -16,11 +17,11 @@ from validator.predict.conditions import ConditionError, evaluate, validate
 from validator.predict.rulebook import accepts, lookup, parse_rulebook
 from validator.timeutil import SHANGHAI
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_026778f32728c716.txt"
+SEED = SHARED / "seed" / "000_026778f32728c716.txt"
 # The quoted seed lines kept in the project, for checkouts without ../shared.
-SEED_LINES = Path(__file__).resolve().parents[1] / "validator" / "predict" / "seed_lines.txt"
+SEED_LINES = ROOT / "validator" / "predict" / "seed_lines.txt"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=SHANGHAI)
-RULEBOOK = Path(__file__).resolve().parents[1] / "validator" / "predict" / "rulebook.toml"
+RULEBOOK = ROOT / "validator" / "predict" / "rulebook.toml"
 
 
 def report(consistency: str | None = None, **verdicts: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from _media import ANDROIDX, EXIFTOOL, MEI
 
 from validator.errors import (
     AbsurdMedia,
@@ -27,10 +28,6 @@ from validator.errors import (
 )
 from validator.media.probe import MediaInfo, probe
 from validator.policy import Policy, load_policy
-
-MEI = Path("metadata-extractor-images")
-ANDROIDX = Path("androidx-media/libraries/test_data/src/test/assets/media/mp4")
-EXIFTOOL = Path("exiftool/t/images")
 
 
 @pytest.fixture(scope="module")

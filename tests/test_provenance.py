@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from _media import ANDROIDX, MEI
 
 from validator.media.boxes import BoxInfo, EditListEntry, TrackBoxes, parse_xmp, scan_boxes
 from validator.media.provenance import (
@@ -21,9 +22,6 @@ from validator.media.provenance import (
     load_signatures,
     parse_signatures,
 )
-
-MEI = Path("metadata-extractor-images")
-ANDROIDX = Path("androidx-media/libraries/test_data/src/test/assets/media/mp4")
 
 IPHONE_TAGS = {
     "format:major_brand": "qt  ",

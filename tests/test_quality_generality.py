@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _media import ANDROIDX, DEVSET
 
 from validator.detectors.quality import QualityDetector, edge_spread
 from validator.media.source import ANALYSIS_LONG_SIDE, VideoSource
@@ -31,9 +32,6 @@ from validator.requirements import validity
 
 POLICY = load_policy()
 LIMIT = POLICY["validity.max_blur_pct"]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DEVSET = SHARED / "devset"
-ANDROIDX = "androidx-media/libraries/test_data/src/test/assets/media/mp4"
 # Real recordings, in focus (see ../shared/realdata/README.md).
 REAL_CLIPS = (
     "opencv-doc/box.mp4",

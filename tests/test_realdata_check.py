@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
+from _media import ANDROIDX, MEI
 
 from validator import check
 from validator.report.build import schema
-
-MEI = "metadata-extractor-images"
-AX = "androidx-media/libraries/test_data/src/test/assets/media/mp4"
 
 
 def kinds(report) -> list[str]:
@@ -17,7 +15,7 @@ def kinds(report) -> list[str]:
 
 
 def test_silent_black_is_black(realdata):
-    r = check(realdata / AX / "silent-black-10s.mp4")
+    r = check(realdata / ANDROIDX / "silent-black-10s.mp4")
     jsonschema.validate(r.to_dict(), schema())
     black = [e for e in r.events if e["kind"] == "black"]
     assert (
@@ -51,7 +49,7 @@ def test_adobe_edited_files_are_flagged(realdata, rel):
     ],
 )
 def test_reordered_shifted_and_slow_motion_files_have_no_gap(realdata, name):
-    r = check(realdata / AX / name)
+    r = check(realdata / ANDROIDX / name)
     assert not {"gap", "audio_gap"} & set(kinds(r))
 
 

@@ -13,8 +13,6 @@ import pytest
 from validator.errors import AnalysisTimeout
 from validator.media.source import ANALYSIS_LONG_SIDE, VideoSource
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-
 
 def encode(path: Path, n: int = 45, w: int = 640, h: int = 360, fps: int = 30, pix="yuv420p"):
     rng = np.random.default_rng(0)
@@ -95,9 +93,9 @@ def test_ten_bit_hevc_is_read(tmp_path):
     assert frames[0].gray.dtype == np.uint8 and 60 < frames[0].gray.mean() < 200
 
 
-@pytest.mark.skipif(not REALDATA.exists(), reason="../shared/realdata is absent (real clips)")
-def test_rotated_phone_clip_is_display_oriented():
-    p = REALDATA / "metadata-extractor-images" / "mov" / "with-gps.mov"  # 568x320, rotation 90
+@pytest.mark.realdata
+def test_rotated_phone_clip_is_display_oriented(realdata):
+    p = realdata / "metadata-extractor-images" / "mov" / "with-gps.mov"  # 568x320, rotation 90
     with VideoSource(p) as src:
         f = next(iter(src))
     assert f.gray.shape[0] > f.gray.shape[1]  # portrait as displayed

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import os
-from functools import cache
 from pathlib import Path
 
 import cv2
 import jsonschema
 import numpy as np
 import pytest
+from _media import clip
 
-from fixtures.generate import build
 from validator import check, check_case
 from validator.report.build import schema
 from validator.report.thumbnails import contact_sheet, moments
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
 MAX_BYTES = 60_000
 
 
-@cache
 def checked(name: str, out: Path):
-    path, truth = build(name, CACHE)
+    path, truth = clip(name)
     (report,) = check_case(truth["case"], [path], out).reports
     return report
 
@@ -89,7 +84,7 @@ def test_each_visual_event_gets_a_picture(spliced):
 
 
 def test_without_out_dir_no_pictures_are_referenced():
-    path, truth = build("clean", CACHE)
+    path, truth = clip("clean")
     report = check(path, facts=truth["case"], detectors=["faces"]).to_dict()
     assert all(f["thumbnail"] is None for f in report["faces"]["shown"])
     assert "thumbnails" not in report

@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from _media import ANDROIDX
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +31,6 @@ from validator.policy import Policy, load_policy
 TB = Fraction(1, 90000)
 FPS = 30
 STEP = 90000 // FPS  # ticks per frame at 30 fps
-ANDROIDX = Path("androidx-media/libraries/test_data/src/test/assets/media/mp4")
 
 
 @pytest.fixture(scope="module")

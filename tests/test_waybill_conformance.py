@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _media import REALDATA
 
 from validator.waybill.reader import read_codes
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 ZXING = REALDATA / "zxing-cpp"
 SAMPLES = ZXING / "test" / "samples"
 TSV = ZXING / "BLACKBOX_EXPECTED.tsv"

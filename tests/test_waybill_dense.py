@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from _media import DEVSET, REALDATA, clip
 
-from fixtures.generate import build
 from validator.detectors.waybill import DENSE_HZ, WaybillDetector
 from validator.media.probe import probe
 from validator.media.source import VideoSource
@@ -29,9 +28,6 @@ from validator.waybill.reader import MIN_CODE_PX, read_codes, read_region, scan
 from validator.waybill.regions import Region, find_regions
 from validator.waybill.synth import noisy_background, synthetic_frame
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
-SHARED = ROOT.parent / "shared"
 SF = "SF1234567890123"
 ANALYSIS = 320  # px, the decode loop's analysis frame (validator.media.source)
 
@@ -154,7 +150,7 @@ HOLD_CLIPS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("name", HOLD_CLIPS)
 def test_label_is_read_on_most_frames_of_its_hold(name: str) -> None:
-    path, truth = build(name, CACHE)
+    path, truth = clip(name)
     face = next(f for f in truth["faces"] if f["face"] == truth["label_face"])
     start, end = face["first_t_s"], face["first_t_s"] + face["shown_s"]
     log = _reads_over_time(path)
@@ -172,7 +168,7 @@ def test_label_is_read_on_most_frames_of_its_hold(name: str) -> None:
 @pytest.mark.slow
 def test_other_label_is_read_on_enough_frames_to_fail() -> None:
     """wrong-waybill: the other number is read on several frames, the case's never."""
-    path, truth = build("wrong-waybill", CACHE)
+    path, truth = clip("wrong-waybill")
     log = _reads_over_time(path)
     other = truth["waybill"]
     assert other != truth["case"]["return"]["tracking_number"]
@@ -183,7 +179,7 @@ def test_other_label_is_read_on_enough_frames_to_fail() -> None:
 
 # --- zxing-cpp's photos --------------------------------------------------------------------
 
-ZXING = SHARED / "realdata" / "zxing-cpp"
+ZXING = REALDATA / "zxing-cpp"
 SAMPLES = ZXING / "test" / "samples"
 TSV = ZXING / "BLACKBOX_EXPECTED.tsv"
 IMAGES = (".png", ".jpg", ".webp", ".pgm", ".gif")
@@ -259,9 +255,6 @@ def test_detector_path_reads_nothing_in_code_free_photos(folder: str, rotation: 
 
 
 # --- the independent renderer's clips ------------------------------------------------------
-
-DEVSET = SHARED / "devset"
-
 
 devset = pytest.mark.skipif(not (DEVSET / "truth.json").is_file(), reason=f"no devset at {DEVSET}")
 

@@ -13,11 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _media import clip
 
 from validator.jobs.testing import Server
 from validator.models import combine
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("APPEAL_VALIDATOR_CHROMIUM", "/usr/bin/chromium"))
 ARGS = [
     "--no-sandbox",
@@ -50,10 +50,7 @@ def chromium():
 
 
 def test_upload_a_fixture_and_see_the_verdict_cards(chromium, tmp_path: Path) -> None:
-    from fixtures.generate import build
-
-    cache = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
-    video, truth = build("spliced-take", cache)
+    video, truth = clip("spliced-take")
     upload = tmp_path / "unboxing.mp4"  # what a merchant picks on the phone
     shutil.copyfile(video, upload)
     with Server(tmp_path / "data") as server:

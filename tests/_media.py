@@ -1,0 +1,49 @@
+"""Where the tests' media lives, and the generated fixture clips, built once per run.
+
+One place for every test file and for ``conftest.py``'s fixtures (``realdata``,
+``devset``, which skip with a clear reason when the folder is absent). Import it by name
+(``from _media import CACHE, clip``), never through ``conftest``: pytest may import
+``tests/e2e/conftest.py`` under the module name ``conftest``, and ``from conftest import``
+then finds the wrong file (that broke collection in CI).
+
+* ``SHARED``: ``../shared`` beside the checkout (CI has it there), holding
+  ``REALDATA`` (real media with published metadata) and ``DEVSET`` (the independent
+  renderer's clips and their ``truth.json``);
+* ``MEI``, ``ANDROIDX``, ``EXIFTOOL``: the real-data collections, relative to ``REALDATA``;
+* ``CACHE``: where ``fixtures.generate`` keeps its clips, ``$FIXTURE_CACHE`` or
+  ``.cache/fixtures``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REALDATA = SHARED / "realdata"
+DEVSET = SHARED / "devset"
+CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
+
+MEI = Path("metadata-extractor-images")
+ANDROIDX = Path("androidx-media/libraries/test_data/src/test/assets/media/mp4")
+EXIFTOOL = Path("exiftool/t/images")
+
+
+@cache
+def _built(name: str) -> tuple[Path, dict]:
+    from fixtures.generate import build  # numpy, OpenCV, PyAV: only for tests that build
+
+    return build(name, CACHE)
+
+
+def clip(name: str) -> tuple[Path, dict]:
+    """The generated clip ``name`` and its truth, built into ``CACHE`` once per run.
+
+    Each call gets its own copy of the truth, so a test that changes it cannot change
+    what another test reads.
+    """
+    path, truth = _built(name)
+    return path, copy.deepcopy(truth)
