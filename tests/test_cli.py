@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from _clips import make_input, write_clip
 from _media import EXIFTOOL
-from test_probe import make_input, write_clip
 
 from validator.cli import main
 from validator.report.build import schema

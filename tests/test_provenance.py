@@ -7,12 +7,11 @@ be flagged; tables of tags say what must not (a plain phone or plain ffmpeg file
 from __future__ import annotations
 
 import struct
-from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
+from _clips import write_clip
 from _media import ANDROIDX, MEI
 
 from validator.media.boxes import BoxInfo, EditListEntry, TrackBoxes, parse_xmp, scan_boxes
@@ -237,26 +236,10 @@ def _box(typ: bytes, payload: bytes) -> bytes:
     return struct.pack(">I4s", 8 + len(payload), typ) + payload
 
 
-def _small_mp4(path: Path) -> Path:
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=30)
-        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        rng = np.random.default_rng(0)
-        for i in range(15):
-            img = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
-            fr = av.VideoFrame.from_ndarray(img, format="rgb24")
-            fr.pts, fr.time_base = i, Fraction(1, 30)
-            for pkt in vs.encode(fr):
-                out.mux(pkt)
-        for pkt in vs.encode(None):
-            out.mux(pkt)
-    return path
-
-
 def test_xmp_uuid_box_appended_to_a_clip_is_found(tmp_path: Path) -> None:
     from validator.media.boxes import XMP_UUID
 
-    path = _small_mp4(tmp_path / "x.mp4")
+    path = write_clip(tmp_path / "x.mp4", frames=15)
     xmp = b'<x:xmpmeta><rdf:Description xmp:CreatorTool="Adobe Premiere Pro 2024.0 (Windows)"/>'
     with open(path, "ab") as f:
         f.write(_box(b"uuid", XMP_UUID + xmp + b"</x:xmpmeta>"))
