@@ -22,7 +22,14 @@ import pytest
 from fixtures.generate import VARIANTS, build
 from validator.analyze import run_detectors
 from validator.detectors.base import Frame
-from validator.detectors.faces import FaceDetector, Hold, different_labels, match_cells
+from validator.detectors.faces import (
+    UNSEEN_SHARE,
+    FaceDetector,
+    Hold,
+    different_labels,
+    match_cells,
+    unseen_change,
+)
 from validator.detectors.orientation import CUBE, FRONTAL, Turn, exp_so3, fuse
 from validator.detectors.waybill import WaybillDetector
 from validator.media.probe import probe
@@ -346,6 +353,61 @@ def test_state_stays_bounded():
     for h in d.holds:  # a few kilobytes of features per hold, never frames
         assert h.features is None or h.features.nbytes <= 400 * 32
     assert len(d.turns) == len(d.holds)
+
+
+# ------------------------------------------------------------ turns the flow cannot see
+
+
+def _table_with_parcel(face: int, dx: int = 0, dy: int = 0, size: int = 16) -> np.ndarray:
+    """An 80x45 wood-like picture (a held snapshot) with a small parcel, ``size`` px (7 %
+    of the frame), shifted by (dx, dy) px: face 1 carries a white label, face 2 is a plain,
+    narrower side (a quarter turn changes the print and the silhouette)."""
+    rng = np.random.default_rng(7)
+    img = 110 + 12 * np.sin(np.arange(80) / 3.0)[None, :] + rng.normal(0, 2, (45, 80))
+    x0, y0 = 32 + dx, 14 + dy
+    if face == 1:
+        img[y0 : y0 + size, x0 : x0 + size] = 180  # kraft
+        img[y0 + 3 : y0 + 13, x0 + 2 : x0 + 14] = 240  # the label
+    else:
+        img[y0 : y0 + size, x0 : x0 + size // 2] = 180  # the narrower side
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_a_turn_the_flow_did_not_see_is_an_unseen_change():
+    # one small parcel, held, then turned while nothing was seen to move
+    snaps = [(0.0, _table_with_parcel(1), False), (0.5, _table_with_parcel(1), False)]
+    snaps.append((1.0, _table_with_parcel(2), False))
+    assert unseen_change(snaps, None) > UNSEEN_SHARE
+
+
+def test_sway_and_exposure_are_no_unseen_change():
+    still = _table_with_parcel(1)
+    swayed = _table_with_parcel(1, dx=2, dy=-1)  # a hand's sway, within HOLD_SHIFT_PX
+    brighter = np.clip(still.astype(np.int16) + 15, 0, 255).astype(np.uint8)  # exposure
+    snaps = [(0.0, still, False), (0.5, swayed, False), (1.0, brighter, False)]
+    assert unseen_change(snaps, None) < UNSEEN_SHARE / 4
+
+
+def test_a_change_the_flow_saw_or_after_the_opening_is_not_unseen():
+    held, turned = _table_with_parcel(1), _table_with_parcel(2)
+    # the flow saw motion before the last snapshot: a new quiet stretch begins there
+    assert unseen_change([(0.0, held, False), (0.5, turned, True)], None) == 0.0
+    # a change after ``until_s`` (the opening) is not looked at
+    assert unseen_change([(0.0, held, False), (2.0, turned, False)], 1.0) == 0.0
+
+
+def test_a_count_resting_on_unseen_turns_is_not_established():
+    # the clip's turns are followed, but a hold's picture is made to change unseen:
+    # the count (under six) is then left to a person
+    m, d = run(turning_clip([("y", 90, 0.6), ("y", 90, 0.6)], hold_s=1.0))
+    assert m["count"] == 3 and m["established"], m
+    first = d.holds[0]
+    first.snaps = [
+        (first.start_s, _table_with_parcel(1), False),
+        (first.end_s - 0.1, _table_with_parcel(2), False),
+    ]
+    m2 = d.finish().metrics
+    assert m2["count"] == 3 and not m2["established"] and m2["why"] == "unseen_turns", m2
 
 
 # ------------------------------------------------------------ appearance and labels
