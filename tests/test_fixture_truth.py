@@ -21,6 +21,19 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
 TOL_S = 0.5
 CONTINUITY = {"cut", "possible_cut", "gap", "audio_gap", "freeze", "black"}
+# Edits no detector can see, as strict expected failures: each says why, and fails the
+# day it is found. A 2x speed ramp leaves a continuous picture whose motion runs twice as
+# fast for 0.8 s; nothing here measures speed (issue 10's closing note).
+UNSEEN_EDITS = {
+    "tr-speed-ramp": "a speed ramp keeps the picture continuous: no detector measures speed",
+}
+
+
+def _edit_params():
+    for name in sorted(VARIANTS):
+        why = UNSEEN_EDITS.get(name)
+        marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
+        yield pytest.param(name, id=name, marks=marks)
 
 
 @cache
@@ -29,7 +42,7 @@ def checked(name: str):
     return check(path, facts=truth["case"]), truth
 
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
+@pytest.mark.parametrize("name", list(_edit_params()))
 def test_every_true_event_is_found(name):
     report, truth = checked(name)
     for want in truth["events"]:
@@ -66,7 +79,9 @@ def _in_turn(t_s: float, truth: dict) -> bool:
 def _verdict_params():
     for name in sorted(VARIANTS):
         for requirement in ("consistency", "completeness", "validity", "timeliness"):
-            yield pytest.param(name, requirement, id=f"{requirement}-{name}")
+            why = UNSEEN_EDITS.get(name) if requirement == "completeness" else None
+            marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
+            yield pytest.param(name, requirement, id=f"{requirement}-{name}", marks=marks)
 
 
 @pytest.mark.parametrize("name, requirement", list(_verdict_params()))
@@ -87,11 +102,13 @@ def test_faces_counted_match_truth(name):
     if truth.get("plain_faces"):
         # Unprinted kraft faces look alike: never more are counted than were shown (a
         # method that follows the turns counts them all); fewer only with completeness
-        # saying a person must count them instead of failing.
+        # saying a person must count them (alike looks, or turns it could not follow)
+        # instead of failing.
         assert 1 <= faces["count"] <= truth["faces_counted"]
         codes = [r["code"] for r in report.requirement("completeness")["reasons"]]
         if faces["count"] < truth["faces_counted"]:
-            assert "faces_indistinct" in codes and "faces_missing" not in codes
+            assert {"faces_indistinct", "faces_uncertain"} & set(codes), codes
+            assert "faces_missing" not in codes
         return
     codes = [r["code"] for r in report.requirement("completeness")["reasons"]]
     if {"faces_uncertain", "faces_indistinct"} & set(codes):
