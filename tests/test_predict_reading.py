@@ -429,6 +429,19 @@ class TestDeadlines:
         late = {"evidence": {"deadline": "2026-11-24", "submitted_at": "2026-11-25T00:00:01"}}
         assert "faq5.other.evidence_late" in predict(late, now=NOW).rule_ids
 
+    def test_the_check_reads_a_date_alone_as_the_predictor_does(self) -> None:
+        # the video check's timeliness (submitted within the evidence period) and the
+        # predictor must agree: a submission at 23:59 on the deadline's date is in time
+        from validator.analyze import facts_from_case
+        from validator.predict.engine import deadline_time
+
+        case = {"evidence": {"deadline": "2026-11-24"}}
+        facts = facts_from_case(case)
+        assert facts.evidence_deadline == deadline_time(case)[0]
+        assert facts.evidence_deadline > datetime(2026, 11, 24, 23, 59, tzinfo=SHANGHAI)
+        exact = facts_from_case({"evidence": {"deadline": "2026-11-24T12:00"}})
+        assert exact.evidence_deadline == datetime(2026, 11, 24, 12, 0, tzinfo=SHANGHAI)
+
     def test_a_time_is_that_instant(self) -> None:
         case = {"evidence": {"deadline": "2026-11-24T12:00", "submitted_at": "2026-11-24T13:00"}}
         p = predict(case, now=NOW)

@@ -26,7 +26,7 @@ from validator.media.timeline import find_gaps
 from validator.models import Event, combine
 from validator.policy import Policy, load_policy
 from validator.report.build import Report, build_report
-from validator.timeutil import parse_time
+from validator.timeutil import parse_deadline, parse_time
 
 Progress = Callable[[float, str], None]
 EDIT_MEANINGS = ("edited", "re-encoded", "remuxed", "trimmed")
@@ -125,6 +125,11 @@ def facts_from_case(case: Mapping[str, Any] | None, **overrides: Any) -> req.Che
             raise CaseError(f"{field}: expected an ISO 8601 time, got {value!r}")
         return parse_time(value, field=field)
 
+    def deadline(value: Any, field: str) -> datetime | None:
+        if isinstance(value, str):
+            return parse_deadline(value, field=field)[0]
+        return when(value, field)
+
     tn = overrides.get("tracking_number") or get("return.tracking_number")
     return req.CheckFacts(
         tracking_number=str(tn) if tn else None,
@@ -134,9 +139,9 @@ def facts_from_case(case: Mapping[str, Any] | None, **overrides: Any) -> req.Che
         submitted_at=when(
             overrides.get("submitted_at") or get("evidence.submitted_at"), "evidence.submitted_at"
         ),
-        evidence_deadline=when(
-            overrides.get("evidence_deadline") or get("evidence.deadline"), "evidence.deadline"
-        ),
+        # A date-only deadline is the end of that day, as the predictor reads it.
+        evidence_deadline=overrides.get("evidence_deadline")
+        or deadline(get("evidence.deadline"), "evidence.deadline"),
     )
 
 

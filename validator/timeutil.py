@@ -8,6 +8,7 @@ needs no tz database in slim images.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from validator.errors import UsageError
@@ -33,6 +34,23 @@ def parse_time(text: str, *, field: str = "time") -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=SHANGHAI)
     return dt
+
+
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+
+
+def parse_deadline(text: str, *, field: str = "deadline") -> tuple[datetime, bool]:
+    """(a deadline as an instant, whether only a date was given).
+
+    A date alone (``2026-11-24``) is the end of that day in Asia/Shanghai: the next
+    midnight, exclusive (a deadline "on the 24th" leaves the whole day). A time is that
+    instant. The check and the predictor read a deadline with this one function.
+    """
+    when = parse_time(text, field=field)
+    if _DATE_ONLY.match(text):
+        day = when.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+        return day + timedelta(days=1), True
+    return when, False
 
 
 def iso(dt: datetime | None) -> str | None:

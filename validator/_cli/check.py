@@ -12,7 +12,7 @@ from validator.cases import check_case
 from validator.errors import UsageError
 from validator.models import VERDICT_EXIT
 from validator.report.text import render_text
-from validator.timeutil import parse_time
+from validator.timeutil import parse_deadline, parse_time
 
 EXIT = VERDICT_EXIT
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         and parse_time(args.return_signed_at, field="--return-signed-at"),
         "submitted_at": args.submitted_at and parse_time(args.submitted_at, field="--submitted-at"),
         "evidence_deadline": args.evidence_deadline
-        and parse_time(args.evidence_deadline, field="--evidence-deadline"),
+        and parse_deadline(args.evidence_deadline, field="--evidence-deadline")[0],
     }
     case = _load_case(args.case)
     facts = facts_from_case(case, **overrides)

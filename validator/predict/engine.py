@@ -20,7 +20,6 @@ property tests check on whole cases.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from validator.predict.attitude import Attitude, scan
 from validator.predict.case import check_report, load_case
 from validator.predict.casetext import text_facts, transcript_messages
 from validator.predict.rulebook import Rule, Rulebook, load_rulebook, settles
-from validator.timeutil import SHANGHAI, parse_time
+from validator.timeutil import SHANGHAI, parse_deadline, parse_time
 
 SCHEMA_VERSION = "1"
 OUTCOMES: tuple[str, ...] = ("likely_upheld", "likely_rejected", "uncertain")
@@ -42,7 +41,6 @@ EFFECT_ORDER = {"block": 0, "hold": 1, "weaken": 2, "support": 3}
 VERDICT_RANK = {"pass": 2, "review": 1, "fail": 0}
 OUTCOME_RANK = {"likely_rejected": 0, "uncertain": 1, "likely_upheld": 2}
 # A date without a time ("2026-11-24") as an evidence deadline means the whole day.
-_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 # Claims about goods the buyer received and sent back (or kept): not about delivery.
 RECEIVED_GOODS_CLAIMS = frozenset(
     {"swapped_item", "used_or_damaged_by_buyer", "missing_parts", "empty_parcel", "not_returned"}
@@ -157,19 +155,12 @@ def video_facts(
 
 
 def deadline_time(case: Mapping[str, Any]) -> tuple[datetime | None, bool]:
-    """(the evidence deadline as an instant, whether only a date was given).
-
-    A date alone ("2026-11-24") is the end of that day in Asia/Shanghai: the next
-    midnight, exclusive. A time is that instant.
-    """
+    """(the evidence deadline as an instant, whether only a date was given): see
+    ``timeutil.parse_deadline`` (a date alone is the end of that day in Asia/Shanghai)."""
     raw = _get(case, "evidence.deadline")
     if raw is None:
         return None, False
-    when = parse_time(raw, field="evidence.deadline")
-    if _DATE_ONLY.match(raw):
-        day = when.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
-        return day + timedelta(days=1), True
-    return when, False
+    return parse_deadline(raw, field="evidence.deadline")
 
 
 def _known(*values: Any) -> bool:
