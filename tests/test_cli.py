@@ -93,6 +93,17 @@ def test_text_report_in_chinese(tmp_path, capsys):
     assert "完整性" in out and "不通过" in out
 
 
+def test_chinese_text_with_a_case_shows_the_prediction_in_chinese(tmp_path, capsys):
+    clip = write_clip(tmp_path / "c.mp4", frames=60)
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({"claim": {"type": "swapped_item"}}), "utf-8")
+    rc, out, _ = run_cli(capsys, "check", str(clip), "--lang", "zh", "--case", str(case))
+    assert rc == 1
+    [line] = [x for x in out.splitlines() if x.startswith("申诉结果预测")]
+    assert "Prediction" not in out
+    assert not any(w in line for w in ("likely", "uncertain", "score")), line
+
+
 def test_python_dash_m_runs_the_cli(tmp_path):
     clip = write_clip(tmp_path / "c.mp4", frames=60)
     p = subprocess.run(

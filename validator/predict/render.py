@@ -96,6 +96,13 @@ _SECTION_ZH = re.compile(r"^(FAQ|Scenario) (\d+)$")
 _QUOTE = re.compile(r"「[^」]+」")
 
 
+def outcome_line(prediction: dict[str, Any], lang: str) -> str:
+    """One line for a report's text: the outcome in words and the score (``lang`` en/zh)."""
+    w = _WORDS[lang]
+    outcome = str(prediction.get("outcome"))
+    return f"{w['title']}: {w.get(outcome, outcome)} ({w['score']} {prediction.get('score')})"
+
+
 def _value(v: Any) -> str:
     if isinstance(v, str):
         return v

@@ -61,5 +61,7 @@ def render_text(report: dict[str, Any], lang: str = "en") -> str:
         lines.append(f"  {e['t_s']:8.2f} s  {e['kind']}{extent}")
     pred = report.get("prediction")
     if pred:
-        lines += ["", f"Prediction: {pred.get('outcome')} (score {pred.get('score')})"]
+        from validator.predict.render import outcome_line  # the predictor is optional
+
+        lines += ["", outcome_line(pred, lang)]
     return "\n".join(lines) + "\n"
