@@ -1,9 +1,10 @@
 """The one small interface every frame detector implements.
 
 The decode loop (``validator.media.source``) decodes each video once and hands
-every detector the same ``Frame`` objects in presentation order. A detector
-keeps only the bounded state it needs (never the frames themselves), and
-``finish()`` returns its events and a small dict of metrics for the report.
+every detector the same ``Frame`` objects (``validator.media.frame``, re-exported
+here) in presentation order. A detector keeps only the bounded state it needs
+(never the frames themselves), and ``finish()`` returns its events and a small
+dict of metrics for the report.
 
 A new detector is one module: subclass ``Detector``, decorate it with
 ``@register`` and import the module in ``validator/detectors/__init__.py``.
@@ -15,35 +16,16 @@ The frames stay the same for all: nothing is passed between detectors per frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
+from validator.media.frame import Frame
 from validator.models import Event
 
 if TYPE_CHECKING:
     from validator.media.probe import MediaInfo
     from validator.policy import Policy
-
-
-@dataclass(slots=True)
-class Frame:
-    """One decoded frame at analysis resolution, display-oriented.
-
-    ``gray`` is the luma plane scaled to ``ANALYSIS_LONG_SIDE`` pixels on the
-    long side (uint8, HxW); ``color`` a small BGR image (``COLOR_LONG_SIDE``).
-    ``hires(long_side)`` returns a larger gray image on demand (for barcode
-    reading); it is only valid while the frame is being processed.
-    """
-
-    index: int
-    t_s: float
-    gray: np.ndarray
-    color: np.ndarray
-    keyframe: bool = False
-    hires: Callable[[int], np.ndarray] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)

@@ -26,8 +26,8 @@ import av
 import cv2
 import numpy as np
 
-from validator.detectors.base import Frame
 from validator.errors import AnalysisTimeout, UndecodableVideo
+from validator.media.frame import Frame
 
 ANALYSIS_LONG_SIDE = 320
 COLOR_LONG_SIDE = 160
