@@ -7,34 +7,12 @@ Tests check that the document names every reason code and setting.
 
 from __future__ import annotations
 
+from validator.detectors import event_kinds
 from validator.models import REQUIREMENTS
 from validator.policy import SETTINGS, load_policy
 from validator.reasons import catalogue
 
 RATIO_CODES = ("too_dark", "overexposed", "blurred")
-EVENTS = (
-    (
-        "cut",
-        "detectors/cuts.py",
-        "a splice or removed segment (motion-compensated per-block temporal spike)",
-    ),
-    (
-        "possible_cut",
-        "detectors/cuts.py",
-        "the same spike while the parcel was moving fast around it: a cut on action, or "
-        "only a very fast turn (completeness `review`)",
-    ),
-    ("gap", "media/timeline.py", "a hole in the video timestamps beyond the stream's own rhythm"),
-    ("audio_gap", "media/timeline.py", "the same in the audio timestamps"),
-    ("freeze", "detectors/freeze.py", "the same picture repeated (`length_s`)"),
-    ("black", "detectors/black.py", "black picture or covered lens (`length_s`)"),
-    (
-        "edit_software",
-        "media/provenance.py",
-        "editing / re-encoding software traces in the file's tags",
-    ),
-    ("waybill_read", "detectors/waybill.py", "a waybill barcode or QR code first read at `t_s`"),
-)
 
 
 def main() -> None:
@@ -46,8 +24,9 @@ def main() -> None:
         "renamed), the `verdict` it contributes (`pass`, `fail`, `review`), `message_en`,",
         "`message_zh` and the times `at_s` (seconds from the first frame) it refers to. A",
         "requirement's verdict is the worst of its reasons' (fail > review > pass); the overall",
-        "verdict is the worst of the four. Messages live in `validator/data/reasons.json`; this",
-        "page is made by `docs/gen_reference.py`.",
+        "verdict is the worst of the four. Messages live in `validator/data/reasons.json`, the",
+        "event kinds' (and their reasons') with the module that finds them; this page is made",
+        "by `docs/gen_reference.py`.",
         "",
     ]
     for name in REQUIREMENTS:
@@ -67,7 +46,7 @@ def main() -> None:
         "| kind | found by | meaning |",
         "| --- | --- | --- |",
     ]
-    out += [f"| `{k}` | `{m}` | {d} |" for k, m, d in EVENTS]
+    out += [f"| `{k.kind}` | `{k.found_by}` | {k.meaning} |" for k in event_kinds().values()]
     out += [
         "",
         "## Policy settings",

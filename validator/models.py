@@ -7,6 +7,7 @@ shape documented in ``validator/report/report.schema.json``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,9 +26,9 @@ def _r(x: float | None, nd: int = 3) -> float | None:
 class Event:
     """Something a detector found at a time in the video.
 
-    ``kind`` is one of the event kinds listed in the report schema (cut, gap,
-    audio_gap, freeze, black, edit_software, ...). ``t_s`` is seconds from the
-    first displayed frame; ``length_s`` is set for events with an extent.
+    ``kind`` is one of the declared ``EventKind``s (cut, gap, audio_gap, freeze,
+    black, edit_software, ...). ``t_s`` is seconds from the first displayed
+    frame; ``length_s`` is set for events with an extent.
     """
 
     kind: str
@@ -48,6 +49,49 @@ class Event:
         if self.details:
             d["details"] = self.details
         return d
+
+
+def _times_and_lengths(events: Sequence[Event]) -> dict[str, str]:
+    return {
+        "times": ", ".join(f"{e.t_s:.1f} s" for e in events),
+        "lengths": ", ".join(f"{(e.length_s or 0):.1f}" for e in events),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class KindReason:
+    """The completeness reason an event kind raises when events of it are found: its
+    message templates (en, zh) are filled by ``fields``, its ``at_s`` are the events'
+    times when ``timed``. Only events longer than the policy setting ``over`` count."""
+
+    code: str
+    verdict: Verdict
+    en: str
+    zh: str
+    over: str | None = None
+    timed: bool = True
+    fields: Callable[[Sequence[Event]], dict[str, Any]] = _times_and_lengths
+
+
+@dataclass(frozen=True, slots=True)
+class EventKind:
+    """An event kind as the module that finds it declares it; the report schema's enum,
+    the form's labels, the thumbnails, docs/reasons.md and the requirement verdicts
+    read it from there (``validator.detectors.event_kinds()`` gathers them).
+
+    ``caption`` names its thumbnail (``None``: no picture of it); ``rank`` orders
+    the kinds (schema, docs) and the reasons they raise among a requirement's.
+    ``found_by`` is filled in when the kinds are gathered.
+    """
+
+    kind: str
+    label_en: str
+    label_zh: str
+    meaning: str
+    reason: KindReason | None = None
+    caption: str | None = None
+    rank: int = 100
+    found_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)

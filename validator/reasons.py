@@ -1,7 +1,8 @@
 """The reason catalogue: every stable reason code with its messages (en, zh).
 
-The messages live in ``validator/data/reasons.json``; ``docs/reasons.md`` lists
-every code (a test keeps the two in step).
+The messages live in ``validator/data/reasons.json``, but for the reasons an event
+kind raises, which its finder declares with the kind (``EventKind.reason``);
+``docs/reasons.md`` lists every code (a test keeps the two in step).
 """
 
 from __future__ import annotations
@@ -15,15 +16,33 @@ from validator.models import Reason
 
 
 @cache
-def catalogue() -> dict[str, dict[str, str]]:
-    """Every reason code with its requirement, verdict and message templates."""
+def shipped() -> dict[str, dict[str, str]]:
+    """The codes of ``reasons.json`` with their requirement, verdict and message templates."""
     raw = json.loads(resources.files("validator.data").joinpath("reasons.json").read_text("utf-8"))
     return {k: v for k, v in raw.items() if not k.startswith("_")}
 
 
+def catalogue() -> dict[str, dict[str, str]]:
+    """Every reason code: ``reasons.json``'s, then those the event kinds declare.
+
+    Not cached: a detector registered later (a test's) brings its kinds' reasons.
+    """
+    from validator.detectors import event_kinds  # the detectors import this module
+
+    out = dict(shipped())
+    for k in event_kinds().values():
+        r = k.reason
+        if r is None:
+            continue
+        if r.code in out:
+            raise ValueError(f"reason code {r.code!r} declared twice (event kind {k.kind!r})")
+        out[r.code] = {"requirement": "completeness", "verdict": r.verdict, "en": r.en, "zh": r.zh}
+    return out
+
+
 def reason(code: str, at_s: tuple[float, ...] | list[float] = (), **fields: Any) -> Reason:
     """A ``Reason`` for ``code`` with its messages filled from ``fields``."""
-    entry = catalogue()[code]
+    entry = shipped().get(code) or catalogue()[code]
     return Reason(
         code=code,
         verdict=entry["verdict"],  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """Findings -> the four requirement verdicts, with reasons and times.
 
 Every threshold comes from the policy profile; every message from the reason
-catalogue ``validator/data/reasons.json`` (stable codes, English and Chinese).
+catalogue (``validator.reasons``: stable codes, English and Chinese). The event
+kinds' reasons are declared with the kinds (``validator.detectors.event_kinds``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from validator.detectors import event_kinds
 from validator.models import Event, Reason, Requirement, combine
 from validator.policy import Policy
 from validator.reasons import reason
@@ -37,12 +39,9 @@ class CheckFacts:
         }
 
 
-def _times(events: list[Event]) -> str:
-    return ", ".join(f"{e.t_s:.1f} s" for e in events)
-
-
-def _lengths(events: list[Event]) -> str:
-    return ", ".join(f"{(e.length_s or 0):.1f}" for e in events)
+# Where the length's reasons (too_short, too_long) stand among the event kinds'
+# (``EventKind.rank``): after the picture's continuity, before editing traces and black.
+DURATION_RANK = 40
 
 
 def _secs(seconds: list[int]) -> str:
@@ -140,52 +139,29 @@ def completeness(
 ) -> Requirement:
     """Continuity (cuts, gaps, freezes, black), length, and, when the faces
     detector ran (``faces`` = its metrics), six faces shown before a seen opening."""
-    rs: list[Reason] = []
-    by = {k: [e for e in events if e.kind == k] for k in {e.kind for e in events}}
-    cuts = by.get("cut", [])
-    if cuts:
-        rs.append(reason("cut_detected", [e.t_s for e in cuts], times=_times(cuts)))
-    unsure = by.get("possible_cut", [])
-    if unsure:
-        rs.append(reason("cut_in_motion", [e.t_s for e in unsure], times=_times(unsure)))
-    for kind, code in (("gap", "timestamp_gap"), ("audio_gap", "audio_gap")):
-        gaps = [e for e in by.get(kind, []) if (e.length_s or 0) > policy["completeness.max_gap_s"]]
-        if gaps:
-            rs.append(
-                reason(code, [e.t_s for e in gaps], times=_times(gaps), lengths=_lengths(gaps))
-            )
-    freezes = [
-        e for e in by.get("freeze", []) if (e.length_s or 0) > policy["completeness.max_freeze_s"]
-    ]
-    if freezes:
-        rs.append(
-            reason(
-                "freeze", [e.t_s for e in freezes], times=_times(freezes), lengths=_lengths(freezes)
-            )
-        )
+    # Each event kind raises the reason it declares (``EventKind.reason``), in the kinds'
+    # rank; the length's reasons stand between them at ``DURATION_RANK``.
+    ranked: list[tuple[int, Reason]] = []
+    for kind in event_kinds().values():
+        r = kind.reason
+        if r is None:
+            continue
+        found = [
+            e
+            for e in events
+            if e.kind == kind.kind and (r.over is None or (e.length_s or 0) > policy[r.over])
+        ]
+        if found:
+            at = [e.t_s for e in found] if r.timed else []
+            ranked.append((kind.rank, reason(r.code, at, **r.fields(found))))
     d = round(duration_s, 1)
     if duration_s < policy["completeness.min_duration_s"]:
-        rs.append(
-            reason("too_short", [0.0], duration_s=d, min_s=policy["completeness.min_duration_s"])
-        )
+        too = reason("too_short", [0.0], duration_s=d, min_s=policy["completeness.min_duration_s"])
+        ranked.append((DURATION_RANK, too))
     elif duration_s > policy["completeness.max_duration_s"]:
-        rs.append(reason("too_long", [], duration_s=d, max_s=policy["completeness.max_duration_s"]))
-    edits = by.get("edit_software", [])
-    if edits:
-        software = sorted({str(s) for e in edits for s in e.details.get("software", ["?"])})
-        rs.append(reason("edit_software", [], software=", ".join(software)))
-    blacks = [
-        e for e in by.get("black", []) if (e.length_s or 0) > policy["completeness.max_black_s"]
-    ]
-    if blacks:
-        rs.append(
-            reason(
-                "black_segment",
-                [e.t_s for e in blacks],
-                times=_times(blacks),
-                lengths=_lengths(blacks),
-            )
-        )
+        too = reason("too_long", [], duration_s=d, max_s=policy["completeness.max_duration_s"])
+        ranked.append((DURATION_RANK, too))
+    rs = [r for _, r in sorted(ranked, key=lambda rr: rr[0])]
     if decode_errors:
         rs.append(reason("decode_errors", [], count=decode_errors))
     if not rs:

@@ -8,6 +8,6 @@ from validator.detectors import (  # noqa: F401  (registration)
     quality,
     waybill,
 )
-from validator.detectors.base import REGISTRY, Detector, Findings, Frame, register
+from validator.detectors.base import REGISTRY, Detector, Findings, Frame, event_kinds, register
 
-__all__ = ["REGISTRY", "Detector", "Findings", "Frame", "register"]
+__all__ = ["REGISTRY", "Detector", "Findings", "Frame", "event_kinds", "register"]

@@ -6,8 +6,9 @@ here) in presentation order. A detector keeps only the bounded state it needs
 (never the frames themselves), and ``finish()`` returns its events and a small
 dict of metrics for the report.
 
-A new detector is one module: subclass ``Detector``, decorate it with
-``@register`` and import the module in ``validator/detectors/__init__.py``.
+A new detector is one module: subclass ``Detector``, declare its ``event_kinds``
+(labels, the reason they raise, thumbnail caption), decorate it with ``@register``
+and import the module in ``validator/detectors/__init__.py``.
 
 A detector may read other detectors' findings at the end of the pass: it names
 them in ``uses`` and receives them in ``finish(upstream)``; those finish first.
@@ -17,11 +18,11 @@ The frames stay the same for all: nothing is passed between detectors per frame.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from validator.media.frame import Frame
-from validator.models import Event
+from validator.models import Event, EventKind
 
 if TYPE_CHECKING:
     from validator.media.probe import MediaInfo
@@ -43,6 +44,9 @@ class Detector:
     name: ClassVar[str] = "detector"
     #: detectors whose findings ``finish`` reads; they finish first
     uses: ClassVar[tuple[str, ...]] = ()
+    #: the kinds of the events it reports, with everything the report, the form, the
+    #: docs, the thumbnails and the verdicts say of them (``event_kinds()``)
+    event_kinds: ClassVar[tuple[EventKind, ...]] = ()
 
     def __init__(self, media: MediaInfo, policy: Policy) -> None:
         self.media = media
@@ -66,3 +70,27 @@ def register(cls: type[Detector]) -> type[Detector]:
         raise ValueError(f"detector name {cls.name!r} registered twice")
     REGISTRY[cls.name] = cls
     return cls
+
+
+def _module_path(module: str) -> str:
+    return module.removeprefix("validator.").replace(".", "/") + ".py"
+
+
+def event_kinds() -> dict[str, EventKind]:
+    """Every event kind a check can report, by ``rank``: the media's (packet timeline,
+    provenance) and each registered detector's, ``found_by`` the declaring module.
+
+    Not cached: a detector registered later (a test's) brings its kinds.
+    """
+    from validator.media import provenance, timeline
+
+    declared = [
+        (k, _module_path(m.__name__)) for m in (timeline, provenance) for k in m.EVENT_KINDS
+    ]
+    declared += [(k, _module_path(c.__module__)) for c in REGISTRY.values() for k in c.event_kinds]
+    out: dict[str, EventKind] = {}
+    for k, where in sorted(declared, key=lambda kw: (kw[0].rank, kw[0].kind)):
+        if k.kind in out:
+            raise ValueError(f"event kind {k.kind!r} declared twice ({where})")
+        out[k.kind] = replace(k, found_by=where)
+    return out

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 
 from validator.detectors.base import Detector, Findings, Frame, register
-from validator.models import Event
+from validator.models import Event, EventKind, KindReason
 
 BLACK_LUMA = 32.0  # mean luma (0-255); BT.601 black is 16
 FLAT_STD = 8.0  # gray levels; a lit table or parcel has far more texture than this
@@ -52,6 +52,23 @@ class _Closed:
 @register
 class BlackDetector(Detector):
     name = "black"
+    event_kinds = (
+        EventKind(
+            "black",
+            "Covered / black",
+            "遮挡/黑屏",
+            "black picture or covered lens (`length_s`)",
+            reason=KindReason(
+                "black_segment",
+                "review",
+                "The picture is black or the lens covered for {lengths} s at {times}.",
+                "在 {times} 画面全黑或镜头被遮挡 {lengths} 秒。",
+                over="completeness.max_black_s",
+            ),
+            caption="black",
+            rank=60,
+        ),
+    )
 
     def __init__(self, media, policy) -> None:
         super().__init__(media, policy)

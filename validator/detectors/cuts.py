@@ -78,7 +78,7 @@ import numpy as np
 
 from validator.detectors.base import Detector, Findings, Frame, register
 from validator.detectors.motion import MotionEstimator, compensate, small
-from validator.models import Event
+from validator.models import Event, EventKind, KindReason
 
 GRID = (12, 9)  # blocks across, down (landscape; transposed for portrait): ~1% of the frame each
 WINDOW = 2  # a spike must stand out against this many pairs on each side
@@ -628,6 +628,41 @@ class CutDetector(Detector):
 
     name = "cuts"
     uses = ("freeze",)
+    event_kinds = (
+        EventKind(
+            "cut",
+            "Cut",
+            "剪辑点",
+            "a splice or removed segment (motion-compensated per-block temporal spike)",
+            reason=KindReason(
+                "cut_detected",
+                "fail",
+                "The picture changes abruptly in a way camera motion does not explain (a splice "
+                "or a removed segment) at {times}.",
+                "在 {times} 画面突变且无法由镜头运动解释（拼接或删减片段）。",
+            ),
+            caption="cut",
+            rank=10,
+        ),
+        EventKind(
+            "possible_cut",
+            "Possible cut (fast motion)",
+            "疑似剪辑（快速动作）",
+            "the same spike while the parcel was moving fast around it: a cut on action, or "
+            "only a very fast turn (completeness `review`)",
+            reason=KindReason(
+                "cut_in_motion",
+                "review",
+                "At {times} the picture changes abruptly while the parcel is turned fast: a cut "
+                "hidden in the motion, or just a very fast turn. Watch that moment; turn the "
+                "parcel more slowly when recording.",
+                "在 {times} 包裹快速翻转时画面突变：可能是藏在动作中的剪辑，也可能只是翻转过快。"
+                "请人工查看该时刻；录制时请放慢翻转速度。",
+            ),
+            caption="possible_cut",
+            rank=11,
+        ),
+    )
 
     def __init__(self, media, policy) -> None:
         super().__init__(media, policy)

@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 
 from validator.detectors.base import Detector, Findings, Frame, register
-from validator.models import Event
+from validator.models import Event, EventKind, KindReason
 
 # -- candidates (320 px) ------------------------------------------------------------------
 # Gray levels, mean |diff| at 320 px. A repeated picture measures 0.00-0.03 (fixture
@@ -197,6 +197,24 @@ def _mean_live(pairs: list[_Pair]) -> float:
 @register
 class FreezeDetector(Detector):
     name = "freeze"
+    event_kinds = (
+        EventKind(
+            "freeze",
+            "Freeze",
+            "画面冻结",
+            "the same picture repeated (`length_s`)",
+            reason=KindReason(
+                "freeze",
+                "fail",
+                "The same picture is repeated for {lengths} s at {times}: padding over a removed "
+                "part.",
+                "在 {times} 同一画面重复 {lengths} 秒：疑似用定格画面填补删减部分。",
+                over="completeness.max_freeze_s",
+            ),
+            caption="freeze",
+            rank=30,
+        ),
+    )
 
     def __init__(self, media, policy) -> None:
         super().__init__(media, policy)

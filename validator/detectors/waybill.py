@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from validator.detectors.base import Detector, Findings, Frame, register
-from validator.models import Event
+from validator.models import Event, EventKind
 from validator.waybill.aggregate import WaybillTracker
 from validator.waybill.reader import DEFAULT_FORMATS, MIN_CODE_PX, CodeRead, read_region, scan
 from validator.waybill.regions import CELL_PX, Region, find_regions
@@ -109,6 +109,15 @@ def _code_region(code: CodeRead, px_per_cell_px: float, found: Region) -> Region
 @register
 class WaybillDetector(Detector):
     name = "waybill"
+    event_kinds = (
+        EventKind(
+            "waybill_read",
+            "Waybill read",
+            "读到运单",
+            "a waybill barcode or QR code first read at `t_s`",
+            rank=70,
+        ),
+    )
 
     def __init__(self, media: MediaInfo, policy: Policy) -> None:
         super().__init__(media, policy)

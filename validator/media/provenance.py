@@ -15,15 +15,41 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from validator.media.boxes import BoxInfo
+from validator.models import Event, EventKind, KindReason
 
 MEANINGS: tuple[str, ...] = ("edited", "re-encoded", "remuxed")
+
+
+def _software(events: Sequence[Event]) -> dict[str, str]:
+    names = sorted({str(s) for e in events for s in e.details.get("software", ["?"])})
+    return {"software": ", ".join(names)}
+
+
+# The event ``check`` adds when a signature says edited or re-encoded (``analyze.py``).
+EVENT_KINDS = (
+    EventKind(
+        "edit_software",
+        "Editing software",
+        "剪辑软件痕迹",
+        "editing / re-encoding software traces in the file's tags",
+        reason=KindReason(
+            "edit_software",
+            "review",
+            "The file carries traces of editing or re-encoding software: {software}.",
+            "文件带有剪辑或转码软件痕迹：{software}。",
+            timed=False,
+            fields=_software,
+        ),
+        rank=50,
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)

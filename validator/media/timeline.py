@@ -46,7 +46,7 @@ import av
 import av.error
 import numpy as np
 
-from validator.models import Event
+from validator.models import Event, EventKind, KindReason
 
 if TYPE_CHECKING:
     from validator.policy import Policy
@@ -56,6 +56,39 @@ GAP_FLOOR_S = 0.25
 VFR_TOLERANCE = 0.05  # steps spread more than 5 % of the median step -> variable frame rate
 SLOW_MOTION_MIN_RATIO = 1.5  # capture fps / stored fps above this is time-stretched capture
 _LIST_CAP = 200  # lists in to_dict() stay short
+
+EVENT_KINDS = (
+    EventKind(
+        "gap",
+        "Gap",
+        "时间断档",
+        "a hole in the video timestamps beyond the stream's own rhythm",
+        reason=KindReason(
+            "timestamp_gap",
+            "fail",
+            "The video timestamps jump at {times} ({lengths} s missing): the recording was "
+            "paused or cut.",
+            "视频时间戳在 {times} 处断档（缺失 {lengths} 秒）：录制曾暂停或被剪辑。",
+            over="completeness.max_gap_s",
+        ),
+        caption="gap",
+        rank=20,
+    ),
+    EventKind(
+        "audio_gap",
+        "Audio gap",
+        "音频断档",
+        "the same in the audio timestamps",
+        reason=KindReason(
+            "audio_gap",
+            "fail",
+            "The audio timestamps jump at {times} ({lengths} s missing).",
+            "音频时间戳在 {times} 处断档（缺失 {lengths} 秒）。",
+            over="completeness.max_gap_s",
+        ),
+        rank=21,
+    ),
+)
 
 
 class Gap(NamedTuple):

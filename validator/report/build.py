@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from validator import __version__
+from validator.detectors import event_kinds
 from validator.models import REQUIREMENTS, Event, Requirement
 from validator.timeutil import iso
 
@@ -22,9 +23,12 @@ SCHEMA_VERSION = "1.0"
 
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema every report validates against."""
+    """The JSON Schema every report validates against: ``report.schema.json`` with the
+    events' ``kind`` enum filled in from the declared event kinds (``event_kinds()``)."""
     text = resources.files("validator.report").joinpath("report.schema.json").read_text("utf-8")
-    return json.loads(text)
+    doc = json.loads(text)
+    doc["properties"]["events"]["items"]["properties"]["kind"]["enum"] = list(event_kinds())
+    return doc
 
 
 @dataclass(frozen=True)

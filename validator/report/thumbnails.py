@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from validator.detectors import event_kinds
 from validator.files import write_bytes
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 LONG_SIDE = 320
 QUALITY = 80
 WAYBILL_READ_LONG_SIDE = 1280
-VISUAL_EVENTS = ("cut", "possible_cut", "gap", "freeze", "black")
 MAX_EVENTS = 20  # thumbnails of events (the first ones); the rest keep thumbnail null
 RESEEK_S = 2.0  # decode forward instead of seeking when the next moment is this close
 SHEET_COLUMNS = 4
@@ -71,8 +71,11 @@ def moments(report: dict[str, Any]) -> list[Moment]:
     if isinstance(t, int | float):
         out.append(Moment("opening.jpg", f"opened {t:.1f}s", float(t), op))
     n = 0
+    # The kinds worth a picture declare its caption (``EventKind.caption``).
+    captions = {k.kind: k.caption for k in event_kinds().values() if k.caption}
     for e in report.get("events") or []:
-        if e.get("kind") not in VISUAL_EVENTS or not isinstance(e.get("t_s"), int | float):
+        caption = captions.get(e.get("kind"))
+        if caption is None or not isinstance(e.get("t_s"), int | float):
             continue
         if n >= MAX_EVENTS:
             break
@@ -80,7 +83,7 @@ def moments(report: dict[str, Any]) -> list[Moment]:
         # Just after a cut or gap shows the new content; the middle of an extent.
         t = float(e["t_s"]) + (float(e.get("length_s") or 0.0) / 2 or 0.05)
         name = f"{e['kind']}-{n}.jpg"
-        out.append(Moment(name, f"{e['kind']} {e['t_s']:.1f}s", t, e))
+        out.append(Moment(name, f"{caption} {e['t_s']:.1f}s", t, e))
     return out
 
 

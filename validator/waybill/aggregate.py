@@ -52,7 +52,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from validator.models import Reason
-from validator.reasons import catalogue
+from validator.reasons import shipped
 from validator.waybill.carriers import identify, normalise
 from validator.waybill.reader import CodeRead, Scan
 
@@ -97,7 +97,7 @@ _NEAR_MIN_LEN = 8  # shorter texts are no waybill numbers; 4 edits would join an
 
 # The messages live in the one reason catalogue (validator/data/reasons.json).
 REASONS: dict[str, tuple[str, str]] = {
-    code: (e["en"], e["zh"]) for code, e in catalogue().items() if code.startswith("waybill_")
+    code: (e["en"], e["zh"]) for code, e in shipped().items() if code.startswith("waybill_")
 }
 
 VERDICT_OF: dict[str, Verdict] = {

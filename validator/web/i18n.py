@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import request, session
 
+from validator.detectors import event_kinds
 from validator.report.text import LABELS as REPORT_LABELS
 
 LANGS = ("en", "zh")
@@ -58,14 +59,6 @@ _WEB = {
         "uncertain": "Uncertain",
         "kind_waybill": "Waybill",
         "kind_face": "Face",
-        "kind_cut": "Cut",
-        "kind_possible_cut": "Possible cut (fast motion)",
-        "kind_gap": "Gap",
-        "kind_freeze": "Freeze",
-        "kind_black": "Covered / black",
-        "kind_waybill_read": "Waybill read",
-        "kind_audio_gap": "Audio gap",
-        "kind_edit_software": "Editing software",
         "kind_opening": "Opening",
         "kind_contact_sheet": "All pictures",
     },
@@ -117,14 +110,6 @@ _WEB = {
         "uncertain": "结果不确定",
         "kind_waybill": "运单",
         "kind_face": "包裹面",
-        "kind_cut": "剪辑点",
-        "kind_possible_cut": "疑似剪辑（快速动作）",
-        "kind_gap": "时间断档",
-        "kind_freeze": "画面冻结",
-        "kind_black": "遮挡/黑屏",
-        "kind_waybill_read": "读到运单",
-        "kind_audio_gap": "音频断档",
-        "kind_edit_software": "剪辑软件痕迹",
         "kind_opening": "开箱",
         "kind_contact_sheet": "全部截图",
     },
@@ -135,8 +120,12 @@ CLAIMS = ("swapped_item", "used_or_damaged_by_buyer", "missing_parts", "empty_pa
 
 
 def labels(lang: str) -> dict[str, str]:
-    """All labels of ``lang``: the report's (requirements, verdicts) and the pages'."""
-    return {**REPORT_LABELS[lang], **_WEB[lang]}
+    """All labels of ``lang``: the report's (requirements, verdicts), the event kinds'
+    (``kind_<kind>``, as their finders declare them) and the pages'."""
+    kinds = {
+        f"kind_{k.kind}": k.label_zh if lang == "zh" else k.label_en for k in event_kinds().values()
+    }
+    return {**REPORT_LABELS[lang], **kinds, **_WEB[lang]}
 
 
 def current_lang() -> str:
