@@ -1,9 +1,10 @@
 """``appeal-validator serve``: the web service on embedded defaults.
 
-werkzeug's threaded server plus the in-process analysis pool: enough for one
-machine. In production run it under gunicorn (``gunicorn 'validator.web:create_app()'``,
-without ``--preload``): the pool then runs in exactly one gunicorn worker, the
-one holding ``<DATA_DIR>/pool.lock``.
+werkzeug's threaded server, which only enqueues, plus one Celery worker process
+beside it (``appeal-validator worker``, on the SQLite broker in DATA_DIR unless
+BROKER_URL is set): enough for one machine. In production run the web process under
+gunicorn (``gunicorn 'validator.web:create_app()'``) and ``appeal-validator worker``
+beside it (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
-        help="run the web service (upload form + JSON API) with its analysis pool",
-        description="Run the upload form and the API v1 with an in-process analysis pool. "
+        help="run the web service (upload form + JSON API) with a worker beside it",
+        description="Run the upload form and the API v1, and a worker process for the "
+        "analyses (unless APPEAL_VALIDATOR_RUN_POOL=false). "
         "Settings: APPEAL_VALIDATOR_DATA_DIR, APPEAL_VALIDATOR_MAX_UPLOAD_MB, "
         "APPEAL_VALIDATOR_WORKERS, DATABASE_URL, ... (docs/api.md, 'Settings').",
     )
@@ -50,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         services.close()
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from e
+    worker = None
+    if services.settings["RUN_POOL"]:
+        from validator.jobs.tasks import start_worker
+
+        worker = start_worker(services.settings, analysis_target=app.config.get("ANALYSIS_TARGET"))
     host = server.host if ":" not in server.host else f"[{server.host}]"
     print(f"Serving on http://{host}:{server.port}/", flush=True)
     print(
@@ -70,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
-        services.close()  # running analyses go back to the queue for the next start
+        if worker is not None:
+            from validator.jobs.tasks import stop_worker
+
+            stop_worker(worker)  # a job still running is requeued at the next start
+        services.close()
     return 0
 
 
