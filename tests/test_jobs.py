@@ -391,6 +391,92 @@ def test_a_job_stopped_with_its_worker_runs_again_at_the_next_start(
     assert done.status == "done" and done.attempts == 2
 
 
+def test_the_embedded_broker_reports_the_messages_waiting(cfg: dict) -> None:
+    """Recovery asks this (kombu's public passive declare) before resending lost jobs."""
+    from validator.jobs import tasks
+
+    app = tasks.make_celery(cfg)
+    assert tasks.queue_size(app, cfg["QUEUE"]) == 0
+    _submit(cfg, "a", "b")
+    assert tasks.queue_size(app, cfg["QUEUE"]) == 2
+
+
+def stuck_analysis(path: str, **kw: object) -> dict:
+    """Stuck where the soft time limit cannot stop it (a decoder's C code)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    kw["progress"](0.1, "decoding")  # type: ignore[operator]
+    while True:
+        try:
+            time.sleep(3600)
+        except SoftTimeLimitExceeded:
+            continue
+
+
+def test_the_hard_time_limit_fails_the_job_its_process_cannot(store: Store, cfg: dict) -> None:
+    from validator.jobs import tasks
+
+    cfg = {**cfg, "JOB_TIMEOUT_S": 1.0}
+    row = _queue(store, cfg)
+    tasks.make_celery(cfg)
+    # submit_check's message, with a hard limit of 3 s instead of JOB_TIMEOUT_S + 30
+    tasks.run_check.apply_async(args=[row.id, cfg["DATA_DIR"]], time_limit=3)
+    with worker(cfg, target="test_jobs:stuck_analysis"):
+        (done,) = _wait_ended(store, [row.id], timeout=60)
+    assert done.status == "failed" and done.error["code"] == "job_timeout"
+    assert done.attempts == 1 and done.lease_owner is None
+
+
+def test_the_worker_of_a_killed_server_finishes_its_job_and_exits(
+    store: Store, cfg: dict, tmp_path: Path
+) -> None:
+    """kill -9 of serve alone: its worker must not run on, orphaned, beside the next one."""
+    import signal
+    import subprocess
+    import sys
+
+    row = _queue(store, cfg)
+    _submit(cfg, row.id)
+    server = subprocess.Popen(  # stands for serve: starts the worker, then only waits
+        [sys.executable, "-c",
+         "import json, sys, time; from validator.jobs.tasks import start_worker\n"
+         "w = start_worker(json.loads(sys.argv[1]), "
+         "analysis_target='test_celery_worker:sleepy_analysis')\n"
+         "print(w.pid, flush=True); time.sleep(600)", json.dumps(cfg)],
+        stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    worker_pid = int(server.stdout.readline())
+    try:
+        starts = Path(cfg["DATA_DIR"]) / "starts.log"
+        deadline = time.monotonic() + 60
+        while not starts.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert starts.exists()  # the job is in hand (it sleeps 3 s)
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        deadline = time.monotonic() + 60
+        while _running(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(worker_pid), "the orphaned worker runs on"
+    finally:
+        server.stdout.close()
+        from validator.jobs.testing import kill_tree
+
+        kill_tree(worker_pid)
+    done = store.get(row.id)
+    assert done.status == "done" and done.attempts == 1  # finished before it left
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _children() -> set[int]:
     return {int(p) for p in os.listdir("/proc") if p.isdigit() and _is_child_of_us(int(p))}
 
