@@ -128,22 +128,31 @@ def test_a_job_is_claimed_once(store: Store, cfg: dict) -> None:
     assert store.get(row.id).status == "done"
 
 
-def test_expired_leases_are_requeued_then_abandoned(store: Store, cfg: dict) -> None:
+def test_dead_owners_jobs_are_requeued_then_abandoned(store: Store, cfg: dict) -> None:
     row = _queue(store, cfg)
+    others = []
     for attempt in (1, 2, 3):
         assert store.claim(row.id, f"dead-{attempt}", 30)
-        with store.session() as s:  # the owner died: nobody renews the lease
-            s.execute(
-                update(Check)
-                .where(Check.id == row.id)
-                .values(lease_until=utcnow() - timedelta(seconds=1))
-            )
-        requeued, failed = store.requeue_expired(max_attempts=3)
+        stale = store.get(row.id)  # as recovery read it: the owner died
+        others.append(_queue(store, cfg).id)
+        assert store.claim(others[-1], "alive", 30)
+        requeued, failed = store.requeue([stale], max_attempts=3)
         if attempt < 3:
             assert (requeued, failed) == ([row.id], []) and store.get(row.id).status == "queued"
     assert failed == [row.id]
     done = store.get(row.id)
     assert done.status == "failed" and done.error["code"] == "job_abandoned"
+    assert all(store.get(i).status == "running" for i in others)  # only the rows given
+
+
+def test_a_stale_read_never_requeues_a_job_that_moved_on(store: Store, cfg: dict) -> None:
+    row = _queue(store, cfg)
+    assert store.claim(row.id, "dead", 30)
+    stale = store.get(row.id)
+    assert store.take_over(row.id, "dead", "alive", 30)  # its redelivery got there first
+    assert store.requeue([stale], max_attempts=3) == ([], [])
+    again = store.get(row.id)
+    assert again.status == "running" and again.lease_owner == "alive" and again.attempts == 2
 
 
 # -- recovery: jobs no message will bring back ----------------------------------------

@@ -539,15 +539,6 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(Check).where(Check.status == "running")))
 
-    def requeue_expired(self, max_attempts: int) -> tuple[list[str], list[str]]:
-        """Running jobs past their run deadline (``lease_until``): see ``requeue``."""
-        now = utcnow()
-        with self.session() as s:
-            stale = s.scalars(
-                select(Check).where(Check.status == "running", Check.lease_until < now)
-            ).all()
-        return self.requeue(stale, max_attempts)
-
     def requeue(self, rows: Iterable[Check], max_attempts: int) -> tuple[list[str], list[str]]:
         """Running jobs whose owner is gone: requeue, or fail after ``max_attempts``.
 
