@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     if services.settings["RUN_POOL"]:
         from validator.jobs.tasks import start_worker
 
-        worker = start_worker(services.settings, analysis_target=app.config.get("ANALYSIS_TARGET"))
+        # Its banner and logs go to stderr: stdout carries only the URL line.
+        worker = start_worker(
+            services.settings, analysis_target=app.config.get("ANALYSIS_TARGET"), stdout=sys.stderr
+        )
     host = server.host if ":" not in server.host else f"[{server.host}]"
     print(f"Serving on http://{host}:{server.port}/", flush=True)
     print(

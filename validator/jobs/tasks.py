@@ -332,16 +332,16 @@ class Recoverer:
         The broker is asked first: when it cannot be reached, nothing is requeued.
         """
         cfg, store = self.cfg, self.store
-        lease = float(cfg["JOB_LEASE_S"])
+        every_s = float(cfg["JOB_LEASE_S"])
         empty = self.queue_empty()
         dead = [row for row in store.running() if _dead(row)]
         requeued, failed = store.requeue(dead, cfg["JOB_MAX_ATTEMPTS"])
         self.unsent.update(requeued)
         now = time.monotonic()
-        self.sent = {k: t for k, t in self.sent.items() if now - t < lease}
+        self.sent = {k: t for k, t in self.sent.items() if now - t < every_s}
         lost: list[str] = []
         if empty:  # every queued job's message is gone: the old ones lost theirs
-            before = datetime.fromtimestamp(time.time() - lease, UTC)
+            before = datetime.fromtimestamp(time.time() - every_s, UTC)
             lost = [i for i in store.queued_before(before) if i not in self.unsent | set(self.sent)]
         sent = []
         for check_id in [*sorted(self.unsent), *lost]:
