@@ -109,7 +109,13 @@ def celery_config(settings: Mapping[str, Any]) -> dict[str, Any]:
         # Longer than a check's task may live (the hard limit): Redis must not hand a
         # running job's message to a second worker.
         visibility = int(run_deadline_s(cfg)) + 1
-        conf["broker_transport_options"] = {"visibility_timeout": visibility}
+        conf["broker_transport_options"] = {
+            "visibility_timeout": visibility,
+            # kombu looks for messages of dead workers every interval x throttle seconds
+            # (100 s by default); one cheap ZRANGE a look, so look every JOB_LEASE_S.
+            "unacked_restore_interval": min(10.0, max(1.0, cfg["JOB_LEASE_S"])),
+            "unacked_restore_throttle": 1,
+        }
         conf["result_backend"] = cfg["BROKER_URL"]
     else:
         # SQLite: writers wait for the lock instead of failing (kombu passes these

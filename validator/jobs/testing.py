@@ -218,7 +218,7 @@ class Server:
         self._close()
 
     def stop(self) -> None:
-        """SIGTERM, then wait (the server requeues its running jobs)."""
+        """SIGTERM, then wait (serve stops its worker; a job in hand runs again next start)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
