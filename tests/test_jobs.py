@@ -19,7 +19,7 @@ from validator.jobs.storage import LocalStorage
 from validator.jobs.store import Check, Store, canonical_hash, hash_key, utcnow
 from validator.jobs.tasks import Recoverer, owner_of
 from validator.jobs.testing import app_config, fake_analysis, worker
-from validator.web.uploads import sniff
+from validator.media.sniff import media_type
 
 
 @pytest.fixture
@@ -279,7 +279,7 @@ def test_put_stream_is_atomic_and_hashes(tmp_path: Path) -> None:
     ],
 )
 def test_sniff_by_content(head: bytes, expected: str | None) -> None:
-    assert sniff(head) == expected
+    assert media_type(head) == expected
 
 
 # -- runner -----------------------------------------------------------------------------

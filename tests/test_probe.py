@@ -357,11 +357,11 @@ def test_absurd_media(tmp_path: Path, policy: Policy, limits: dict, reason: str)
 
 
 def test_naive_and_odd_time_tags() -> None:
-    from validator.media.probe import _parse_time_tag
+    from validator.media.creation_times import parse_time_tag
 
-    value, note = _parse_time_tag("2020-01-05 15:04:00", naive_utc=True)
+    value, note = parse_time_tag("2020-01-05 15:04:00", naive_utc=True)
     assert value == datetime(2020, 1, 5, 15, 4, tzinfo=UTC) and "UTC" in note
-    value, note = _parse_time_tag("2019:07:24 11:25:40", naive_utc=False)
+    value, note = parse_time_tag("2019:07:24 11:25:40", naive_utc=False)
     assert value is not None and value.utcoffset() == timedelta(hours=8) and "China" in note
-    assert _parse_time_tag("2024", naive_utc=False)[0] is None
-    assert _parse_time_tag("yesterday", naive_utc=False)[0] is None
+    assert parse_time_tag("2024", naive_utc=False)[0] is None
+    assert parse_time_tag("yesterday", naive_utc=False)[0] is None

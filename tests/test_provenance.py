@@ -14,16 +14,12 @@ import av
 import numpy as np
 import pytest
 
+from validator.media.boxes import BoxInfo, EditListEntry, TrackBoxes, parse_xmp, scan_boxes
 from validator.media.provenance import (
     MEANINGS,
-    BoxInfo,
-    EditListEntry,
-    TrackBoxes,
     detect_provenance,
     load_signatures,
     parse_signatures,
-    parse_xmp,
-    scan_boxes,
 )
 
 MEI = Path("metadata-extractor-images")
@@ -260,7 +256,7 @@ def _small_mp4(path: Path) -> Path:
 
 
 def test_xmp_uuid_box_appended_to_a_clip_is_found(tmp_path: Path) -> None:
-    from validator.media.provenance import XMP_UUID
+    from validator.media.boxes import XMP_UUID
 
     path = _small_mp4(tmp_path / "x.mp4")
     xmp = b'<x:xmpmeta><rdf:Description xmp:CreatorTool="Adobe Premiere Pro 2024.0 (Windows)"/>'

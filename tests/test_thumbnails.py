@@ -1,4 +1,4 @@
-"""Evidence thumbnails written with ``out_dir``: small valid JPEGs the report points to."""
+"""Evidence thumbnails ``check_case`` writes: small valid JPEGs the report points to."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fixtures.generate import build
-from validator import check
+from validator import check, check_case
 from validator.report.build import schema
 from validator.report.thumbnails import contact_sheet, moments
 
@@ -24,7 +24,8 @@ MAX_BYTES = 60_000
 @cache
 def checked(name: str, out: Path):
     path, truth = build(name, CACHE)
-    return check(path, facts=truth["case"], out_dir=out).to_dict()
+    (report,) = check_case(truth["case"], [path], out).reports
+    return report
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +63,15 @@ def test_every_picture_is_a_small_valid_jpeg(clean):
 def test_report_points_to_each_face_waybill_and_opening(clean):
     report, out = clean
     assert all(f["thumbnail"] for f in report["faces"]["shown"])
-    assert report["waybill"]["thumbnail"] == "thumbnails/waybill.jpg"
-    assert report["opening"]["thumbnail"] == "thumbnails/opening.jpg"
-    assert (out / "thumbnails" / "contact_sheet.jpg").is_file()
+    assert report["waybill"]["thumbnail"] == "v0-waybill.jpg"
+    assert report["opening"]["thumbnail"] == "v0-opening.jpg"
+    assert (out / "v0-contact_sheet.jpg").is_file()
     jsonschema.validate(report, schema())
     # report.json on disk carries the same paths
     import json
 
     on_disk = json.loads((out / "report.json").read_text("utf-8"))
-    assert on_disk["faces"] == report["faces"]
+    assert on_disk["videos"][0]["faces"] == report["faces"]
 
 
 def test_waybill_thumbnail_has_the_code_outlined(clean):

@@ -7,6 +7,10 @@ Public API::
     report.verdict            # "pass" | "fail" | "review"
     report.to_dict()          # the JSON report (validator/report/report.schema.json)
 
+    from validator import check_case
+    result = check_case(case, ["unboxing.mp4"], "out/")  # + pictures, prediction, report.json
+    result.prediction         # with a case: the predicted appeal outcome
+
 Errors are one tree rooted at ``ValidatorError`` (see ``validator.errors``).
 """
 
@@ -31,6 +35,7 @@ from validator.policy import Policy, load_policy
 
 if TYPE_CHECKING:
     from validator.analyze import check
+    from validator.cases import CaseResult, check_case
     from validator.report.build import Report
 
 
@@ -41,6 +46,10 @@ def __getattr__(name: str) -> Any:
         from validator.analyze import check
 
         return check
+    if name in ("check_case", "CaseResult"):
+        from validator import cases
+
+        return getattr(cases, name)
     if name == "Report":
         from validator.report.build import Report
 
@@ -52,6 +61,7 @@ __all__ = [
     "AbsurdMedia",
     "AnalysisTimeout",
     "CaseError",
+    "CaseResult",
     "ConfigError",
     "EmptyFile",
     "InputError",
@@ -64,5 +74,6 @@ __all__ = [
     "ValidatorError",
     "__version__",
     "check",
+    "check_case",
     "load_policy",
 ]

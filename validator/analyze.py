@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from validator import requirements as req
+from validator.clock import Clock, default
 from validator.detectors import REGISTRY, Detector, Findings
 from validator.errors import CaseError
 from validator.media.probe import MediaInfo, probe
@@ -24,7 +25,7 @@ from validator.media.source import VideoSource
 from validator.media.timeline import find_gaps
 from validator.models import Event, combine
 from validator.policy import Policy, load_policy
-from validator.report.build import Report, build_report, write_json
+from validator.report.build import Report, build_report
 from validator.timeutil import parse_time
 
 Progress = Callable[[float, str], None]
@@ -156,30 +157,33 @@ def run_detectors(
     duration_s: float,
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
+    counter: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Findings]:
     """Feed every frame of ``source`` to every detector once; return their findings.
 
     ``timings``, when given, receives each detector's own time (``process`` and
-    ``finish``, seconds) so the benchmark can show where a check's time goes.
+    ``finish``, seconds, read from ``counter``) so the benchmark can show where a
+    check's time goes.
     """
     last = 0.0
     spent = dict.fromkeys((d.name for d in detectors), 0.0)
-    clock = time.perf_counter
     for frame in source:
         for d in detectors:
-            t0 = clock()
+            t0 = counter()
             d.process(frame)
-            spent[d.name] += clock() - t0
+            spent[d.name] += counter() - t0
         if progress is not None and duration_s > 0 and frame.t_s - last >= 1.0:
             last = frame.t_s
             progress(min(0.99, frame.t_s / duration_s), "decoding")
     if timings is not None:
         timings.update(spent)
-    return finish_all(detectors, timings)
+    return finish_all(detectors, timings, counter)
 
 
 def finish_all(
-    detectors: list[Detector], timings: dict[str, float] | None = None
+    detectors: list[Detector],
+    timings: dict[str, float] | None = None,
+    counter: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Findings]:
     """Each detector's findings, in input order; one that ``uses`` others finishes after them."""
     names = {d.name for d in detectors}
@@ -190,12 +194,12 @@ def finish_all(
         if not ready:
             raise ValueError(f"detectors use each other in a cycle: {[d.name for d in pending]}")
         for d in ready:
-            t0 = time.perf_counter()
+            t0 = counter()
             done[d.name] = (
                 d.finish({n: done[n] for n in d.uses if n in done}) if d.uses else d.finish()
             )
             if timings is not None:
-                timings[d.name] = timings.get(d.name, 0.0) + time.perf_counter() - t0
+                timings[d.name] = timings.get(d.name, 0.0) + counter() - t0
         pending = [d for d in pending if d.name not in done]
     return {d.name: done[d.name] for d in detectors}
 
@@ -205,19 +209,21 @@ def check(
     *,
     facts: req.CheckFacts | Mapping[str, Any] | None = None,
     policy: Policy | str | Path | None = None,
-    out_dir: str | Path | None = None,
     progress: Progress | None = None,
     detectors: list[str] | None = None,
+    clock: Clock | None = None,
 ) -> Report:
     """Check one video against the four requirements.
 
     ``facts`` is a ``CheckFacts`` or a case dict (``case.json``'s shape);
     ``policy`` a ``Policy``, a shipped profile's name or a profile file;
-    ``out_dir``, when given, receives ``report.json`` and the evidence thumbnails
-    (``thumbnails/``, paths in the report relative to ``out_dir``).
+    ``clock`` measures the durations in ``analysis`` (``validator.clock``).
+    Writes nothing: ``validator.check_case`` adds the evidence pictures, the
+    prediction and ``report.json``.
     Raises ``InputError`` subclasses for files that are not readable videos.
     """
-    started = time.monotonic()
+    counter = (clock or default()).counter
+    started = counter()
     path = Path(path)
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     f = facts if isinstance(facts, req.CheckFacts) else facts_from_case(facts)
@@ -235,7 +241,7 @@ def check(
         pol["decode.min_seconds_budget"],
         pol["decode.max_seconds_per_media_second"] * media.duration_s,
     )
-    decode_started = time.monotonic()
+    decode_started = counter()
     with VideoSource(
         path,
         stream_index=media.video_stream_index,
@@ -246,11 +252,16 @@ def check(
     ) as source:
         spent: dict[str, float] = {}
         findings = run_detectors(
-            source, active, duration_s=media.duration_s, progress=progress, timings=spent
+            source,
+            active,
+            duration_s=media.duration_s,
+            progress=progress,
+            timings=spent,
+            counter=counter,
         )
         decode_errors = source.decode_errors
         frames = source.frames_decoded
-    decode_s = time.monotonic() - decode_started
+    decode_s = counter() - decode_started
     hasher.join()
 
     events: list[Event] = list(find_gaps(media.timeline, pol))
@@ -306,18 +317,11 @@ def check(
             "frames": frames,
             "decode_errors": decode_errors,
             "decode_s": round(decode_s, 3),
-            "total_s": round(time.monotonic() - started, 3),
+            "total_s": round(counter() - started, 3),
             "detectors": names,
             "detector_s": {k: round(v, 3) for k, v in spent.items()},
         },
     )
-    if out_dir is not None:
-        from validator.report.thumbnails import write_thumbnails
-
-        t0 = time.monotonic()
-        write_thumbnails(path, report.data, out_dir)
-        report.data["analysis"]["thumbnails_s"] = round(time.monotonic() - t0, 3)
-        write_json(Path(out_dir) / "report.json", report.to_dict())
     if progress:
         progress(1.0, "done")
     return report

@@ -13,6 +13,8 @@ from typing import Any, Literal
 Verdict = Literal["pass", "fail", "review"]
 VERDICTS: tuple[str, ...] = ("pass", "fail", "review")
 REQUIREMENTS: tuple[str, ...] = ("consistency", "completeness", "validity", "timeliness")
+# The exit code of a verdict: ``check``, ``batch`` (and the README's table).
+VERDICT_EXIT: dict[str, int] = {"pass": 0, "fail": 1, "review": 3}
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         what = r["error"] or r["unreadable"]
         print(f"error: case {r['case_id']} could not be read: {what}", file=sys.stderr)
     print(
-        f"batch: {len(rows)} case(s), {result.analysed} checked, {result.skipped} unchanged, "
+        f"batch: {len(rows)} case(s), {result.analyzed} checked, {result.skipped} unchanged, "
         f"{len(bad)} unreadable; reports in {result.out_dir}",
         file=sys.stderr,
     )

@@ -7,13 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from validator.analyze import check, facts_from_case
+from validator.analyze import facts_from_case
+from validator.cases import check_case
 from validator.errors import UsageError
-from validator.report.build import write_json
+from validator.models import VERDICT_EXIT
 from validator.report.text import render_text
 from validator.timeutil import parse_time
 
-EXIT = {"pass": 0, "fail": 1, "review": 3}
+EXIT = VERDICT_EXIT
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the text report")
     p.add_argument(
-        "--out", type=Path, metavar="DIR", help="also write report.json (and evidence) here"
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write report.json (the case: this video's report and the prediction) "
+        "and the evidence pictures here",
     )
     p.set_defaults(func=run)
 
@@ -45,16 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _load_case(path: Path | None) -> dict | None:
     if path is None:
         return None
-    try:
-        from validator.predict import load_case
-    except ImportError:  # the predictor is optional in a trimmed install
-        load_case = None
-    if load_case is not None:
-        return load_case(path)
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot read case file {path}: {e}") from e
+    from validator.predict import load_case  # CaseError (exit 2) names the bad field
+
+    return load_case(path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,19 +70,8 @@ def run(args: argparse.Namespace) -> int:
     }
     case = _load_case(args.case)
     facts = facts_from_case(case, **overrides)
-    report = check(args.video, facts=facts, policy=args.policy, out_dir=args.out)
-    data = report.to_dict()
-    if case is not None:
-        try:
-            from validator.predict import predict
-        except ImportError:
-            predict = None
-        if predict is not None:
-            # Judge this video alone: other reports the case file may carry are not it.
-            evidence = {**(case.get("evidence") or {}), "videos": [{"path": args.video.name}]}
-            data["prediction"] = predict({**case, "evidence": evidence}, [data]).to_dict()
-    if args.out is not None:
-        write_json(args.out / "report.json", data)
+    result = check_case(case, [args.video], args.out, policy=args.policy, facts=facts)
+    data = result.video_report()  # raises the video's InputError: exit 4
     if args.format == "json":
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     else:

@@ -1,8 +1,7 @@
-"""The batch run: skip unchanged cases, analyse the rest in parallel processes, summarise."""
+"""The batch run: skip unchanged cases, check the rest in parallel processes, summarise."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import shutil
@@ -18,7 +17,8 @@ from typing import Any, TextIO
 
 from validator.batch import summary
 from validator.batch.discover import Case, case_key, discover
-from validator.batch.work import REPORT, run_case
+from validator.batch.work import load, run_case
+from validator.models import VERDICT_EXIT, combine
 
 DONE_STATUSES = ("done", "unreadable")  # cached; "error" (bad case.json, bug) is retried
 
@@ -26,7 +26,7 @@ DONE_STATUSES = ("done", "unreadable")  # cached; "error" (bad case.json, bug) i
 @dataclass
 class BatchResult:
     rows: list[dict[str, Any]]
-    analysed: int = 0
+    analyzed: int = 0
     skipped: int = 0
     out_dir: Path = field(default_factory=Path)
 
@@ -40,15 +40,11 @@ class BatchResult:
 
 
 def exit_code(rows: list[dict[str, Any]]) -> int:
-    """4 any case unreadable (or not analysable), else 1 any fail, 3 any review, else 0."""
+    """4 any case unreadable (or not checkable), else the worst verdict's (1 fail, 3
+    review, 0 pass; 0 for no case)."""
     if any(r["status"] in ("unreadable", "error") for r in rows):
         return 4
-    verdicts = {r["verdict"] for r in rows}
-    if "fail" in verdicts:
-        return 1
-    if "review" in verdicts:
-        return 3
-    return 0
+    return VERDICT_EXIT[combine([r["verdict"] for r in rows])]
 
 
 def default_out(root: Path) -> Path:
@@ -62,13 +58,6 @@ def _cleanup(cases_dir: Path) -> None:
     for p in cases_dir.iterdir():
         if p.name.startswith((".tmp-", ".old-")):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def _load(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 class Progress:
@@ -135,7 +124,7 @@ def run_batch(
     skipped = 0
     for c in cases:
         key = case_key(c, pol.digest, __version__)
-        old = _load(cases_dir / c.slug / REPORT)
+        old = load(cases_dir / c.slug)
         if old is not None and old.get("key") == key and old.get("status") in DONE_STATUSES:
             skipped += 1
             continue
@@ -151,16 +140,16 @@ def run_batch(
         progress.close()
     rows = []
     for c in cases:
-        data = _load(cases_dir / c.slug / REPORT)
+        data = load(cases_dir / c.slug)
         if data is None:  # its process crashed (a decoder bug): listed, retried on rerun
             data = {
                 "case_id": c.id,
                 "status": "error",
-                "error": {"message": "not analysed: its process died; rerun to retry"},
+                "error": {"message": "not checked: its process died; rerun to retry"},
             }
         rows.append(summary.row(data, c.slug))
     summary.write_all(out_dir, rows, f"appeal-validator batch: {root.name}")
-    return BatchResult(rows, analysed=len(pending), skipped=skipped, out_dir=out_dir)
+    return BatchResult(rows, analyzed=len(pending), skipped=skipped, out_dir=out_dir)
 
 
 def _job(c: Case, key: str, policy: str | None, digest: str, out_dir: Path) -> dict[str, Any]:

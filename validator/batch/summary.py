@@ -1,7 +1,7 @@
 """``summary.jsonl``, ``summary.csv`` and ``index.html``: one row per case, from the reports.
 
-The three are rendered from the same rows (``rows()``), which are read back from the
-per-case ``report.json`` files, so they always agree with the reports.
+The three are rendered from the same rows (``row()``), which are read back from the
+per-case ``report.json`` and ``batch.json`` files, so they always agree with the reports.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import csv
 import html
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-REQUIREMENTS = ("consistency", "completeness", "validity", "timeliness")
+from validator.files import write_text
+from validator.models import REQUIREMENTS, VERDICTS, combine
+
 COLUMNS = (
     "case_id",
     "status",
@@ -34,10 +34,8 @@ COLUMNS = (
 
 def _requirement_verdict(reports: list[Mapping[str, Any]], name: str) -> str:
     verdicts = [(r.get("requirements") or {}).get(name, {}).get("verdict") for r in reports]
-    for v in ("fail", "review", "pass"):
-        if v in verdicts:
-            return v
-    return ""
+    known = [v for v in verdicts if v in VERDICTS]
+    return combine(known) if known else ""
 
 
 def _pictures(report: Mapping[str, Any]) -> list[str]:
@@ -66,20 +64,9 @@ def row(result: Mapping[str, Any], slug: str) -> dict[str, Any]:
         "error": error.get("message")
         or "; ".join(f"{u['video']}: {u['message']}" for u in result.get("unreadable") or []),
         "thumbnail": f"cases/{slug}/{thumbs[0]}" if thumbs else "",
-        "report": f"cases/{slug}/report.json",
+        # A case that could not be checked (a bad case.json) has only its batch.json.
+        "report": f"cases/{slug}/{'report.json' if 'videos' in result else 'batch.json'}",
     }
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def render_csv(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -127,6 +114,6 @@ def render_html(rows: list[Mapping[str, Any]], title: str) -> str:
 
 def write_all(out: Path, rows: list[Mapping[str, Any]], title: str) -> None:
     """Write the three summaries (each atomically)."""
-    _atomic_text(out / "summary.jsonl", render_jsonl(rows))
-    _atomic_text(out / "summary.csv", render_csv(rows))
-    _atomic_text(out / "index.html", render_html(rows, title))
+    write_text(out / "summary.jsonl", render_jsonl(rows))
+    write_text(out / "summary.csv", render_csv(rows))
+    write_text(out / "index.html", render_html(rows, title))

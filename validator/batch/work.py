@@ -1,14 +1,15 @@
-"""The work of one case, run in a pool process: check every video, predict, write.
+"""The work of one case, run in a pool process: ``check_case`` into the case's folder.
 
-Results go to ``<out>/cases/<slug>/`` atomically: everything is written into a
-temporary sibling folder first (``report.json`` last), which then replaces the old
-folder. A run killed at any moment leaves either the old result, the new one, or a
-``.tmp-*`` folder that the next run removes; never a half-written report.
+Results go to ``<out>/cases/<slug>/``: ``report.json`` and the pictures, exactly as
+``check_case`` writes them for the CLI and the service, and ``batch.json``, this
+run's bookkeeping (the case's id here, its key for resuming, status, error). All is
+written into a temporary sibling folder first, which then replaces the old folder.
+A run killed at any moment leaves either the old result, the new one, or a
+``.tmp-*`` folder that the next run removes; never a half-written case.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -16,21 +17,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-REPORT = "report.json"
+from validator.cases import REPORT
+from validator.files import write_json
 
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+BOOK = "batch.json"
 
 
 def publish(tmp_dir: Path, final: Path) -> None:
@@ -44,65 +34,36 @@ def publish(tmp_dir: Path, final: Path) -> None:
         os.replace(tmp_dir, final)
 
 
-def _worst(verdicts: list[str]) -> str:
-    for v in ("fail", "review", "pass"):
-        if v in verdicts:
-            return v
-    return "review"
-
-
 def run_case(job: dict[str, Any]) -> dict[str, Any]:
-    """Analyse one case (``job`` is plain JSON); returns the case report it wrote."""
-    from validator.analyze import check
-    from validator.errors import InputError, ValidatorError
-    from validator.report.thumbnails import write_thumbnails
+    """Check one case (``job`` is plain JSON); returns what it wrote, as ``load`` reads it."""
+    from validator.cases import check_case
+    from validator.errors import ValidatorError
 
     out = Path(job["out_dir"]) / "cases"
     out.mkdir(parents=True, exist_ok=True)
     final = out / job["slug"]
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{job['slug']}-", dir=out))
     tmp.chmod(0o755)
-    result: dict[str, Any] = {
+    book: dict[str, Any] = {
         "case_id": job["case_id"],
         "key": job["key"],
         "policy": job["policy_digest"],
         "status": "done",
-        "verdict": None,
-        "videos": [],
-        "unreadable": [],
         "error": None,
-        "prediction": None,
     }
+    result: dict[str, Any] = {}
     try:
         case = None
         if job.get("case_file"):
             from validator.predict import load_case
 
             case = load_case(Path(job["case_file"]))
-        reports = []
-        for i, video in enumerate(job["videos"]):
-            name = Path(video).name
-            try:
-                report = check(video, facts=case, policy=job["policy"]).to_dict()
-            except InputError as e:
-                result["unreadable"].append({"video": name, **e.to_dict()})
-                continue
-            # paths relative to the case folder, where its report.json is
-            write_thumbnails(video, report, tmp, subdir=f"v{i}")
-            reports.append(report)
-            result["videos"].append(report)
-        if result["unreadable"]:
-            result["status"] = "unreadable"
-        if reports:
-            result["verdict"] = _worst([r["verdict"] for r in reports])
-        if case is not None:
-            from validator.predict import predict
-
-            result["prediction"] = predict(case, reports).to_dict()
+        result = check_case(case, job["videos"], tmp, policy=job["policy"]).to_dict()
+        book["status"] = result["status"]
     except ValidatorError as e:  # a bad case.json or policy: listed, not cached
-        result.update(status="error", error=e.to_dict())
+        book.update(status="error", error=e.to_dict())
     except Exception as e:  # a bug: listed with its type, the others go on
-        result.update(
+        book.update(
             status="error",
             error={
                 "code": "internal_error",
@@ -111,9 +72,26 @@ def run_case(job: dict[str, Any]) -> dict[str, Any]:
             },
         )
     try:
-        write_json_atomic(tmp / REPORT, result)
+        write_json(tmp / BOOK, book)
         publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return result
+    return {**result, **book}
+
+
+def load(folder: Path) -> dict[str, Any] | None:
+    """A case's folder as one dict: ``report.json`` (if any) under ``batch.json``;
+    None when the case has no complete result (never run, or its process died)."""
+    import json
+
+    def read(name: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((folder / name).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    book = read(BOOK)
+    if book is None:
+        return None
+    return {**(read(REPORT) or {}), **book}

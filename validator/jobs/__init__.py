@@ -6,7 +6,7 @@ Redis when scaled out) only decides where it runs.
 
     store.py     SQLAlchemy models and every query (tenants, API keys, checks, deliveries)
     storage.py   uploaded videos and derived files, written atomically
-    runner.py    run_job(id): load the row, analyse (or reuse a result), store it
+    runner.py    run_job(id): load the row, analyze (or reuse a result), store it
     tasks.py     the Celery app, tasks, exactly-once execution, recovery of lost jobs
     webhooks.py  signed callbacks, retried with backoff, every attempt recorded
     settings.py  the service's settings, declared once

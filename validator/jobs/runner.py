@@ -45,29 +45,18 @@ def crashed(message: str, exit_code: int | None) -> dict[str, Any]:
     }
 
 
-# The analysis itself; tests of the plumbing swap in a fast fake (``analyse`` below).
-Analyse = Callable[..., dict[str, Any]]
+# The analysis itself; tests of the plumbing swap in a fast fake (``analyze`` below).
+Analyze = Callable[..., dict[str, Any]]
 
 
-def analyse(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: str,
+def analyze(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: str,
             progress: Callable[[float, str], None]) -> dict[str, Any]:  # fmt: skip
-    """The real analysis: ``check`` (plus the prediction when a case was given)."""
-    from validator.analyze import check
-    from validator.report.thumbnails import write_thumbnails
+    """The real analysis: ``check_case`` on the one uploaded video, into the check's
+    folder (``report.json`` and the pictures the service serves by name); returns the
+    video's report with the prediction riding along, as ``check --case`` prints it."""
+    from validator.cases import check_case
 
-    report = check(path, facts=case, policy=policy, progress=progress)
-    data = report.to_dict()
-    progress(0.99, "thumbnails")
-    # Straight into the check's folder: the service serves them by file name.
-    write_thumbnails(path, data, out_dir, subdir="")
-    if case:
-        try:
-            from validator.predict import predict
-        except ImportError:  # a trimmed install without the predictor
-            return data
-        # The same as ``check --case --format json``: the prediction rides along.
-        data["prediction"] = predict(case, [data]).to_dict()
-    return data
+    return check_case(case, [path], out_dir, policy=policy, progress=progress).video_report()
 
 
 def _internal(e: BaseException) -> dict[str, Any]:
@@ -85,7 +74,7 @@ def run_job(
     settings: Mapping[str, Any] | None = None,
     owner: str | None = None,
     store: Store | None = None,
-    analysis: Analyse | None = None,
+    analysis: Analyze | None = None,
 ) -> dict[str, Any]:
     """Run check ``check_id``; returns ``{"id", "status"}`` (plus ``error`` when failed).
 
@@ -97,14 +86,14 @@ def run_job(
     own_store = store is None
     db = store or Store(cfg["DATABASE_URL"])
     try:
-        return _run(check_id, cfg, owner, db, analysis or analyse)
+        return _run(check_id, cfg, owner, db, analysis or analyze)
     finally:
         if own_store:
             db.close()
 
 
 def _run(
-    check_id: str, cfg: Mapping[str, Any], owner: str | None, db: Store, analysis: Analyse
+    check_id: str, cfg: Mapping[str, Any], owner: str | None, db: Store, analysis: Analyze
 ) -> dict[str, Any]:
     if owner is None:
         owner = f"run_job:{check_id}"

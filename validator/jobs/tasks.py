@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TARGET = "validator.jobs.runner:analyse"
+DEFAULT_TARGET = "validator.jobs.runner:analyze"
 TARGET_CONF = "appeal_analysis_target"  # the worker's analysis function (tests swap it)
 HARD_LIMIT_GRACE_S = 30  # after the soft limit, a check's task is killed this much later
 PARENT_ENV = "APPEAL_VALIDATOR_PARENT_PID"  # set by serve: the worker ends with its server
@@ -219,7 +219,7 @@ def execute(
     claimed, a running one is taken over when this same message comes back, and left
     alone (``{"status": "running"}``) when another message runs it.
     """
-    from validator.jobs.runner import analyse, run_job
+    from validator.jobs.runner import analyze, run_job
 
     cfg = settings_mod.resolve(settings)
     store = Store(cfg["DATABASE_URL"])
@@ -245,7 +245,7 @@ def execute(
             settings=cfg,
             owner=owner,
             store=store,
-            analysis=_timed(analysis or analyse, cfg["JOB_TIMEOUT_S"]),
+            analysis=_timed(analysis or analyze, cfg["JOB_TIMEOUT_S"]),
         )
         if _sender is not None:
             _sender.wake()  # the job's webhook goes out now, not at the next poll

@@ -1,7 +1,7 @@
 """Helpers for tests and the benchmark (like ``flask.testing``): fake analyses, a worker
 beside a test app, and a server.
 
-The fake analyses stand in for ``runner.analyse`` in tests of the plumbing
+The fake analyses stand in for ``runner.analyze`` in tests of the plumbing
 (idempotency, isolation, webhooks, time limits): the Celery worker runs them in its
 pool process exactly like the real one, by their dotted name, e.g.
 ``create_app({"ANALYSIS_TARGET": "validator.jobs.testing:fake_analysis"})`` and then

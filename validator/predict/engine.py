@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
+from validator.models import REQUIREMENTS
 from validator.predict import conditions
 from validator.predict.attitude import Attitude, scan
 from validator.predict.case import check_report, load_case
@@ -40,7 +41,6 @@ EXIT_CODES: dict[str, int] = {"likely_upheld": 0, "likely_rejected": 1, "uncerta
 EFFECT_ORDER = {"block": 0, "hold": 1, "weaken": 2, "support": 3}
 VERDICT_RANK = {"pass": 2, "review": 1, "fail": 0}
 OUTCOME_RANK = {"likely_rejected": 0, "uncertain": 1, "likely_upheld": 2}
-REQUIREMENTS: tuple[str, ...] = ("consistency", "completeness", "validity", "timeliness")
 # A date without a time ("2026-11-24") as an evidence deadline means the whole day.
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 # Claims about goods the buyer received and sent back (or kept): not about delivery.

@@ -21,6 +21,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from validator.errors import ConfigError
+from validator.models import REQUIREMENTS
 from validator.predict import conditions
 from validator.predict.case import case_schema
 
@@ -148,7 +149,7 @@ COMPUTED: dict[str, tuple[dict[str, Any], str]] = {
             _VERDICT,
             f"the best video's {name} verdict (null when the report says not_checked)",
         )
-        for name in ("consistency", "completeness", "validity", "timeliness")
+        for name in REQUIREMENTS
     },
 }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -52,15 +51,6 @@ class Report:
         return json.dumps(self.data, ensure_ascii=False, indent=indent)
 
 
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    """Write ``data`` to ``path`` atomically: readers see the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), "utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def _waybill(findings: dict[str, Findings], consistency: Requirement, facts: CheckFacts) -> dict:
     """``waybill.expected``, ``.codes[]`` (text, format, first_t_s, frames), ``.match``."""
     if "waybill" not in findings:
@@ -77,7 +67,8 @@ def _waybill(findings: dict[str, Findings], consistency: Requirement, facts: Che
         "match": match,
         "checked": True,
         "sampled_frames": m.get("sampled_frames"),
-        "read_ms_total": m.get("read_ms_total"),
+        # Not the reader's own time (``read_ms_total``, measured inside the detector):
+        # the report's durations come from the check's clock (``analysis.detector_s``).
     }
 
 

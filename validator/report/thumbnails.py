@@ -1,16 +1,16 @@
-"""Evidence thumbnails: for ``check --out DIR``, the service's checks and batch cases.
+"""Evidence thumbnails: the pictures ``check_case`` writes beside a case's ``report.json``.
 
 The decode pass keeps no frames. Afterwards the few moments the report talks
 about (each counted face, the best waybill frame, the opening, each visual
 event) are decoded again with a seek each (PyAV, from the keyframe before the
-moment) and written as small JPEGs into ``DIR/thumbnails/``: ``LONG_SIDE`` px on
+moment) and written as small JPEGs into the output folder: ``LONG_SIDE`` px on
 the long side, quality ``QUALITY`` (a few tens of kB), upright (the stream's
 display rotation applied, as the decode pass does). On the waybill frame the
 code is re-read at ``WAYBILL_READ_LONG_SIDE`` and its outline drawn. One
 ``contact_sheet.jpg`` shows them all with captions. The report refers to each
-by a path relative to ``DIR`` (where ``report.json`` is). The service writes them
-straight into a check's folder (``subdir=""``) and serves them by name; a batch
-case into one folder per video.
+by its name in the folder (where ``report.json`` is): the names are flat, with a
+prefix per video of the case (``v0-face-1.jpg``), because the service serves a
+check's pictures by bare name.
 
 A picture is never worth failing a check for: errors are logged and the report
 keeps ``thumbnail: null``.
@@ -27,9 +27,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from validator.files import write_bytes
+
 log = logging.getLogger(__name__)
 
-SUBDIR = "thumbnails"
 LONG_SIDE = 320
 QUALITY = 80
 WAYBILL_READ_LONG_SIDE = 1280
@@ -84,12 +85,12 @@ def moments(report: dict[str, Any]) -> list[Moment]:
 
 
 def write_thumbnails(
-    video: str | Path, report: dict[str, Any], out_dir: str | Path, subdir: str = SUBDIR
+    video: str | Path, report: dict[str, Any], out_dir: str | Path, prefix: str = ""
 ) -> list[str]:
-    """Write the thumbnails and the contact sheet into ``out_dir/subdir``; put their
-    paths (relative to ``out_dir``) into ``report``.
+    """Write the thumbnails and the contact sheet into ``out_dir``, each name after
+    ``prefix``; put their names into ``report``.
 
-    Returns the written paths; on any failure, logs it and returns what was written
+    Returns the written names; on any failure, logs it and returns what was written
     (the report keeps ``thumbnail: null`` elsewhere).
     """
     out_dir = Path(out_dir)
@@ -97,11 +98,8 @@ def write_thumbnails(
     written: list[str] = []
     if not wanted:
         return written
-    prefix = f"{subdir}/" if subdir else ""
     try:
         pictures = _decode(Path(video), [m.t_s for m in wanted])
-        folder = out_dir / subdir
-        folder.mkdir(parents=True, exist_ok=True)
         sheet: list[tuple[np.ndarray, str]] = []
         for m, img in zip(wanted, pictures, strict=True):
             if img is None:
@@ -116,7 +114,7 @@ def write_thumbnails(
             rel = f"{prefix}contact_sheet.jpg"
             _write_jpeg(out_dir / rel, contact_sheet(sheet))
             written.append(rel)
-            report["thumbnails"] = {"dir": subdir, "contact_sheet": rel, "files": written}
+            report["thumbnails"] = {"dir": "", "contact_sheet": rel, "files": written}
     except Exception:  # the pictures are extra; the verdicts stand without them
         log.warning("thumbnails of %s failed", video, exc_info=True)
     return written
@@ -189,9 +187,7 @@ def _write_jpeg(path: Path, img: np.ndarray) -> None:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
     if not ok:
         raise ValueError(f"JPEG encoding failed for {path.name}")
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(buf.tobytes())
-    tmp.replace(path)
+    write_bytes(path, buf.tobytes())
 
 
 def contact_sheet(items: list[tuple[np.ndarray, str]], cell: int = 200) -> np.ndarray:

@@ -22,6 +22,7 @@ from werkzeug.datastructures import FileStorage
 from validator.errors import CaseError, EmptyFile
 from validator.jobs.store import Check, canonical_hash
 from validator.jobs.webhooks import check_url
+from validator.media.sniff import media_type as sniffed_type
 from validator.web.errors import (
     BadRequest,
     IdempotencyConflict,
@@ -56,30 +57,6 @@ class UploadRequest(Request):
         super().close()
         for f in self.__dict__.pop("_upload_files", []):
             f.close()
-
-
-def sniff(head: bytes) -> str | None:
-    """The container's media type from its first bytes, or None when it is not a video."""
-    if len(head) >= 12 and head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand == b"qt  ":
-            return "video/quicktime"
-        if brand.startswith(b"3g"):
-            return "video/3gpp"
-        return "video/mp4"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "video/x-msvideo"
-    # MPEG-TS: the 0x47 sync byte every 188 bytes (192 for M2TS with its 4-byte prefix).
-    if len(head) >= 377 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47:
-        return "video/mp2t"
-    if len(head) >= 389 and head[4] == 0x47 and head[196] == 0x47 and head[388] == 0x47:
-        return "video/mp2t"
-    # MP4 files may start with other top-level boxes (a 'wide' or 'free' before 'moov').
-    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return "video/quicktime"
-    return None
 
 
 def parse_case(text: str | None) -> dict[str, Any] | None:
@@ -177,7 +154,7 @@ def create_check(
         if stored.size == 0:
             raise EmptyFile("video: the file is empty (0 bytes); upload the recording itself")
         with open(stored.path, "rb") as f:
-            media_type = sniff(f.read(SNIFF_BYTES))
+            media_type = sniffed_type(f.read(SNIFF_BYTES))
         if media_type is None:
             raise UnsupportedMediaType(
                 "video: the file is not a video container this service reads (MP4/MOV, "
