@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 
@@ -54,12 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from e
     worker = None
     if services.settings["RUN_POOL"]:
-        from validator.jobs.tasks import start_worker
-
-        # Its banner and logs go to stderr: stdout carries only the URL line.
-        worker = start_worker(
-            services.settings, analysis_target=app.config.get("ANALYSIS_TARGET"), stdout=sys.stderr
-        )
+        worker = Worker(services.settings, app.config.get("ANALYSIS_TARGET")).start()
     host = server.host if ":" not in server.host else f"[{server.host}]"
     print(f"Serving on http://{host}:{server.port}/", flush=True)
     print(
@@ -81,11 +78,58 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
         if worker is not None:
-            from validator.jobs.tasks import stop_worker
-
-            stop_worker(worker)  # a job still running is requeued at the next start
+            worker.stop()  # a job still running is requeued at the next start
         services.close()
     return 0
+
+
+class Worker:
+    """The worker process beside the web process, started again when it dies.
+
+    A worker killed mid-job (kill -9, the OOM killer) is replaced within a second; the
+    new one's recovery requeues the job whose process is gone. One that keeps dying
+    at start (a broken setting) is restarted with a growing pause, up to a minute.
+    """
+
+    def __init__(self, settings: dict[str, Any], analysis_target: str | None) -> None:
+        self.settings, self.target = settings, analysis_target
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+
+    def _spawn(self) -> None:
+        from validator.jobs.tasks import start_worker
+
+        # Its banner and logs go to stderr: stdout carries only the URL line.
+        self.proc = start_worker(self.settings, analysis_target=self.target, stdout=sys.stderr)
+
+    def start(self) -> Worker:
+        self._spawn()
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        pause, started = 1.0, time.monotonic()
+        while not self._stop.wait(pause):
+            with self._lock:
+                assert self.proc is not None
+                if self._stop.is_set() or self.proc.poll() is None:
+                    continue
+                quick = time.monotonic() - started < 10
+                pause = min(pause * 2, 60.0) if quick else 1.0
+                print(f"worker exited ({self.proc.returncode}); starting another",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                self._spawn()
+                started = time.monotonic()
+
+    def stop(self) -> None:
+        from validator.jobs.tasks import stop_worker
+
+        self._stop.set()
+        with self._lock:
+            if self.proc is not None:
+                stop_worker(self.proc)
 
 
 def main(argv: list[str] | None = None) -> int:
