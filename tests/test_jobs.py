@@ -410,6 +410,16 @@ def test_the_embedded_broker_reports_the_messages_waiting(cfg: dict) -> None:
     assert tasks.queue_size(app, cfg["QUEUE"]) == 2
 
 
+def test_a_job_whose_message_never_came_is_sent_by_a_worker(store: Store, cfg: dict) -> None:
+    """The web process killed between inserting the row and enqueueing: the embedded
+    broker holds no message, and the worker's recovery sends the job."""
+    cfg = {**cfg, "JOB_LEASE_S": 1.0}
+    row = _queue(store, cfg)  # no _submit: no message
+    with worker(cfg, target="validator.jobs.testing:fake_analysis"):
+        (done,) = _wait_ended(store, [row.id], timeout=60)
+    assert done.status == "done" and done.attempts == 1
+
+
 def stuck_analysis(path: str, **kw: object) -> dict:
     """Stuck where the soft time limit cannot stop it (a decoder's C code)."""
     from celery.exceptions import SoftTimeLimitExceeded
