@@ -162,10 +162,14 @@ def _start_ticks(pid: int) -> str:
         return "0"
 
 
+def _task_key(task_id: str) -> str:
+    return task_id.replace("-", "")[:32]  # a uuid in 32 characters: the column holds 80
+
+
 def owner_of(task_id: str, pid: int | None = None) -> str:
     """``<task id>@<host>:<pid>:<start>``: the delivery and the process that runs it."""
     pid = os.getpid() if pid is None else pid
-    return f"{task_id.replace('-', '')[:32]}@{HOST}:{pid}:{_start_ticks(pid)}"
+    return f"{_task_key(task_id)}@{HOST}:{pid}:{_start_ticks(pid)}"
 
 
 def _delivery(owner: str | None) -> str:
@@ -259,7 +263,7 @@ def _running_row(store: Store, check_id: str, task_id: str) -> Check | None:
     row = store.get(check_id)
     if row is None or row.status != "running":
         return None
-    return row if _delivery(row.lease_owner) == _delivery(owner_of(task_id)) else None
+    return row if _delivery(row.lease_owner) == _task_key(task_id) else None
 
 
 class CheckRequest(Request):
@@ -283,17 +287,24 @@ class CheckRequest(Request):
             store.close()
 
     def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False):
-        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
         exc = getattr(exc_info.exception, "exc", exc_info.exception)
-        if not isinstance(exc, WorkerLostError):
-            return
-        # The message was requeued (reject_on_worker_lost) and will take the job over;
-        # a job whose process keeps dying is given up here.
+        if isinstance(exc, WorkerLostError):
+            self._give_up_if_it_keeps_dying(exc)
+        # With reject_on_worker_lost, this requeues the message: it takes the job over.
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+    def _give_up_if_it_keeps_dying(self, exc: BaseException) -> None:
+        # Before the message is requeued: its redelivery must find the job failed, and
+        # this can never fail a run that took the job over.
         cfg = self._settings()
         store = Store(cfg["DATABASE_URL"])
         try:
             row = _running_row(store, self.args[0], self.id)
-            if row is not None and row.attempts >= cfg["JOB_MAX_ATTEMPTS"]:
+            if (
+                row is not None
+                and row.attempts >= cfg["JOB_MAX_ATTEMPTS"]
+                and process_gone(row.lease_owner)
+            ):
                 message = (
                     f"the analysis process ended unexpectedly ({exc}) {row.attempts} times. "
                     "The file may trip a decoder bug; try again or re-encode it."
