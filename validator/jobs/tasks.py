@@ -507,7 +507,7 @@ _sender: Any = None
 
 @worker_process_init.connect
 def _init_process(**_: Any) -> None:
-    """A worker pool process: niced, and it also delivers due webhooks.
+    """A worker pool process (niced beside serve) also delivers due webhooks.
 
     Started after the fork, in the pool process itself; several senders are safe
     (a delivery is claimed with a conditional UPDATE).
@@ -520,8 +520,8 @@ def _init_process(**_: Any) -> None:
     cfg = current_app.conf.get("appeal_settings")
     if not cfg or _sender is not None:
         return
-    # Analyses are batch work: the web requests of the same machine (serve) go first.
-    os.nice(10)
+    if os.environ.get(PARENT_ENV):  # serve's worker: its web requests go first
+        os.nice(10)
     _sender = Sender(Store(cfg["DATABASE_URL"]), cfg)
     _sender.start()
 
