@@ -10,5 +10,6 @@ USER appeal
 WORKDIR /home/appeal
 VOLUME /data
 EXPOSE 8000
-# One analysis pool per data directory (a lock file in /data): run without --preload.
-CMD ["gunicorn", "--workers", "2", "--threads", "8", "--timeout", "600", "--bind", "0.0.0.0:8000", "validator.web:create_app()"]
+# The web processes only enqueue: one worker beside them runs the analyses (an SQLite
+# broker in /data). docker-compose.yml runs gunicorn alone, with Redis and worker containers.
+CMD ["sh", "-c", "appeal-validator worker --concurrency 1 & exec gunicorn --workers 2 --threads 8 --timeout 600 --bind 0.0.0.0:8000 'validator.web:create_app()'"]

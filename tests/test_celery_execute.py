@@ -5,19 +5,15 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("celery", reason="celery is not installed (extra celery)")
-
 from sqlalchemy import update
 
 from validator.jobs.settings import resolve
 from validator.jobs.storage import local_storage
-from validator.jobs.store import Check, Store, utcnow
-from validator.jobs.tasks import Busy, celery_config, execute
+from validator.jobs.store import Check, Store
+from validator.jobs.tasks import celery_config, execute, owner_of
 from validator.jobs.testing import fake_analysis
 
 
@@ -50,30 +46,53 @@ def runs(cfg: dict) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
 
 
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
 def test_a_done_job_is_not_run_again(env) -> None:
     cfg, store = env
     check_id = queued(cfg, store)
-    assert execute(check_id, cfg, analysis=fake_analysis) == {"id": check_id, "status": "done"}
-    assert execute(check_id, cfg, analysis=fake_analysis) == {"id": check_id, "status": "done"}
+    done = {"id": check_id, "status": "done"}
+    assert execute(check_id, cfg, task_id="t1", analysis=fake_analysis) == done
+    assert execute(check_id, cfg, task_id="t1", analysis=fake_analysis) == done  # redelivered
+    assert execute(check_id, cfg, task_id="t2", analysis=fake_analysis) == done  # resent
     assert runs(cfg) == 1
 
 
-def test_a_live_lease_is_left_alone_a_dead_one_is_rerun(env) -> None:
+def test_another_messages_run_is_left_alone_a_redelivery_takes_over(env) -> None:
     cfg, store = env
     check_id = queued(cfg, store)
-    assert store.claim(check_id, "another-worker", cfg["JOB_LEASE_S"])
-    with pytest.raises(Busy):
-        execute(check_id, cfg, analysis=fake_analysis)
+    # A duplicate message (another task id) while a worker runs the job: dropped.
+    assert store.claim(check_id, owner_of("other-task"), 3600)
+    assert execute(check_id, cfg, task_id="mine", analysis=fake_analysis)["status"] == "running"
     assert runs(cfg) == 0
-    with store.session() as s:  # the other worker died: its lease ran out
+    with store.session() as s:  # the job's own message, whose first worker died
         s.execute(
             update(Check)
             .where(Check.id == check_id)
-            .values(lease_until=utcnow() - timedelta(seconds=1))
+            .values(lease_owner=owner_of("mine", pid=_dead_pid()))
         )
-    assert execute(check_id, cfg, analysis=fake_analysis)["status"] == "done"
+    assert execute(check_id, cfg, task_id="mine", analysis=fake_analysis)["status"] == "done"
     row = store.get(check_id)
     assert row is not None and row.attempts == 2 and runs(cfg) == 1
+
+
+def test_a_job_whose_worker_keeps_dying_is_abandoned(env) -> None:
+    cfg, store = env
+    check_id = queued(cfg, store)
+    assert store.claim(check_id, owner_of("mine", pid=_dead_pid()), 3600)
+    with store.session() as s:
+        s.execute(update(Check).where(Check.id == check_id).values(attempts=3))
+    result = execute(check_id, {**cfg, "JOB_MAX_ATTEMPTS": 3}, task_id="mine",
+                     analysis=fake_analysis)  # fmt: skip
+    assert result["status"] == "failed" and result["error"]["code"] == "job_abandoned"
+    assert runs(cfg) == 0
 
 
 def test_config_is_json_only_and_acks_late() -> None:
@@ -83,8 +102,8 @@ def test_config_is_json_only_and_acks_late() -> None:
     assert conf["broker_transport_options"]["visibility_timeout"] > 60
 
 
-def test_no_broker_url_says_how_to_fix() -> None:
-    from validator.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="APPEAL_VALIDATOR_BROKER_URL"):
-        celery_config({})
+def test_without_a_broker_url_the_broker_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    conf = celery_config({"DATA_DIR": str(tmp_path)})
+    assert conf["broker_url"] == f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    assert conf["result_backend"] == f"db+sqlite:///{tmp_path / 'results.db'}"
+    assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]

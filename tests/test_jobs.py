@@ -1,4 +1,4 @@
-"""The job layer without Flask: settings, store, storage, sniffing, runner, pool limits."""
+"""The job layer without Flask: settings, store, storage, sniffing, runner, worker limits."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from sqlalchemy import update
 
 from validator.errors import ConfigError, UsageError
 from validator.jobs import settings
-from validator.jobs.pool import Pool
 from validator.jobs.runner import run_job
 from validator.jobs.storage import LocalStorage
 from validator.jobs.store import Check, Store, canonical_hash, hash_key, utcnow
-from validator.jobs.testing import app_config, fake_analysis
+from validator.jobs.tasks import Recoverer, owner_of
+from validator.jobs.testing import app_config, fake_analysis, worker
 from validator.media.sniff import media_type
 
 
@@ -121,7 +121,6 @@ def test_a_job_is_claimed_once(store: Store, cfg: dict) -> None:
     row = _queue(store, cfg)
     assert store.claim(row.id, "a", 30)
     assert not store.claim(row.id, "b", 30)
-    assert store.claim_next("b", 30) is None
     # Only the owner may report progress or finish it.
     assert not store.set_progress(row.id, "b", 0.5, "decoding")
     assert not store.finish(row.id, "b", {"verdict": "pass"})
@@ -129,25 +128,34 @@ def test_a_job_is_claimed_once(store: Store, cfg: dict) -> None:
     assert store.get(row.id).status == "done"
 
 
-def test_expired_leases_are_requeued_then_abandoned(store: Store, cfg: dict) -> None:
+def test_dead_owners_jobs_are_requeued_then_abandoned(store: Store, cfg: dict) -> None:
     row = _queue(store, cfg)
+    others = []
     for attempt in (1, 2, 3):
         assert store.claim(row.id, f"dead-{attempt}", 30)
-        with store.session() as s:  # the owner died: nobody renews the lease
-            s.execute(
-                update(Check)
-                .where(Check.id == row.id)
-                .values(lease_until=utcnow() - timedelta(seconds=1))
-            )
-        requeued, failed = store.requeue_expired(max_attempts=3)
+        stale = store.get(row.id)  # as recovery read it: the owner died
+        others.append(_queue(store, cfg).id)
+        assert store.claim(others[-1], "alive", 30)
+        requeued, failed = store.requeue([stale], max_attempts=3)
         if attempt < 3:
             assert (requeued, failed) == ([row.id], []) and store.get(row.id).status == "queued"
     assert failed == [row.id]
     done = store.get(row.id)
     assert done.status == "failed" and done.error["code"] == "job_abandoned"
+    assert all(store.get(i).status == "running" for i in others)  # only the rows given
 
 
-# -- the Celery mode's sweeper ---------------------------------------------------------
+def test_a_stale_read_never_requeues_a_job_that_moved_on(store: Store, cfg: dict) -> None:
+    row = _queue(store, cfg)
+    assert store.claim(row.id, "dead", 30)
+    stale = store.get(row.id)
+    assert store.take_over(row.id, "dead", "alive", 30)  # its redelivery got there first
+    assert store.requeue([stale], max_attempts=3) == ([], [])
+    again = store.get(row.id)
+    assert again.status == "running" and again.lease_owner == "alive" and again.attempts == 2
+
+
+# -- recovery: jobs no message will bring back ----------------------------------------
 
 
 def _age(store: Store, check_id: str, seconds: float, **values) -> None:
@@ -159,54 +167,72 @@ def _age(store: Store, check_id: str, seconds: float, **values) -> None:
         )
 
 
-@pytest.mark.parametrize("broker_empty", [True, False, None])
-def test_sweeper_sends_expired_jobs_and_lost_ones_when_the_broker_is_empty(
-    store: Store, cfg: dict, monkeypatch: pytest.MonkeyPatch, broker_empty: bool | None
-) -> None:
-    from validator.jobs.sweeper import Sweeper
+def _dead_pid() -> int:
+    import subprocess
+    import sys
 
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("queue_empty", [True, False])
+def test_recovery_sends_dead_workers_jobs_and_lost_ones_when_the_queue_is_empty(
+    store: Store, cfg: dict, queue_empty: bool
+) -> None:
     old, young, dead = (_queue(store, cfg) for _ in range(3))
-    _age(store, old.id, 120)  # queued for four leases: its message is lost if none is left
+    _age(store, old.id, 120)  # queued for four rounds: its message is lost if none is left
     assert store.claim(dead.id, "dead-worker", 30)
     _age(store, dead.id, 120, lease_until=utcnow() - timedelta(seconds=1))
     sent: list[str] = []
-    sweeper = Sweeper(cfg, send=sent.append)
-    monkeypatch.setattr(sweeper, "broker_empty", lambda: broker_empty)
-    try:
-        sweeper.sweep_once()
-    finally:
-        sweeper.stop()
-    # the dead worker's job always; the old queued one only when the broker is known
-    # empty (else its message may be waiting behind others); the young one never
-    assert sent == ([dead.id, old.id] if broker_empty else [dead.id])
+    Recoverer(store, cfg, sent.append, lambda: queue_empty).round()
+    # the dead worker's job always; the old queued one only when no message waits
+    # (else its message may be waiting behind others); the young one never
+    assert sent == ([dead.id, old.id] if queue_empty else [dead.id])
     assert young.id not in sent and store.get(dead.id).status == "queued"
 
 
-def test_sweeper_asks_only_redis_whether_messages_wait(cfg: dict) -> None:
-    from validator.jobs.sweeper import Sweeper
+def test_recovery_requeues_a_job_whose_process_here_is_gone(store: Store, cfg: dict) -> None:
+    """The embedded worker killed with its server: no broker brings the message back."""
+    gone, alive = _queue(store, cfg), _queue(store, cfg)
+    assert store.claim(gone.id, owner_of("task-gone", pid=_dead_pid()), 3600)
+    assert store.claim(alive.id, owner_of("task-alive"), 3600)  # this very process
+    sent: list[str] = []
+    Recoverer(store, cfg, sent.append, lambda: False).round()
+    assert sent == [gone.id]
+    assert store.get(gone.id).status == "queued" and store.get(alive.id).status == "running"
 
-    sweeper = Sweeper({**cfg, "BROKER_URL": "amqp://guest@localhost//"}, send=print)
-    try:
-        assert sweeper.broker_empty() is None  # cannot say: lost jobs are not guessed at
-    finally:
-        sweeper.stop()
 
+def test_recovery_keeps_what_it_could_not_send_and_touches_nothing_without_a_broker(
+    store: Store, cfg: dict
+) -> None:
+    dead = _queue(store, cfg)
+    assert store.claim(dead.id, "dead-worker", 30)
+    _age(store, dead.id, 120, lease_until=utcnow() - timedelta(seconds=1))
+    calls: list[str] = []
 
-def test_one_holder_of_a_file_lock_at_a_time(tmp_path: Path) -> None:
-    from validator.jobs.leader import FileLock
+    def flaky(check_id: str) -> None:
+        calls.append(check_id)
+        if len(calls) == 1:
+            raise ConnectionError("broker down")
 
-    a, b = FileLock(tmp_path / "x.lock", "a"), FileLock(tmp_path / "x.lock", "b")
-    assert a.try_acquire() and not b.try_acquire()
-    assert (tmp_path / "x.lock").read_text() == "a\n"
-    a.release()
-    assert b.try_acquire() and b.held and not a.held
-    b.release()
+    def unreachable() -> bool:
+        raise OSError("broker unreachable")
+
+    recoverer = Recoverer(store, cfg, flaky, unreachable)
+    with pytest.raises(OSError):
+        recoverer.round()
+    assert store.get(dead.id).status == "running"  # not requeued while unreachable
+    recoverer.queue_empty = lambda: False
+    assert recoverer.round() == []  # requeued; the send failed
+    assert store.get(dead.id).status == "queued"
+    assert recoverer.round() == [dead.id]  # ... and is tried again
+    assert calls == [dead.id, dead.id]
 
 
 def test_celery_kills_a_check_the_soft_time_limit_cannot_stop(
     cfg: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("celery", reason="celery is not installed")
     from validator.jobs import tasks
 
     conf = tasks.celery_config({**cfg, "BROKER_URL": "redis://127.0.0.1:6379/15"})
@@ -219,36 +245,8 @@ def test_celery_kills_a_check_the_soft_time_limit_cannot_stop(
     assert hard > conf["task_soft_time_limit"]
     # Redis must not hand the message to a second worker while the task may still run
     assert conf["broker_transport_options"]["visibility_timeout"] > hard
-
-
-def test_sweeper_keeps_what_it_could_not_send_and_touches_nothing_without_a_broker(
-    store: Store, cfg: dict, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from validator.jobs.sweeper import Sweeper
-
-    dead = _queue(store, cfg)
-    assert store.claim(dead.id, "dead-worker", 30)
-    _age(store, dead.id, 120, lease_until=utcnow() - timedelta(seconds=1))
-    calls: list[str] = []
-
-    def flaky(check_id: str) -> None:
-        calls.append(check_id)
-        if len(calls) == 1:
-            raise ConnectionError("broker down")
-
-    sweeper = Sweeper(cfg, send=flaky)
-    try:
-        monkeypatch.setattr(sweeper, "broker_empty", lambda: (_ for _ in ()).throw(OSError()))
-        with pytest.raises(OSError):
-            sweeper.sweep_once()
-        assert store.get(dead.id).status == "running"  # not requeued while unreachable
-        monkeypatch.setattr(sweeper, "broker_empty", lambda: False)
-        assert sweeper.sweep_once() == []  # requeued; the send failed
-        assert store.get(dead.id).status == "queued"
-        assert sweeper.sweep_once() == [dead.id]  # ... and is tried again
-    finally:
-        sweeper.stop()
-    assert calls == [dead.id, dead.id]
+    # ... and a job cannot stay running past it without recovery taking it back
+    assert tasks.run_deadline_s(cfg) > hard
 
 
 # -- storage and sniffing ---------------------------------------------------------------
@@ -320,7 +318,26 @@ def test_run_job_turns_a_bug_into_internal_error(store: Store, cfg: dict) -> Non
     assert result["error"]["code"] == "internal_error" and "boom" not in json.dumps(result)
 
 
-# -- the pool: child processes, time limit, crashes ---------------------------------------
+# -- the worker: time limits, crashes, duplicates, stops -----------------------------------
+
+
+def _submit(cfg: dict, *check_ids: str) -> None:
+    """What the web process does after inserting the row: send the job's message."""
+    from validator.jobs import tasks
+
+    tasks.make_celery(cfg)
+    for check_id in check_ids:
+        tasks.submit_check(check_id, cfg)
+
+
+def _wait_ended(store: Store, check_ids: list[str], timeout: float = 90) -> list[Check]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [store.get(i) for i in check_ids]
+        if all(r.status in ("done", "failed") for r in rows):
+            return rows
+        time.sleep(0.1)
+    raise AssertionError(f"still {[store.get(i).status for i in check_ids]} after {timeout} s")
 
 
 @pytest.mark.parametrize(
@@ -330,53 +347,153 @@ def test_run_job_turns_a_bug_into_internal_error(store: Store, cfg: dict) -> Non
         pytest.param("validator.jobs.testing:crash_analysis", "job_crashed", id="segfault"),
     ],
 )
-def test_pool_never_leaves_a_job_running(store: Store, cfg: dict, target: str, code: str) -> None:
+def test_worker_never_leaves_a_job_running(store: Store, cfg: dict, target: str, code: str) -> None:
+    cfg = {**cfg, "JOB_TIMEOUT_S": 2.0, "JOB_MAX_ATTEMPTS": 2}
     row = _queue(store, cfg)
-    pool = Pool({**cfg, "JOB_TIMEOUT_S": 2.0}, target=target).start()
-    try:
-        assert pool.wait_idle(60)
-    finally:
-        pool.stop()
-    done = store.get(row.id)
-    assert done.status == "failed" and done.error["code"] == code
+    _submit(cfg, row.id)
+    with worker(cfg, target=target):
+        (done,) = _wait_ended(store, [row.id])
+    assert done.status == "failed" and done.error["code"] == code, done.error
     assert done.lease_owner is None and done.finished_at is not None
+    # a crash is tried again (it may be the OOM killer), up to JOB_MAX_ATTEMPTS
+    assert done.attempts == (2 if code == "job_crashed" else 1)
 
 
-def test_pool_runs_once_per_data_dir(cfg: dict) -> None:
-    pools = [Pool(cfg).start(), Pool(cfg).start()]
-    try:
-        # Either may win the lock (both start threads at once); exactly one leads.
-        deadline = time.monotonic() + 10
-        while not any(p.leader for p in pools) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.2)  # the loser has had its chance to (wrongly) lock too
-        assert sorted(p.leader for p in pools) == [False, True]
-        leader = next(p for p in pools if p.leader)
-        standby = next(p for p in pools if not p.leader)
-        leader.stop()
-        deadline = time.monotonic() + 10  # the stand-by takes over
-        while not standby.leader and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert standby.leader
-    finally:
-        for p in pools:
-            p.stop()
+def test_two_workers_and_duplicate_messages_run_each_job_once(store: Store, cfg: dict) -> None:
+    rows = [_queue(store, cfg, content=f"video {i}".encode()) for i in range(4)]
+    ids = [r.id for r in rows]
+    _submit(cfg, *ids, *ids)  # every message twice (a resend, a redelivery)
+    with (
+        worker(cfg, target="validator.jobs.testing:fake_analysis"),
+        worker(cfg, target="validator.jobs.testing:fake_analysis"),
+    ):
+        done = _wait_ended(store, ids)
+        time.sleep(2)  # the duplicates are consumed too
+    assert all(r.status == "done" and r.attempts == 1 for r in done)
+    log = Path(cfg["DATA_DIR"]) / "fake-analysis.log"
+    assert sorted(log.read_text().splitlines()) == sorted(
+        str(Path(cfg["DATA_DIR"]) / "files" / str(r.tenant_id) / r.id / "video") for r in rows
+    )
 
 
-def test_a_clean_stop_requeues_the_running_job(store: Store, cfg: dict) -> None:
+def test_a_job_stopped_with_its_worker_runs_again_at_the_next_start(
+    store: Store, cfg: dict
+) -> None:
+    from validator.jobs.tasks import start_worker, stop_worker
+
     row = _queue(store, cfg)
+    _submit(cfg, row.id)
     # Other tests' servers and workers may still be winding down: only new children count.
     before = _children()
-    pool = Pool(cfg, target="validator.jobs.testing:slow_analysis").start()
+    proc = start_worker(cfg, analysis_target="validator.jobs.testing:slow_analysis")
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while store.get(row.id).stage != "decoding" and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert store.get(row.id).stage == "decoding"
     finally:
-        pool.stop()
-    again = store.get(row.id)
-    assert again.status == "queued" and again.lease_owner is None
+        stop_worker(proc, timeout=2)  # warm, then cold: the analysis is killed
     assert not _children() - before
+    assert store.get(row.id).status in ("running", "queued")  # not lost, not failed
+    with worker(cfg, target="validator.jobs.testing:fake_analysis"):
+        (done,) = _wait_ended(store, [row.id])
+    assert done.status == "done" and done.attempts == 2
+
+
+def test_the_embedded_broker_reports_the_messages_waiting(cfg: dict) -> None:
+    """Recovery asks this (kombu's public passive declare) before resending lost jobs."""
+    from validator.jobs import tasks
+
+    app = tasks.make_celery(cfg)
+    assert tasks.queue_size(app, cfg["QUEUE"]) == 0
+    _submit(cfg, "a", "b")
+    assert tasks.queue_size(app, cfg["QUEUE"]) == 2
+
+
+def test_a_job_whose_message_never_came_is_sent_by_a_worker(store: Store, cfg: dict) -> None:
+    """The web process killed between inserting the row and enqueueing: the embedded
+    broker holds no message, and the worker's recovery sends the job."""
+    cfg = {**cfg, "JOB_LEASE_S": 1.0}
+    row = _queue(store, cfg)  # no _submit: no message
+    with worker(cfg, target="validator.jobs.testing:fake_analysis"):
+        (done,) = _wait_ended(store, [row.id], timeout=60)
+    assert done.status == "done" and done.attempts == 1
+
+
+def stuck_analysis(path: str, **kw: object) -> dict:
+    """Stuck where the soft time limit cannot stop it (a decoder's C code)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    kw["progress"](0.1, "decoding")  # type: ignore[operator]
+    while True:
+        try:
+            time.sleep(3600)
+        except SoftTimeLimitExceeded:
+            continue
+
+
+def test_the_hard_time_limit_fails_the_job_its_process_cannot(store: Store, cfg: dict) -> None:
+    from validator.jobs import tasks
+
+    cfg = {**cfg, "JOB_TIMEOUT_S": 1.0}
+    row = _queue(store, cfg)
+    tasks.make_celery(cfg)
+    # submit_check's message, with a hard limit of 3 s instead of JOB_TIMEOUT_S + 30
+    tasks.run_check.apply_async(args=[row.id, cfg["DATA_DIR"]], time_limit=3)
+    with worker(cfg, target="test_jobs:stuck_analysis"):
+        (done,) = _wait_ended(store, [row.id], timeout=60)
+    assert done.status == "failed" and done.error["code"] == "job_timeout"
+    assert done.attempts == 1 and done.lease_owner is None
+
+
+def test_the_worker_of_a_killed_server_finishes_its_job_and_exits(
+    store: Store, cfg: dict, tmp_path: Path
+) -> None:
+    """kill -9 of serve alone: its worker must not run on, orphaned, beside the next one."""
+    import signal
+    import subprocess
+    import sys
+
+    row = _queue(store, cfg)
+    _submit(cfg, row.id)
+    server = subprocess.Popen(  # stands for serve: starts the worker, then only waits
+        [sys.executable, "-c",
+         "import json, sys, time; from validator.jobs.tasks import start_worker\n"
+         "w = start_worker(json.loads(sys.argv[1]), "
+         "analysis_target='test_celery_worker:sleepy_analysis')\n"
+         "print(w.pid, flush=True); time.sleep(600)", json.dumps(cfg)],
+        stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    worker_pid = int(server.stdout.readline())
+    try:
+        starts = Path(cfg["DATA_DIR"]) / "starts.log"
+        deadline = time.monotonic() + 60
+        while not starts.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert starts.exists()  # the job is in hand (it sleeps 3 s)
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        deadline = time.monotonic() + 60
+        while _running(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(worker_pid), "the orphaned worker runs on"
+    finally:
+        server.stdout.close()
+        from validator.jobs.testing import kill_tree
+
+        kill_tree(worker_pid)
+    done = store.get(row.id)
+    assert done.status == "done" and done.attempts == 1  # finished before it left
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _children() -> set[int]:

@@ -1,10 +1,11 @@
-"""A real server killed mid-analysis: its jobs are picked up again after a restart."""
+"""A real server, or its worker, killed mid-analysis: the jobs are completed all the same."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import signal
 import time
 import urllib.request
 from pathlib import Path
@@ -90,5 +91,51 @@ def test_jobs_survive_a_crash_of_the_service(tmp_path: Path) -> None:
             assert row.report["file"]["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
         assert rows[0].attempts == 2  # the interrupted run, then the one that finished
         assert rows[1].attempts == 1  # queued all along
+    finally:
+        store.close()
+
+
+def _worker_of(server_pid: int) -> int | None:
+    """The ``appeal-validator worker`` process that serve started, or None."""
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if int(stat[1]) == server_pid and stat[0] != "Z" and b"worker" in argv:
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes(tmp_path: Path) -> None:
+    video, truth = fixture_clip("spliced-take")
+    data_dir = tmp_path / "data"
+    cfg = settings.from_env({"APPEAL_VALIDATOR_DATA_DIR": str(data_dir)})
+    settings.ensure_data_dir(cfg)
+    store = Store(cfg["DATABASE_URL"])
+    try:
+        _, key = store.create_key("acme")
+        case = {"return": {"signed_at": truth["case"]["return"]["signed_at"]}}
+        with Server(data_dir, env={"APPEAL_VALIDATOR_POLL_S": "0.1"}) as server:
+            first = _worker_of(server.proc.pid)
+            assert first is not None
+            job = post(server.url, key, video, case)
+            deadline = time.monotonic() + 60
+            while store.get(job["id"]).status != "running" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            os.kill(first, signal.SIGKILL)  # the worker's main process; its pool child follows
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                row = store.get(job["id"])
+                if row.status in ("done", "failed"):
+                    break
+                time.sleep(0.2)
+            second = _worker_of(server.proc.pid)
+        assert second is not None and second != first  # serve started another
+        assert row.status == "done", row.error
+        assert row.attempts == 2  # the killed run, then the one that finished
+        assert row.report["file"]["sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
     finally:
         store.close()

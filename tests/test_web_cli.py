@@ -70,14 +70,31 @@ def test_bad_settings_fail_at_start(capsys, monkeypatch: pytest.MonkeyPatch) -> 
     assert code == 2 and "APPEAL_VALIDATOR_MAX_UPLOAD_MB" in err
 
 
+def _worker_children(pid: int) -> list[int]:
+    """Children of ``pid`` that run ``appeal-validator worker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"worker" in argv:
+            found.append(int(entry.name))
+    return found
+
+
 def test_serve_prints_the_url_and_serves(tmp_path: Path) -> None:
     with Server(tmp_path / "srv") as server:
         assert server.url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(server.url + "/api/v1/health", timeout=10) as resp:
-            assert json.loads(resp.read())["pool"] == "running"
+            assert json.loads(resp.read())["broker"] == "embedded"
+        workers = _worker_children(server.proc.pid)
+        assert workers  # serve started a worker beside it
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(server.url + "/api/v1/checks/x", timeout=10)
         assert e.value.code == 401
         assert json.loads(e.value.read())["error"]["code"] == "unauthorized"
         e.value.close()
-    assert server.proc.returncode == 0  # SIGTERM: a clean stop
+    assert server.proc.returncode == 0  # SIGTERM: a clean stop, its worker with it
+    assert not [p for p in workers if Path(f"/proc/{p}").exists()]

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from validator.jobs.testing import app_config
+from validator.jobs.testing import app_config, worker
 from validator.web import create_app
 
 FAKE = "validator.jobs.testing:fake_analysis"
@@ -23,7 +23,8 @@ XHR = {"X-Requested-With": "XMLHttpRequest"}
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
     app = create_app(app_config(tmp_path / "data", ANALYSIS_TARGET=FAKE))
-    yield app
+    with worker(app):  # the web only enqueues
+        yield app
     app.extensions["appeal"].close()
 
 
@@ -146,13 +147,14 @@ def test_bad_case_fields_get_a_clear_message(client: FlaskClient) -> None:
 def test_a_failed_check_shows_its_reason(tmp_path: Path) -> None:
     app = create_app(app_config(tmp_path / "data"))  # the real analysis
     try:
-        client = app.test_client()
-        check_id = submit(client, b"\0\0\0\x18ftypmp42" + b"\0" * 50, headers=XHR).json["id"]
-        assert wait_done(client, check_id)["status"] == "failed"
-        resp = client.get(f"/checks/{check_id}")
-        html = resp.get_data(as_text=True)
-        assert resp.status_code == 422 and 'data-testid="check-failed"' in html
-        assert "Traceback" not in html
+        with worker(app):
+            client = app.test_client()
+            check_id = submit(client, b"\0\0\0\x18ftypmp42" + b"\0" * 50, headers=XHR).json["id"]
+            assert wait_done(client, check_id)["status"] == "failed"
+            resp = client.get(f"/checks/{check_id}")
+            html = resp.get_data(as_text=True)
+            assert resp.status_code == 422 and 'data-testid="check-failed"' in html
+            assert "Traceback" not in html
     finally:
         app.extensions["appeal"].close()
 

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 
-from validator.jobs.testing import app_config
+from validator.jobs.testing import app_config, worker
 from validator.web import create_app
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a test dependency")
@@ -21,7 +21,8 @@ FAKE = "validator.jobs.testing:fake_analysis"
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app = create_app(app_config(tmp_path_factory.mktemp("openapi") / "data",
                                 ANALYSIS_TARGET=FAKE, MAX_UPLOAD_MB=1))  # fmt: skip
-    yield app
+    with worker(app):  # the web only enqueues
+        yield app
     app.extensions["appeal"].close()
 
 

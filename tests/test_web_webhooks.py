@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from validator.jobs.testing import app_config
+from validator.jobs.testing import app_config, worker
 from validator.jobs.webhooks import SIGNATURE_HEADER, sign, verify
 from validator.web import create_app
 
@@ -61,8 +62,15 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def make_app(tmp_path: Path, **kw: object) -> Flask:
-    return create_app(app_config(tmp_path / "data", **{"ANALYSIS_TARGET": FAKE, **kw}))
+@contextmanager
+def make_app(tmp_path: Path, **kw: object) -> Iterator[Flask]:
+    """The app and a worker beside it (the worker delivers the webhooks)."""
+    app = create_app(app_config(tmp_path / "data", **{"ANALYSIS_TARGET": FAKE, **kw}))
+    try:
+        with worker(app):
+            yield app
+    finally:
+        app.extensions["appeal"].close()
 
 
 def post_check(app: Flask, key: str, content: bytes = MP4, **fields: str) -> str:
@@ -90,13 +98,10 @@ def deliveries(app: Flask, key: str, check_id: str, until: int, timeout: float =
 
 
 def test_signed_retried_and_recorded(tmp_path: Path, receiver: Receiver) -> None:
-    app = make_app(tmp_path)
-    try:
+    with make_app(tmp_path) as app:
         row, key = app.extensions["appeal"].store.create_key("acme", callback_url=receiver.url)
         check_id = post_check(app, key)
         records = deliveries(app, key, check_id, until=3)
-    finally:
-        app.extensions["appeal"].close()
     assert [(d["attempt"], d["status"], d["response_status"]) for d in records] == [
         (1, "failed", 500),
         (2, "failed", 503),
@@ -123,13 +128,10 @@ def test_a_request_callback_overrides_the_keys_and_failures_are_sent(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     receiver.script.clear()
-    app = make_app(tmp_path, ANALYSIS_TARGET="validator.jobs.testing:error_analysis")
-    try:
+    with make_app(tmp_path, ANALYSIS_TARGET="validator.jobs.testing:error_analysis") as app:
         _, key = app.extensions["appeal"].store.create_key("acme", callback_url="http://x.invalid/")
         check_id = post_check(app, key, callback_url=receiver.url + "?t=1")
         records = deliveries(app, key, check_id, until=1)
-    finally:
-        app.extensions["appeal"].close()
     assert records[0]["status"] == "succeeded" and receiver.calls[0]["path"] == "/hook?t=1"
     event = json.loads(receiver.calls[0]["body"])
     assert event["type"] == "check.failed"
@@ -137,15 +139,12 @@ def test_a_request_callback_overrides_the_keys_and_failures_are_sent(
 
 
 def test_private_addresses_are_blocked_by_default(tmp_path: Path, receiver: Receiver) -> None:
-    app = make_app(tmp_path, WEBHOOK_ALLOW_PRIVATE=False)
-    try:
+    with make_app(tmp_path, WEBHOOK_ALLOW_PRIVATE=False) as app:
         _, key = app.extensions["appeal"].store.create_key("acme", callback_url=receiver.url)
         check_id = post_check(app, key)
         deliveries(app, key, check_id, until=1)
         time.sleep(0.5)  # would be long enough for a retry (backoff 0.1 s): none comes
         records = deliveries(app, key, check_id, until=1)
-    finally:
-        app.extensions["appeal"].close()
     assert len(records) == 1 and records[0]["status"] == "failed"
     assert "non-public address" in records[0]["error"] and not receiver.calls
 

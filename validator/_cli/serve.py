@@ -1,25 +1,29 @@
 """``appeal-validator serve``: the web service on embedded defaults.
 
-werkzeug's threaded server plus the in-process analysis pool: enough for one
-machine. In production run it under gunicorn (``gunicorn 'validator.web:create_app()'``,
-without ``--preload``): the pool then runs in exactly one gunicorn worker, the
-one holding ``<DATA_DIR>/pool.lock``.
+werkzeug's threaded server, which only enqueues, plus one Celery worker process
+beside it (``appeal-validator worker``, on the SQLite broker in DATA_DIR unless
+BROKER_URL is set): enough for one machine. In production run the web process under
+gunicorn (``gunicorn 'validator.web:create_app()'``) and ``appeal-validator worker``
+beside it (docs/scale-out.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
-        help="run the web service (upload form + JSON API) with its analysis pool",
-        description="Run the upload form and the API v1 with an in-process analysis pool. "
+        help="run the web service (upload form + JSON API) with a worker beside it",
+        description="Run the upload form and the API v1, and a worker process for the "
+        "analyses (unless APPEAL_VALIDATOR_RUN_POOL=false). "
         "Settings: APPEAL_VALIDATOR_DATA_DIR, APPEAL_VALIDATOR_MAX_UPLOAD_MB, "
         "APPEAL_VALIDATOR_WORKERS, DATABASE_URL, ... (docs/api.md, 'Settings').",
     )
@@ -50,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         services.close()
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from e
+    worker = None
+    if services.settings["RUN_POOL"]:
+        worker = Worker(services.settings, app.config.get("ANALYSIS_TARGET")).start()
     host = server.host if ":" not in server.host else f"[{server.host}]"
     print(f"Serving on http://{host}:{server.port}/", flush=True)
     print(
@@ -70,8 +77,59 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
-        services.close()  # running analyses go back to the queue for the next start
+        if worker is not None:
+            worker.stop()  # a job still running is requeued at the next start
+        services.close()
     return 0
+
+
+class Worker:
+    """The worker process beside the web process, started again when it dies.
+
+    A worker killed mid-job (kill -9, the OOM killer) is replaced within a second; the
+    new one's recovery requeues the job whose process is gone. One that keeps dying
+    at start (a broken setting) is restarted with a growing pause, up to a minute.
+    """
+
+    def __init__(self, settings: dict[str, Any], analysis_target: str | None) -> None:
+        self.settings, self.target = settings, analysis_target
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+
+    def _spawn(self) -> None:
+        from validator.jobs.tasks import start_worker
+
+        # Its banner and logs go to stderr: stdout carries only the URL line.
+        self.proc = start_worker(self.settings, analysis_target=self.target, stdout=sys.stderr)
+
+    def start(self) -> Worker:
+        self._spawn()
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        pause, started = 1.0, time.monotonic()
+        while not self._stop.wait(pause):
+            with self._lock:
+                assert self.proc is not None
+                if self._stop.is_set() or self.proc.poll() is None:
+                    continue
+                quick = time.monotonic() - started < 10
+                pause = min(pause * 2, 60.0) if quick else 1.0
+                print(f"worker exited ({self.proc.returncode}); starting another",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                self._spawn()
+                started = time.monotonic()
+
+    def stop(self) -> None:
+        from validator.jobs.tasks import stop_worker
+
+        self._stop.set()
+        with self._lock:
+            if self.proc is not None:
+                stop_worker(self.proc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,8 @@
-"""``appeal-validator worker``: a Celery worker for the service's jobs and batch cases."""
+"""``appeal-validator worker``: a Celery worker for the service's jobs and batch cases.
+
+``serve`` starts one beside the web process (embedded mode: the SQLite broker in
+DATA_DIR); scaled out, one runs on every machine with APPEAL_VALIDATOR_BROKER_URL.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,12 @@ from validator.errors import UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "worker",
-        help="run a Celery worker (needs APPEAL_VALIDATOR_BROKER_URL)",
-        description="Consume the analysis jobs from Redis (APPEAL_VALIDATOR_BROKER_URL). The "
-        "job store is DATABASE_URL (PostgreSQL when several machines share it); "
-        "APPEAL_VALIDATOR_DATA_DIR must be the shared folder every worker mounts. "
-        "Start one per machine; see docs/scale-out.md.",
+        help="run a Celery worker for the service's jobs",
+        description="Consume the analysis jobs: from the SQLite broker in "
+        "APPEAL_VALIDATOR_DATA_DIR by default (what serve starts beside the web process), "
+        "or from Redis (APPEAL_VALIDATOR_BROKER_URL) when scaled out. The job store is "
+        "DATABASE_URL (PostgreSQL when several machines share it); DATA_DIR must then be "
+        "the shared folder every worker mounts. See docs/scale-out.md.",
     )
     p.add_argument(
         "-c",
@@ -25,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--loglevel", default="info", help="Celery log level (default: info)")
     p.add_argument("-n", "--hostname", help="worker name (default: celery@<host>)")
-    # The plumbing tests swap in a fast fake analysis, like the pool's ANALYSIS_TARGET.
+    # The plumbing tests swap in a fast fake analysis (the app's ANALYSIS_TARGET).
     p.add_argument("--analysis-target", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -36,11 +41,6 @@ def run(args: argparse.Namespace) -> int:
     from validator.jobs.store import Store
 
     cfg = settings_mod.from_env()
-    if not cfg["BROKER_URL"]:
-        raise UsageError(
-            "worker needs APPEAL_VALIDATOR_BROKER_URL (e.g. redis://localhost:6379/0); "
-            "see docs/scale-out.md"
-        )
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be 1 or more")
     settings_mod.ensure_data_dir(cfg)

@@ -1,4 +1,4 @@
-"""``run_job(check_id)``: the one job function (the local pool and, later, Celery run it).
+"""``run_job(check_id)``: the one job function (the Celery task ``tasks.run_check`` runs it).
 
 Load the row, reuse a finished result of the same file, facts and policy when there
 is one, otherwise run ``validator.check`` with a progress callback that updates the
@@ -24,7 +24,7 @@ PROGRESS_EVERY_S = 0.5  # at most two progress writes a second per job
 
 
 class JobTimeout(ValidatorError):
-    """The analysis ran past JOB_TIMEOUT_S (the pool's limit, or Celery's soft limit)."""
+    """The analysis ran past JOB_TIMEOUT_S (Celery's soft or hard time limit)."""
 
     code = "job_timeout"
 
@@ -59,10 +59,6 @@ def analyze(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: 
     return check_case(case, [path], out_dir, policy=policy, progress=progress).video_report()
 
 
-# The dotted name the pool and the Celery task still give (``jobs/pool.py``, ``tasks.py``).
-analyse = analyze
-
-
 def _internal(e: BaseException) -> dict[str, Any]:
     return {
         "code": "internal_error",
@@ -82,7 +78,7 @@ def run_job(
 ) -> dict[str, Any]:
     """Run check ``check_id``; returns ``{"id", "status"}`` (plus ``error`` when failed).
 
-    ``owner`` is the lease owner that already claimed the job (the pool); without it
+    ``owner`` is the delivery that already claimed the job (``tasks.execute``); without it
     the job is claimed here (a queued job only). ``settings`` default to the
     environment (``APPEAL_VALIDATOR_*``).
     """

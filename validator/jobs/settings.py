@@ -64,28 +64,33 @@ SETTINGS: tuple[Setting, ...] = (
         "Also read from DATABASE_URL.",
     ),
     Setting("MAX_UPLOAD_MB", 500, _positive(int), "Largest accepted upload; bigger gets 413."),
-    Setting("WORKERS", 1, _positive(int), "Analyses run at once (CPU-bound: about one per core)."),
+    Setting(
+        "WORKERS",
+        1,
+        _positive(int),
+        "Analyses run at once by the worker serve starts (CPU-bound: about one per core).",
+    ),
     Setting(
         "JOB_TIMEOUT_S",
         3600.0,
         _positive(float),
-        "Wall-time limit of one analysis; past it the job fails with job_timeout.",
+        "Wall-time limit of one analysis (Celery's soft time limit; the hard one is 30 s "
+        "later); past it the job fails with job_timeout.",
     ),
     Setting(
         "JOB_LEASE_S",
         60.0,
         _positive(float),
-        "A running job whose owner has not renewed its lease for this long is requeued.",
+        "How often each worker looks for lost jobs: a running job whose process is gone, "
+        "a job queued this long while no message waits in the broker.",
     ),
     Setting(
         "JOB_MAX_ATTEMPTS",
         3,
         _positive(int),
-        "A job requeued this many times (its process kept dying) fails with job_abandoned.",
+        "A job whose process died this many times fails (job_crashed, job_abandoned).",
     ),
-    Setting(
-        "POLL_S", 0.5, _positive(float), "How often the pool looks for queued jobs and webhooks."
-    ),
+    Setting("POLL_S", 0.5, _positive(float), "How often the workers look for due webhooks."),
     Setting(
         "SECRET_KEY",
         None,
@@ -97,15 +102,15 @@ SETTINGS: tuple[Setting, ...] = (
         "RUN_POOL",
         True,
         _bool,
-        "Run the background jobs in this process (one process per DATA_DIR holds each): "
-        "the analysis pool, or with BROKER_URL the sweeper that sends lost jobs again.",
+        "serve starts a Celery worker process beside the web process (WORKERS analyses at "
+        "once). Off when workers run elsewhere (appeal-validator worker).",
     ),
     Setting(
         "BROKER_URL",
         None,
         str,
-        "Redis URL of the Celery broker. When set, the service and batch --distributed hand "
-        "jobs to Celery workers (appeal-validator worker) instead of the in-process pool.",
+        "Redis URL of the Celery broker, when scaled out (docs/scale-out.md). Default: "
+        "an SQLite broker in DATA_DIR (broker.db), for workers on this machine.",
     ),
     Setting("QUEUE", "appeal-validator", str, "Celery queue the jobs are sent to."),
     Setting("WEBHOOK_MAX_ATTEMPTS", 6, _positive(int), "Deliveries tried per webhook event."),

@@ -1,10 +1,10 @@
 """The job store: tenants, hashed API keys, checks and webhook deliveries (SQLAlchemy 2).
 
-SQLite in DATA_DIR by default (WAL, so the web threads, the pool and the analysis
-child processes can share it), PostgreSQL when ``DATABASE_URL`` says so. Every
-state change of a job is one conditional UPDATE (``WHERE status = ... AND
-lease_owner = ...``), so two pools, or a pool and a late child, can never both
-own or finish a job. Tables are created on start-up (``create_all``).
+SQLite in DATA_DIR by default (WAL, so the web threads and the worker processes can
+share it), PostgreSQL when ``DATABASE_URL`` says so. Every state change of a job is
+one conditional UPDATE (``WHERE status = ... AND lease_owner = ...``), so two workers,
+or a worker and a late duplicate message, can never both own or finish a job.
+Tables are created on start-up (``create_all``).
 """
 
 from __future__ import annotations
@@ -135,6 +135,8 @@ class Check(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The delivery that runs the job (``tasks.owner_of``) and the time past which it
+    # cannot still be running (the hard time limit); both None unless running.
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -200,6 +202,15 @@ class Delivery(Base):
             "error": self.error,
             "duration_ms": self.duration_ms,
         }
+
+
+def abandoned_error(attempts: int) -> dict[str, Any]:
+    return {
+        "code": "job_abandoned",
+        "message": f"the analysis was interrupted {attempts} times "
+        "(its process died); giving up. Check the file or try again later.",
+        "details": {"attempts": attempts},
+    }
 
 
 def _rowcount(result: Any) -> int:
@@ -422,29 +433,25 @@ class Store:
             )
             return _rowcount(res) == 1
 
-    def claim_next(self, owner: str, lease_s: float) -> str | None:
-        """Claim the oldest queued check; its id, or None when none is queued."""
-        for _ in range(5):  # lost races: another pool claimed the candidate
-            with self.session() as s:
-                check_id = s.scalar(
-                    select(Check.id)
-                    .where(Check.status == "queued")
-                    .order_by(Check.created_at)
-                    .limit(1)
-                )
-            if check_id is None:
-                return None
-            if self.claim(check_id, owner, lease_s):
-                return check_id
-        return None
-
-    def renew(self, check_id: str, owner: str, lease_s: float) -> bool:
-        """Extend the lease; False when the job is no longer ours (deleted, requeued)."""
+    def take_over(self, check_id: str, old_owner: str, owner: str, lease_s: float) -> bool:
+        """running under ``old_owner`` (whose process is gone) -> running for ``owner``."""
+        now = utcnow()
         with self.session() as s:
             res = s.execute(
                 update(Check)
-                .where(Check.id == check_id, Check.status == "running", Check.lease_owner == owner)
-                .values(lease_until=utcnow() + timedelta(seconds=lease_s))
+                .where(
+                    Check.id == check_id,
+                    Check.status == "running",
+                    Check.lease_owner == old_owner,
+                )
+                .values(
+                    stage="starting",
+                    progress=0.0,
+                    lease_owner=owner,
+                    lease_until=now + timedelta(seconds=lease_s),
+                    started_at=now,
+                    attempts=Check.attempts + 1,
+                )
             )
             return _rowcount(res) == 1
 
@@ -527,51 +534,23 @@ class Store:
             check_id, owner, {"status": "failed", "stage": "failed", "error": dict(error)}
         )
 
-    def release(self, check_id: str, owner: str) -> bool:
-        """running -> queued (a clean shutdown hands the job to the next start)."""
+    def running(self) -> list[Check]:
+        """The running checks (the worker's recovery looks for dead owners among them)."""
         with self.session() as s:
-            res = s.execute(
-                update(Check)
-                .where(Check.id == check_id, Check.status == "running", Check.lease_owner == owner)
-                .values(
-                    status="queued",
-                    stage="queued",
-                    progress=0.0,
-                    lease_owner=None,
-                    lease_until=None,
-                    attempts=Check.attempts - 1,  # not the job's fault
-                )
-            )
-            return _rowcount(res) == 1
+            return list(s.scalars(select(Check).where(Check.status == "running")))
 
-    def requeue_expired(
-        self, max_attempts: int, ids: Iterable[str] | None = None
-    ) -> tuple[list[str], list[str]]:
-        """Running jobs whose owner stopped renewing: requeue, or fail after max attempts.
+    def requeue(self, rows: Iterable[Check], max_attempts: int) -> tuple[list[str], list[str]]:
+        """Running jobs whose owner is gone: requeue, or fail after ``max_attempts``.
 
-        Only the jobs in ``ids`` when given. Returns the ids ``(requeued, failed)``.
+        Each is a compare-and-set on the owner read with the row: a job that moved on
+        meanwhile is left alone. Returns the ids ``(requeued, failed)``.
         """
-        now = utcnow()
-        query = select(Check).where(Check.status == "running", Check.lease_until < now)
-        if ids is not None:
-            query = query.where(Check.id.in_(list(ids)))
-        with self.session() as s:
-            stale = s.scalars(query).all()
         requeued: list[str] = []
         failed: list[str] = []
-        for row in stale:
+        for row in rows:
             if row.attempts >= max_attempts:
-                ok = self.fail(
-                    row.id,
-                    row.lease_owner,
-                    {
-                        "code": "job_abandoned",
-                        "message": f"the analysis was interrupted {row.attempts} times "
-                        "(its process died); giving up. Check the file or try again later.",
-                        "details": {"attempts": row.attempts},
-                    },
-                )
-                if ok:
+                error = abandoned_error(row.attempts)
+                if self.fail(row.id, row.lease_owner, error):
                     failed.append(row.id)
                 continue
             with self.session() as s:
@@ -581,7 +560,6 @@ class Store:
                         Check.id == row.id,
                         Check.status == "running",
                         Check.lease_owner == row.lease_owner,
-                        Check.lease_until < now,
                     )
                     .values(
                         status="queued",

@@ -1,25 +1,41 @@
-"""Celery adapter: the same jobs as the in-process pool, run by ``appeal-validator worker``.
+"""The job back-end: Celery, in both modes, the way Flask's ``examples/celery`` does it.
 
-Follows Flask's ``examples/celery``: ``celery_init_app(app)`` configures Celery from the
-app's settings, and ``@shared_task`` tasks take ids (a check id and the storage path,
-``DATA_DIR`` on the shared mount) and return JSON; no frames or reports are pickled
-(the serializer is JSON only). The task only handles delivery; ``execute`` holds the
-logic and ``runner.run_job`` the analysis, so both are testable without a broker.
+The web process only enqueues (``submit_check``); ``appeal-validator worker`` runs the
+jobs. ``celery_init_app(app)`` configures Celery from the app's settings, and
+``@shared_task`` tasks take ids and return JSON (the serializer is JSON only). The task
+only handles delivery; ``execute`` holds the logic and ``runner.run_job`` the analysis.
 
-Delivery is at least once, completion exactly once:
+Two modes, the same task code:
 
-* ``acks_late`` + ``reject_on_worker_lost``: a message is acknowledged only after the
-  task returned; a worker killed mid-job (``kill -9``, OOM, a lost machine) leaves it
-  unacknowledged and Redis redelivers it after the visibility timeout
-  (``JOB_TIMEOUT_S`` + the larger of ``JOB_LEASE_S`` and the hard limit's grace: longer
-  than a check's task may live).
-* A message lost on the way (a Redis restart, a task killed at the hard time limit)
-  is sent again by the service's sweeper (``sweeper.py``).
-* ``execute`` is idempotent on the job store: a ``done``/``failed`` job is returned
-  as it is; a ``running`` job whose lease is still renewed (a live worker has it) is
-  retried later; a ``running`` job with a dead lease is requeued and run again (after
-  ``JOB_MAX_ATTEMPTS`` it fails with ``job_abandoned``). Finishing is a conditional
-  UPDATE on the lease owner, so a late duplicate can never finish a job twice.
+* **embedded** (the default, no server): the broker is kombu's SQLAlchemy transport on
+  ``<DATA_DIR>/broker.db`` and results go to ``<DATA_DIR>/results.db`` (Celery's
+  database backend); ``serve`` starts one worker process beside the web process;
+* **scaled out**: ``BROKER_URL`` (Redis) and ``DATABASE_URL`` (PostgreSQL), workers on
+  every machine (docs/scale-out.md).
+
+Completion is exactly once; delivery is at least once:
+
+* ``acks_late`` + ``reject_on_worker_lost``: a message is acknowledged only after its
+  task returned; a pool process that dies mid-job (a decoder segfault, the OOM killer)
+  has its message requeued, and Redis hands back the message of a whole worker that
+  died after the visibility timeout (longer than the hard time limit).
+* Each job row names the delivery that runs it (``lease_owner``: the task id, the
+  host, the pid and start time of the process). A worker claims a queued job with a
+  compare-and-set; a row that is ``running`` under the *same* task id means its last
+  consumer is gone (the broker redelivered it), so it is taken over, again with a
+  compare-and-set; under another task id it is a duplicate message and is dropped.
+  Finishing is conditional on the owner: a late duplicate can never finish a job twice.
+* Time limits are Celery's: the soft limit (``JOB_TIMEOUT_S``) ends the analysis with
+  ``job_timeout``; the hard limit kills a task stuck in C code, and the worker's main
+  process (``CheckRequest.on_timeout``) fails its row. A pool process that died
+  ``JOB_MAX_ATTEMPTS`` times fails its job with ``job_crashed``.
+* What no message will bring back is found by every worker, at start and every
+  ``JOB_LEASE_S`` seconds (``Recoverer``): a running row whose process on this host
+  is gone (a worker killed with its web process), or that outlived the hard limit, is
+  requeued (``job_abandoned`` after ``JOB_MAX_ATTEMPTS``) and sent again; a job queued
+  for longer than ``JOB_LEASE_S`` while the broker reports no message waiting in the
+  queue (``queue_declare(passive=True)``: public, on every transport) lost its message
+  and is sent again. A duplicate is harmless (above).
 """
 
 from __future__ import annotations
@@ -27,82 +43,94 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import socket
-import threading
-import uuid
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from celery import Celery, Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery import Celery, Task, bootsteps, shared_task
+from celery.exceptions import SoftTimeLimitExceeded, WorkerLostError
 from celery.signals import worker_process_init, worker_process_shutdown
+from celery.worker.request import Request
 
 from validator.jobs import settings as settings_mod
-from validator.jobs.runner import JobTimeout, status_of
-from validator.jobs.store import Store
+from validator.jobs.runner import JobTimeout, crashed, status_of
+from validator.jobs.store import Check, Store, abandoned_error
 
 if TYPE_CHECKING:
     from flask import Flask
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TARGET = "validator.jobs.runner:analyse"
+DEFAULT_TARGET = "validator.jobs.runner:analyze"
 TARGET_CONF = "appeal_analysis_target"  # the worker's analysis function (tests swap it)
 HARD_LIMIT_GRACE_S = 30  # after the soft limit, a check's task is killed this much later
+PARENT_ENV = "APPEAL_VALIDATOR_PARENT_PID"  # set by serve: the worker ends with its server
+HOST = socket.gethostname()[:16]
 
 
-class Busy(Exception):
-    """A live worker holds the job's lease; look again in ``retry_in`` seconds."""
+# -- configuration ----------------------------------------------------------------------
 
-    def __init__(self, retry_in: float) -> None:
-        super().__init__(f"job leased by a live worker; retry in {retry_in:.0f} s")
-        self.retry_in = retry_in
+
+def broker_url(cfg: Mapping[str, Any]) -> str:
+    """BROKER_URL, or the embedded SQLite broker in DATA_DIR."""
+    return cfg["BROKER_URL"] or f"sqla+sqlite:///{Path(cfg['DATA_DIR']) / 'broker.db'}"
+
+
+def run_deadline_s(cfg: Mapping[str, Any]) -> float:
+    """How long a claimed job may stay ``running``: past the hard limit it cannot be."""
+    return float(cfg["JOB_TIMEOUT_S"] + HARD_LIMIT_GRACE_S + cfg["JOB_LEASE_S"])
 
 
 def celery_config(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Celery's configuration from the service's settings (declared in settings.py)."""
     cfg = settings_mod.resolve(settings)
-    if not cfg["BROKER_URL"]:
-        from validator.errors import ConfigError
-
-        raise ConfigError(
-            "the Celery mode needs APPEAL_VALIDATOR_BROKER_URL, e.g. redis://localhost:6379/0",
-            details={"setting": "BROKER_URL"},
-        )
-    # Longer than a check's task may live (the hard limit), and than its lease: Redis
-    # must not hand a running job's message to a second worker.
-    visibility = int(cfg["JOB_TIMEOUT_S"] + max(cfg["JOB_LEASE_S"], HARD_LIMIT_GRACE_S)) + 1
-    transport = {
-        "visibility_timeout": visibility,
-        # kombu sweeps for messages of dead workers every interval x throttle seconds
-        # (100 s by default); one cheap ZRANGE per sweep, so sweep every lease (<= 10 s).
-        "unacked_restore_interval": min(10.0, max(1.0, cfg["JOB_LEASE_S"])),
-        "unacked_restore_throttle": 1,
-    }
-    return {
-        "broker_url": cfg["BROKER_URL"],
-        "result_backend": cfg["BROKER_URL"],
+    conf: dict[str, Any] = {
+        "broker_url": broker_url(cfg),
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_default_queue": cfg["QUEUE"],
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,  # one job per process: the next waits in Redis
+        "worker_prefetch_multiplier": 1,  # one job per process: the next waits in the broker
         "task_soft_time_limit": cfg["JOB_TIMEOUT_S"],
-        "broker_transport_options": transport,
         "result_expires": 7 * 86400,
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "appeal_settings": cfg,
     }
+    if cfg["BROKER_URL"]:
+        # Longer than a check's task may live (the hard limit): Redis must not hand a
+        # running job's message to a second worker.
+        visibility = int(run_deadline_s(cfg)) + 1
+        conf["broker_transport_options"] = {
+            "visibility_timeout": visibility,
+            # kombu looks for messages of dead workers every interval x throttle seconds
+            # (100 s by default); one cheap ZRANGE a look, so look every JOB_LEASE_S.
+            "unacked_restore_interval": min(10.0, max(1.0, cfg["JOB_LEASE_S"])),
+            "unacked_restore_throttle": 1,
+        }
+        conf["result_backend"] = cfg["BROKER_URL"]
+    else:
+        # SQLite: writers wait for the lock instead of failing (kombu passes these
+        # options to SQLAlchemy's create_engine).
+        conf["broker_transport_options"] = {"connect_args": {"timeout": 30}}
+        conf["result_backend"] = f"db+sqlite:///{Path(cfg['DATA_DIR']) / 'results.db'}"
+        conf["database_engine_options"] = {"connect_args": {"timeout": 30}}
+    return conf
 
 
 def make_celery(settings: Mapping[str, Any], *, main: str = "appeal_validator") -> Celery:
     """A Flask-free Celery app (the worker, ``batch --distributed``)."""
     app = Celery(main)
     app.config_from_object(celery_config(settings))
+    app.steps["worker"].add(Recovery)
     app.set_default()
     return app
 
@@ -120,6 +148,51 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
+
+
+# -- who runs a job: the delivery, in one process -----------------------------------------
+
+
+def _start_ticks(pid: int) -> str:
+    """The process's start time (clock ticks since boot): tells a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "0"
+
+
+def _task_key(task_id: str) -> str:
+    return task_id.replace("-", "")[:32]  # a uuid in 32 characters: the column holds 80
+
+
+def owner_of(task_id: str, pid: int | None = None) -> str:
+    """``<task id>@<host>:<pid>:<start>``: the delivery and the process that runs it."""
+    pid = os.getpid() if pid is None else pid
+    return f"{_task_key(task_id)}@{HOST}:{pid}:{_start_ticks(pid)}"
+
+
+def _delivery(owner: str | None) -> str:
+    return (owner or "").partition("@")[0]
+
+
+def process_gone(owner: str | None) -> bool:
+    """True when ``owner`` ran on this host in a process that no longer exists."""
+    _, _, where = (owner or "").partition("@")
+    host, _, rest = where.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != HOST or not pid.isdigit():
+        return False  # another host's (its own workers look after it) or not a worker's
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return _start_ticks(int(pid)) != start
+
+
+# -- the task's logic (testable without a broker) ---------------------------------------
 
 
 def _resolve(target: str) -> Callable[..., dict[str, Any]]:
@@ -141,68 +214,300 @@ def execute(
     check_id: str,
     settings: Mapping[str, Any],
     *,
+    task_id: str,
     analysis: Callable[..., dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run check ``check_id`` at most to completion once; see the module docstring.
+    """Run check ``check_id`` for the delivery ``task_id``, to completion at most once.
 
-    Raises ``Busy`` when a live worker holds the job (the task retries later).
+    See the module docstring: a finished job is returned as it is, a queued one is
+    claimed, a running one is taken over when this same message comes back, and left
+    alone (``{"status": "running"}``) when another message runs it.
     """
-    from validator.jobs.runner import analyse, run_job
+    from validator.jobs.runner import analyze, run_job
 
     cfg = settings_mod.resolve(settings)
     store = Store(cfg["DATABASE_URL"])
     try:
+        owner = owner_of(task_id)
+        deadline = run_deadline_s(cfg)
         row = store.get(check_id)
         if row is None or row.status in ("done", "failed"):
             return status_of(store, check_id)  # already complete (a redelivery): nothing to do
         if row.status == "running":
-            left = (row.lease_until or datetime.now(UTC)) - datetime.now(UTC)
-            if left.total_seconds() > 0:
-                raise Busy(left.total_seconds() + 1)
-            store.requeue_expired(cfg["JOB_MAX_ATTEMPTS"], ids=[check_id])  # a dead worker's
-        owner = f"celery:{socket.gethostname()[:50]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        lease = cfg["JOB_LEASE_S"]
-        if not store.claim(check_id, owner, lease):
-            row = store.get(check_id)
-            if row is not None and row.status == "running":
-                raise Busy(lease)
+            if _delivery(row.lease_owner) != _delivery(owner):
+                return {"id": check_id, "status": "running"}  # a duplicate message
+            # This message again: the process that had it is gone.
+            if row.attempts >= cfg["JOB_MAX_ATTEMPTS"]:
+                store.fail(check_id, row.lease_owner, abandoned_error(row.attempts))
+                return status_of(store, check_id)
+            if not store.take_over(check_id, row.lease_owner or "", owner, deadline):
+                return status_of(store, check_id)
+        elif not store.claim(check_id, owner, deadline):
             return status_of(store, check_id)
-        stop = threading.Event()
-
-        def heartbeat() -> None:  # the lease lives as long as this process does
-            while not stop.wait(min(lease / 3, 5.0)):
-                try:
-                    if not store.renew(check_id, owner, lease):
-                        return  # no longer ours: finishing will be refused, exactly once
-                except Exception:  # a database hiccup: try again at the next beat
-                    log.warning("check %s: lease renewal failed", check_id, exc_info=True)
-
-        beat = threading.Thread(target=heartbeat, name=f"lease-{check_id}", daemon=True)
-        beat.start()
-        try:
-            result = run_job(
-                check_id,
-                settings=cfg,
-                owner=owner,
-                store=store,
-                analysis=_timed(analysis or analyse, cfg["JOB_TIMEOUT_S"]),
-            )
-            if _sender is not None:
-                _sender.wake()  # the job's webhook goes out now, not at the next poll
-            return result
-        finally:
-            stop.set()
-            beat.join()
+        result = run_job(
+            check_id,
+            settings=cfg,
+            owner=owner,
+            store=store,
+            analysis=_timed(analysis or analyze, cfg["JOB_TIMEOUT_S"]),
+        )
+        if _sender is not None:
+            _sender.wake()  # the job's webhook goes out now, not at the next poll
+        return result
     finally:
         store.close()
 
+
+def _running_row(store: Store, check_id: str, task_id: str) -> Check | None:
+    """The job's row while this delivery runs it, else None."""
+    row = store.get(check_id)
+    if row is None or row.status != "running":
+        return None
+    return row if _delivery(row.lease_owner) == _task_key(task_id) else None
+
+
+class CheckRequest(Request):
+    """Runs in the worker's main process: ends the rows of tasks whose process cannot."""
+
+    def _settings(self) -> dict[str, Any]:
+        return settings_mod.resolve(self.task.app.conf.get("appeal_settings") or {})
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        super().on_timeout(soft, timeout)
+        if soft:
+            return  # the task itself raises JobTimeout and fails its row
+        cfg = self._settings()
+        store = Store(cfg["DATABASE_URL"])
+        try:
+            row = _running_row(store, self.args[0], self.id)
+            if row is not None:
+                store.fail(row.id, row.lease_owner, JobTimeout(cfg["JOB_TIMEOUT_S"]).to_dict())
+                log.warning("check %s: killed at the hard time limit", row.id)
+        finally:
+            store.close()
+
+    def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False):
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)
+        if isinstance(exc, WorkerLostError):
+            self._give_up_if_it_keeps_dying(exc)
+        # With reject_on_worker_lost, this requeues the message: it takes the job over.
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+    def _give_up_if_it_keeps_dying(self, exc: BaseException) -> None:
+        # Before the message is requeued: its redelivery must find the job failed, and
+        # this can never fail a run that took the job over.
+        cfg = self._settings()
+        store = Store(cfg["DATABASE_URL"])
+        try:
+            row = _running_row(store, self.args[0], self.id)
+            if (
+                row is not None
+                and row.attempts >= cfg["JOB_MAX_ATTEMPTS"]
+                and process_gone(row.lease_owner)
+            ):
+                message = (
+                    f"the analysis process ended unexpectedly ({exc}) {row.attempts} times. "
+                    "The file may trip a decoder bug; try again or re-encode it."
+                )
+                store.fail(row.id, row.lease_owner, crashed(message, None))
+                log.warning("check %s: analysis process crashed %d times", row.id, row.attempts)
+        finally:
+            store.close()
+
+
+# -- recovery: what no message will bring back --------------------------------------------
+
+
+def queue_size(app: Celery, queue: str) -> int:
+    """Messages waiting in ``queue`` (kombu's public passive declare; 0 when it is gone)."""
+    from kombu.exceptions import ChannelError
+
+    with app.connection_for_read() as conn:
+        try:
+            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+        except ChannelError:
+            return 0
+
+
+class Recoverer:
+    """Sends again the jobs that no message will bring back (module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        cfg: Mapping[str, Any],
+        send: Callable[[str], None],
+        queue_empty: Callable[[], bool],
+    ) -> None:
+        self.store, self.cfg, self.send, self.queue_empty = store, cfg, send, queue_empty
+        self.unsent: set[str] = set()  # requeued, but the send failed: tried next round
+        self.sent: dict[str, float] = {}  # sent lately: not again within JOB_LEASE_S
+
+    def round(self) -> list[str]:
+        """One round; returns the ids sent again.
+
+        The broker is asked first: when it cannot be reached, nothing is requeued.
+        """
+        cfg, store = self.cfg, self.store
+        every_s = float(cfg["JOB_LEASE_S"])
+        empty = self.queue_empty()
+        dead = [row for row in store.running() if _dead(row)]
+        requeued, failed = store.requeue(dead, cfg["JOB_MAX_ATTEMPTS"])
+        self.unsent.update(requeued)
+        now = time.monotonic()
+        self.sent = {k: t for k, t in self.sent.items() if now - t < every_s}
+        lost: list[str] = []
+        if empty:  # every queued job's message is gone: the old ones lost theirs
+            before = datetime.fromtimestamp(time.time() - every_s, UTC)
+            lost = [i for i in store.queued_before(before) if i not in self.unsent | set(self.sent)]
+        sent = []
+        for check_id in [*sorted(self.unsent), *lost]:
+            try:
+                self.send(check_id)
+            except Exception:
+                log.warning("recovery: sending %s failed; next round", check_id, exc_info=True)
+                self.unsent.add(check_id)
+                continue
+            self.unsent.discard(check_id)
+            self.sent[check_id] = now
+            sent.append(check_id)
+        if sent or failed:
+            log.warning(
+                "recovery: sent %d job(s) again (%d lost messages); %d abandoned",
+                len(sent),
+                len(lost),
+                len(failed),
+            )
+        return sent
+
+
+def _dead(row: Check) -> bool:
+    past = row.lease_until is not None and row.lease_until < datetime.now(UTC)
+    return past or process_gone(row.lease_owner)
+
+
+class Recovery(bootsteps.StartStopStep):
+    """A worker step: a ``Recoverer`` round at start and every JOB_LEASE_S; with serve's
+    ``APPEAL_VALIDATOR_PARENT_PID``, a warm shutdown when the server is gone."""
+
+    requires = ("celery.worker.components:Timer",)
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.tref: list[Any] = []
+        self.recoverer: Recoverer | None = None
+        self.orphaned = False
+
+    def start(self, worker: Any) -> None:
+        cfg = worker.app.conf.get("appeal_settings")
+        if not cfg:
+            return
+        self.recoverer = Recoverer(
+            Store(cfg["DATABASE_URL"]),
+            cfg,
+            lambda check_id: submit_check(check_id, cfg),
+            lambda: queue_size(worker.app, cfg["QUEUE"]) == 0,
+        )
+        self.tick()
+        self.tref.append(worker.timer.call_repeatedly(float(cfg["JOB_LEASE_S"]), self.tick))
+        parent = os.environ.get(PARENT_ENV)
+        if parent and parent.isdigit():
+            self.tref.append(worker.timer.call_repeatedly(0.5, self.watch, (int(parent),)))
+
+    def tick(self) -> None:
+        assert self.recoverer is not None
+        try:
+            self.recoverer.round()
+        except Exception:  # a database or broker hiccup: the next round tries again
+            log.warning("recovery: round failed", exc_info=True)
+
+    def watch(self, parent: int) -> None:
+        if os.getppid() != parent and not self.orphaned:
+            # serve died (even by kill -9): finish the running job, then stop
+            self.orphaned = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop(self, worker: Any) -> None:
+        for t in self.tref:
+            t.cancel()
+        self.tref.clear()
+        if self.recoverer is not None:
+            self.recoverer.store.close()
+            self.recoverer = None
+
+
+# -- the worker process that serve starts -------------------------------------------------
+
+
+def worker_env(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The environment that gives a worker process exactly these settings."""
+    env = dict(os.environ)
+    for s in settings_mod.SETTINGS:
+        value = None if s.name == "SECRET_KEY" else settings.get(s.name)  # not the worker's
+        name = f"{settings_mod.PREFIX}{s.name}"
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    env.pop("DATABASE_URL", None)  # APPEAL_VALIDATOR_DATABASE_URL, set above, is the one
+    return env
+
+
+def start_worker(
+    settings: Mapping[str, Any],
+    *,
+    concurrency: int | None = None,
+    analysis_target: str | None = None,
+    stdout: Any = None,
+) -> subprocess.Popen[bytes]:
+    """``appeal-validator worker`` as a child of this process, which it does not outlive.
+
+    The child stays in this process group: a kill of the group (a crash of the whole
+    service) takes it too; when only this process dies, the worker finishes the job in
+    hand and stops (``Recovery.watch``).
+    """
+    cfg = settings_mod.resolve(settings)
+    env = worker_env(cfg)
+    env[PARENT_ENV] = str(os.getpid())
+    # What is importable here (the analysis target of a test) is importable there.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    cmd = [sys.executable, "-m", "validator", "worker", "--loglevel", "warning",
+           "--concurrency", str(concurrency or cfg["WORKERS"]),
+           "--hostname", f"embedded-{os.getpid()}@%h"]  # fmt: skip
+    if analysis_target:
+        cmd += ["--analysis-target", analysis_target]
+    err = subprocess.STDOUT if stdout is not None else None
+    return subprocess.Popen(cmd, env=env, stdout=stdout, stderr=err)
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a worker from ``start_worker``: warm (SIGTERM), then cold after ``timeout``.
+
+    A job still running at the cold stop stays ``running`` under a dead process; the
+    next worker's recovery requeues it.
+    """
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGQUIT)  # Celery's cold shutdown: ends the pool too
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
+# -- webhooks from the worker -------------------------------------------------------------
 
 _sender: Any = None
 
 
 @worker_process_init.connect
-def _start_webhooks(**_: Any) -> None:
-    """Each worker process also delivers due webhooks (the local pool does it in-process).
+def _init_process(**_: Any) -> None:
+    """A worker pool process (niced beside serve) also delivers due webhooks.
 
     Started after the fork, in the pool process itself; several senders are safe
     (a delivery is claimed with a conditional UPDATE).
@@ -215,6 +520,8 @@ def _start_webhooks(**_: Any) -> None:
     cfg = current_app.conf.get("appeal_settings")
     if not cfg or _sender is not None:
         return
+    if os.environ.get(PARENT_ENV):  # serve's worker: its web requests go first
+        os.nice(10)
     _sender = Sender(Store(cfg["DATABASE_URL"]), cfg)
     _sender.start()
 
@@ -226,30 +533,30 @@ def _stop_webhooks(**_: Any) -> None:
         _sender.store.close()
 
 
+# -- the tasks ----------------------------------------------------------------------------
+
+
 @shared_task(
     name="appeal_validator.run_check",
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    max_retries=None,
+    Request=CheckRequest,
 )
 def run_check(self: Task, check_id: str, storage_path: str) -> dict[str, Any]:
     """Run one check; ``storage_path`` is DATA_DIR on the shared mount. Returns JSON."""
     settings = dict(self.app.conf.get("appeal_settings") or settings_mod.from_env())
     settings["DATA_DIR"] = storage_path
     target = self.app.conf.get(TARGET_CONF) or DEFAULT_TARGET
-    try:
-        return execute(check_id, settings, analysis=_resolve(target))
-    except Busy as e:
-        raise self.retry(countdown=e.retry_in) from None
+    return execute(check_id, settings, task_id=self.request.id, analysis=_resolve(target))
 
 
 def submit_check(check_id: str, settings: Mapping[str, Any]) -> None:
-    """Hand a queued check to the workers (the service, when BROKER_URL is set)."""
+    """Hand a queued check to the workers (the web process only enqueues)."""
     # The soft limit raises JobTimeout in Python; a task stuck in C code (a decoder)
-    # cannot see it, so its process is killed HARD_LIMIT_GRACE_S later, and the
-    # service's sweeper (sweeper.py) runs the job again or gives it up. Only checks get
-    # the hard limit: nothing would send a killed batch case again.
+    # cannot see it, so its process is killed HARD_LIMIT_GRACE_S later and
+    # CheckRequest.on_timeout fails the job. Only checks get the hard limit: nothing
+    # would fail a killed batch case's row.
     run_check.apply_async(
         args=[check_id, str(settings["DATA_DIR"])],
         queue=settings["QUEUE"],
@@ -269,7 +576,6 @@ def run_batch_case(self: Task, job: dict[str, Any]) -> dict[str, Any]:
     Idempotent: a case whose report with the same key is already written is not redone.
     """
     import json
-    from pathlib import Path
 
     from validator.batch.work import REPORT, run_case
 

@@ -1,9 +1,11 @@
-"""Helpers for tests and the benchmark (like ``flask.testing``): fake analyses and a server.
+"""Helpers for tests and the benchmark (like ``flask.testing``): fake analyses, a worker
+beside a test app, and a server.
 
-The fake analyses stand in for ``runner.analyse`` in tests of the plumbing
-(idempotency, isolation, webhooks, time limits): the pool runs them in its child
-process exactly like the real one, by their dotted name, e.g.
-``create_app({"ANALYSIS_TARGET": "validator.jobs.testing:fake_analysis"})``.
+The fake analyses stand in for ``runner.analyze`` in tests of the plumbing
+(idempotency, isolation, webhooks, time limits): the Celery worker runs them in its
+pool process exactly like the real one, by their dotted name, e.g.
+``create_app({"ANALYSIS_TARGET": "validator.jobs.testing:fake_analysis"})`` and then
+``with worker(app): ...``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +89,7 @@ def fake_analysis(
 
 
 def slow_analysis(path: str, **kw: Any) -> dict[str, Any]:
-    """Hangs (a decoder stuck on a file): the pool's time limit must stop it."""
+    """Hangs (a decoder stuck on a file): the job's time limit must stop it."""
     kw["progress"](0.1, "decoding")
     time.sleep(3600)
     raise AssertionError("unreachable")
@@ -101,6 +104,57 @@ def crash_analysis(path: str, **kw: Any) -> dict[str, Any]:
 def error_analysis(path: str, **kw: Any) -> dict[str, Any]:
     """Raises an unexpected exception (a bug): the job fails with internal_error."""
     raise RuntimeError("boom")
+
+
+@contextmanager
+def worker(
+    app_or_settings: Any, *, target: str | None = None, concurrency: int | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``appeal-validator worker`` for a test app (or settings), killed on exit.
+
+    The analysis is ``target``, else the app's ``ANALYSIS_TARGET``, else the real one.
+    Its output goes to ``<DATA_DIR>-worker.log`` beside the data directory. Killed, not
+    stopped: Celery's warm shutdown takes seconds on a polled broker, and a test that
+    is over needs nothing from it (``tasks.stop_worker`` is the clean stop).
+    """
+    from validator.jobs import settings as settings_mod
+    from validator.jobs.tasks import start_worker
+
+    extensions = getattr(app_or_settings, "extensions", None)
+    if extensions is not None:
+        settings = extensions["appeal"].settings
+        target = target or app_or_settings.config.get("ANALYSIS_TARGET")
+    else:
+        settings = settings_mod.resolve(app_or_settings)
+    data_dir = Path(settings["DATA_DIR"])
+    with open(data_dir.parent / f"{data_dir.name}-worker.log", "ab") as log:
+        proc = start_worker(settings, concurrency=concurrency, analysis_target=target, stdout=log)
+    try:
+        yield proc
+    finally:
+        kill_tree(proc.pid)
+        proc.wait(10)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and its descendants (a worker and its pool processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(children.get(p, []))
+    for p in seen:
+        with suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
 
 
 class Server:
@@ -164,7 +218,7 @@ class Server:
         self._close()
 
     def stop(self) -> None:
-        """SIGTERM, then wait (the server requeues its running jobs)."""
+        """SIGTERM, then wait (serve stops its worker; a job in hand runs again next start)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -24,7 +24,6 @@ from typing import Any
 from flask import Flask
 
 from validator.jobs import settings as settings_mod
-from validator.jobs.pool import Pool
 from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import WEB_TENANT, ApiKey, Check, Store, Tenant, hash_key
 
@@ -42,8 +41,6 @@ class Services:
     storage: LocalStorage
     tmp_dir: Path
     web_tenant_id: int
-    pool: Pool | None = None
-    sweeper: Any = None  # validator.jobs.sweeper.Sweeper in the Celery mode
     _closed: bool = field(default=False, repr=False)
     _auth_cache: dict[str, tuple[float, tuple[ApiKey, Tenant]]] = field(
         default_factory=dict, repr=False
@@ -80,19 +77,15 @@ class Services:
 
     def delete(self, row: Check) -> None:
         """Remove the check, its video and everything derived from it."""
-        # The row first: a running job's pool then fails to renew the lease and stops it.
+        # The row first: a running job then cannot finish (its owner's update finds no row).
         self.store.delete_check(row.id)
         self.storage.delete_check(str(row.tenant_id), row.id)
 
     def close(self) -> None:
-        """Stop the pool and release the database (tests; shutdown)."""
+        """Release the database (tests; shutdown)."""
         if self._closed:
             return
         self._closed = True
-        if self.pool is not None:
-            self.pool.stop()
-        if self.sweeper is not None:
-            self.sweeper.stop()
         self.store.close()
 
 
@@ -145,20 +138,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         tmp_dir=data_dir / "tmp",
         web_tenant_id=web_tenant.id,
     )
-    if cfg["BROKER_URL"]:  # scale-out: Celery workers run the jobs (docs/scale-out.md)
-        from validator.jobs.tasks import celery_init_app
+    # The web process only enqueues; workers run the jobs (serve starts one beside it).
+    from validator.jobs.tasks import celery_init_app
 
-        celery_init_app(app)
-        if cfg["RUN_POOL"]:  # this process also sends again the jobs whose message is lost
-            from validator.jobs.sweeper import Sweeper
-
-            services.sweeper = Sweeper(cfg).start()
-            atexit.register(services.close)
-    elif cfg["RUN_POOL"]:
-        services.pool = Pool(cfg, target=app.config.get("ANALYSIS_TARGET") or
-                             "validator.jobs.runner:analyze").start()  # fmt: skip
-        # gunicorn and the dev server exit through here; a clean stop requeues jobs.
-        atexit.register(services.close)
+    celery_init_app(app)
+    atexit.register(services.close)
     app.extensions["appeal"] = services
 
     from validator.web import api, errors, form

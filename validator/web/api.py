@@ -85,13 +85,12 @@ def health() -> Response:
         raise Unavailable(
             "the job database cannot be reached", details={"type": type(e).__name__}
         ) from e
-    pool = svc.pool
     return jsonify(
         {
             "status": "ok",
             "version": __version__,
             "database": "ok",
-            "pool": "off" if pool is None else ("running" if pool.leader else "standby"),
+            "broker": "redis" if svc.settings["BROKER_URL"] else "embedded",
             "checks": counts,
         }
     )

@@ -9,6 +9,7 @@ it goes. The client's filename is kept for display only.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from validator.web.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+
+log = logging.getLogger(__name__)
 
 SNIFF_BYTES = 512
 _POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -190,12 +193,15 @@ def create_check(
     if not created:  # lost a race with the same Idempotency-Key
         svc.storage.delete_check(tenant, check_id)
         return NewCheck(_same(row, request_hash), False)
-    if svc.pool is not None:
-        svc.pool.notify()
-    elif svc.settings["BROKER_URL"]:
-        from validator.jobs.tasks import submit_check
+    from validator.jobs.tasks import submit_check
 
+    # A message lost here (the broker down, this process killed) is sent again by the
+    # workers' recovery: the row is the truth, the message only a wake-up.
+    try:
         submit_check(row.id, svc.settings)
+    except Exception:
+        log.warning("check %s: enqueue failed; the workers' recovery sends it", row.id,
+                    exc_info=True)  # fmt: skip
     return NewCheck(row, True)
 
 
