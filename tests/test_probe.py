@@ -7,6 +7,7 @@ expected-output files (``*/metadata/java/<file>.txt``) where they list them.
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -237,7 +238,19 @@ def test_bad_input_raises_the_right_error(
 def test_missing_file_is_an_input_error(tmp_path: Path, policy: Policy) -> None:
     with pytest.raises(InputError) as exc:
         probe(tmp_path / "nope.mp4", policy)
-    assert exc.value.code == "bad_input"
+    # A documented code (bad_input is a base, never sent), the name and not the folder.
+    assert exc.value.code == "video_missing"
+    assert "nope.mp4" in exc.value.message and str(tmp_path) not in str(exc.value.to_dict())
+
+
+def test_a_fifo_named_like_a_video_is_refused_without_blocking(
+    tmp_path: Path, policy: Policy
+) -> None:
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    with pytest.raises(InputError) as exc:
+        probe(fifo, policy)
+    assert exc.value.code == "unreadable_file" and str(tmp_path) not in exc.value.message
 
 
 def test_good_clip(tmp_path: Path, policy: Policy) -> None:

@@ -393,3 +393,59 @@ def test_every_setting_is_documented() -> None:
     doc = (ROOT / "docs" / "api.md").read_text("utf-8")
     missing = [s.name for s in SETTINGS if f"APPEAL_VALIDATOR_{s.name}" not in doc]
     assert not missing, f"docs/api.md does not mention {missing}"
+
+
+# -- nothing leaked: paths and file modes (issue 13, item 9) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"\0\0\0\x18ftypmp42" + bytes(range(256)) * 20, id="damaged-mp4"),
+        pytest.param(b"\x1aE\xdf\xa3" + bytes(range(256)) * 12, id="damaged-mkv"),
+    ],
+)
+def test_a_failed_checks_error_names_no_server_path(tmp_path: Path, content: bytes) -> None:
+    from validator.jobs.runner import run_job
+
+    for app in make_app(tmp_path, RUN_POOL=False):
+        client = app.test_client()
+        h = key_for(app, "acme")
+        check_id = upload(client, h, content).json["id"]
+        run_job(check_id, settings=app.extensions["appeal"].settings)  # the real analysis
+        body = client.get(f"/api/v1/checks/{check_id}", headers=h).json
+        assert body["status"] == "failed", body
+        assert body["error"]["code"] in ("undecodable", "not_a_video")
+        text = json.dumps(body)
+        assert str(tmp_path) not in text and "/files/" not in text, body["error"]
+
+
+def test_a_video_gone_from_storage_fails_with_its_documented_code(tmp_path: Path) -> None:
+    from validator.jobs.runner import run_job
+
+    for app in make_app(tmp_path, RUN_POOL=False):
+        client = app.test_client()
+        h = key_for(app, "acme")
+        check_id = upload(client, h).json["id"]
+        services = app.extensions["appeal"]
+        tenant = next((Path(app.config["DATA_DIR"]) / "files").glob(f"*/{check_id}")).parent
+        services.storage.video_path(tenant.name, check_id).unlink()
+        run_job(check_id, settings=services.settings)
+        error = client.get(f"/api/v1/checks/{check_id}", headers=h).json["error"]
+        assert error["code"] == "video_missing", error
+        assert str(tmp_path) not in json.dumps(error)
+        doc = (ROOT / "docs" / "api.md").read_text("utf-8")
+        assert "`video_missing`" in doc and "`bad_input`" in doc
+
+
+def test_the_database_and_check_folders_are_private(tmp_path: Path) -> None:
+    for app in make_app(tmp_path, ANALYSIS_TARGET=FAKE):
+        client = app.test_client()
+        h = key_for(app, "acme")
+        check_id = wait(client, h, upload(client, h).json["id"])["id"]
+        data = Path(app.config["DATA_DIR"])
+        assert os.stat(data / "appeal.db").st_mode & 0o777 == 0o600
+        assert os.stat(data).st_mode & 0o777 == 0o700
+        folder = next((data / "files").glob(f"*/{check_id}"))
+        for d in (folder, folder.parent, folder / "derived"):
+            assert os.stat(d).st_mode & 0o777 == 0o700, d

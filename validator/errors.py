@@ -9,6 +9,8 @@ one place: ``cli.py`` maps it to exit codes, the web layer to one JSON error bod
     │   ├── CaseError               bad_case        2   a case file that does not fit its schema
     │   └── ConfigError             bad_config      2   a policy profile or setting that is wrong
     ├── InputError                  (per reason)    4   the input is not a readable video
+    │   ├── VideoMissing            video_missing   no file at the path (removed, a dangling link)
+    │   ├── UnreadableFile          unreadable_file not a regular file, or no permission to read it
     │   ├── EmptyFile               empty_file
     │   ├── NotAVideo               not_a_video
     │   ├── NoVideoStream           no_video_stream
@@ -62,6 +64,14 @@ class InputError(ValidatorError):
 
     code = "bad_input"
     exit_code = 4
+
+
+class VideoMissing(InputError):
+    code = "video_missing"
+
+
+class UnreadableFile(InputError):
+    code = "unreadable_file"
 
 
 class EmptyFile(InputError):

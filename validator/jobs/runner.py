@@ -8,9 +8,11 @@ it needs only the settings (the store's URL and DATA_DIR) and returns JSON.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from validator.errors import ValidatorError
@@ -123,17 +125,18 @@ def _run(
             db.set_progress(row.id, owner, fraction, stage)
 
     derived = storage.derived_dir(tenant, row.id)
-    derived.mkdir(parents=True, exist_ok=True)
+    derived.mkdir(mode=0o700, parents=True, exist_ok=True)
+    video = storage.video_path(tenant, row.id)
     try:
         data = analysis(
-            str(storage.video_path(tenant, row.id)),
+            str(video),
             case=row.case,
             policy=row.policy,
             out_dir=str(derived),
             progress=progress,
         )
     except ValidatorError as e:  # the precise reason: not_a_video, undecodable, ...
-        db.fail(row.id, owner, e.to_dict())
+        db.fail(row.id, owner, _without_paths(e.to_dict(), video, cfg["DATA_DIR"]))
         return status_of(db, row.id)
     except Exception as e:
         log.warning("check %s failed on an internal error", row.id, exc_info=True)
@@ -141,6 +144,15 @@ def _run(
         return status_of(db, row.id)
     db.finish(row.id, owner, _rebind(data, row))
     return status_of(db, row.id)
+
+
+def _without_paths(error: dict[str, Any], video: Path, data_dir: str) -> dict[str, Any]:
+    """The error as clients (API, webhooks, the form) see it: the file by its name, no
+    server path (the messages name the file already; this keeps it so for any other)."""
+    text = json.dumps(error, ensure_ascii=False)
+    for path, name in ((str(video), video.name), (str(data_dir), "DATA_DIR")):
+        text = text.replace(json.dumps(path)[1:-1], name)
+    return json.loads(text)
 
 
 def _rebind(report: Mapping[str, Any], row: Check) -> dict[str, Any]:

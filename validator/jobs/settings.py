@@ -174,8 +174,13 @@ def ensure_data_dir(settings: Mapping[str, Any]) -> Path:
     """Create DATA_DIR (and fail with a hint when it cannot be written)."""
     path = Path(settings["DATA_DIR"])
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "tmp").mkdir(exist_ok=True)
+        # Private: the database holds reports, cases and webhook secrets, the folders
+        # the uploads (0700; the database 0600, which SQLite's journal files inherit).
+        if not path.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, exist_ok=True)
+        (path / "tmp").mkdir(mode=0o700, exist_ok=True)
+        _private_sqlite_file(settings.get("DATABASE_URL") or "")
     except OSError as e:
         raise ConfigError(
             f"cannot create the data directory {path}: {e.strerror}. "
@@ -183,6 +188,21 @@ def ensure_data_dir(settings: Mapping[str, Any]) -> Path:
             details={"setting": "DATA_DIR"},
         ) from e
     return path
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file 0600 before SQLAlchemy does (it would be 0644)."""
+    if not url.startswith("sqlite:///") or url in ("sqlite://", "sqlite:///:memory:"):
+        return
+    db = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    if not str(db) or str(db) == ":memory:" or not db.parent.is_dir():
+        return  # an in-memory database; a missing folder is the store's error to report
+    fd = os.open(db, os.O_WRONLY | os.O_CREAT, 0o600)  # an empty file is an empty database
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)  # one made by an older version
+    finally:
+        os.close(fd)
 
 
 def secret_key(settings: Mapping[str, Any]) -> str:

@@ -71,7 +71,8 @@ class LocalStorage:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)  # uploads are private: folders 0700 (older ones were 0755)
 
     def _dir(self, tenant: str, check_id: str) -> Path:
         # Ids come from the server, but a wrong one must never escape the root.
@@ -81,7 +82,8 @@ class LocalStorage:
 
     def put_stream(self, tenant: str, check_id: str, fileobj: BinaryIO) -> StoredFile:
         folder = self._dir(tenant, check_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.parent.mkdir(mode=0o700, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
         target = folder / "video"
         h = hashlib.sha256()
         size = 0

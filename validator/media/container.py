@@ -11,6 +11,8 @@ raise.
 from __future__ import annotations
 
 import math
+import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -256,9 +258,19 @@ def not_a_video(name: str, what: str) -> NotAVideo:
     )
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"/]+/)+([^\s'\"/]*)")
+
+
 def error_text(e: BaseException) -> str:
+    """A library's error as text for a message: FFmpeg's and the OS's name the file by
+    its full path, which a client of the service must not see: the file's name only."""
     text = str(e).strip() or type(e).__name__
-    return text[:300]
+    for attr in ("filename", "filename2"):
+        f = getattr(e, attr, None)
+        if isinstance(f, str | bytes | os.PathLike) and os.fsdecode(f):
+            full = os.fsdecode(f)
+            text = text.replace(full, os.path.basename(full) or full)
+    return _ABSOLUTE_PATH.sub(r"\1", text)[:300]
 
 
 def finite_float(x: str | None) -> float | None:

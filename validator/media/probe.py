@@ -23,6 +23,8 @@ that need all of them (a single frame, the duration):
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +33,13 @@ from typing import TYPE_CHECKING, Any
 import av
 import av.error
 
-from validator.errors import AbsurdMedia, EmptyFile, InputError, UndecodableVideo
+from validator.errors import (
+    AbsurdMedia,
+    EmptyFile,
+    UndecodableVideo,
+    UnreadableFile,
+    VideoMissing,
+)
 from validator.media.boxes import BoxInfo, scan_boxes
 from validator.media.container import error_text, finite_float, inspect_container, not_a_video
 from validator.media.creation_times import (
@@ -142,30 +150,58 @@ class MediaInfo:
         }
 
 
+def _read_head(p: Path) -> tuple[bytes, int]:
+    """The first 4 KiB and the size of ``p``, a regular file. Messages name the file,
+    never its folder (the service's storage path is nobody's business).
+
+    Opened without blocking and checked on the open descriptor: a fifo or device
+    named like a video never hangs the caller, even one swapped in after a check.
+    """
+    name = p.name
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError as e:
+        raise VideoMissing(
+            f"{name} is not there (any more): it was removed or moved, or it is a link to "
+            "nothing. Upload or copy the video again.",
+            details={"name": name},
+        ) from e
+    except OSError as e:
+        raise UnreadableFile(
+            f"cannot read {name}: {e.strerror or type(e).__name__}. Check the file's permissions.",
+            details={"name": name},
+        ) from e
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFile(
+                f"{name} is not a regular file (a folder, pipe or device). Pass the video "
+                "file itself.",
+                details={"name": name},
+            )
+        try:
+            return f.read(4096), st.st_size
+        except OSError as e:
+            raise UnreadableFile(
+                f"cannot read {name}: {e.strerror or type(e).__name__}. Copy the file again.",
+                details={"name": name},
+            ) from e
+
+
 def probe(path: str | Path, policy: Policy) -> MediaInfo:
     """Open ``path``, prove it is a decodable video, and describe it (see module docstring).
 
     Raises ``EmptyFile``, ``NotAVideo``, ``NoVideoStream``, ``UndecodableVideo``,
-    ``AbsurdMedia`` (or plain ``InputError`` when the file cannot be read at all).
+    ``AbsurdMedia``; ``VideoMissing`` or ``UnreadableFile`` when the file cannot be read.
     """
     p = Path(path)
     name = p.name
-    try:
-        size = p.stat().st_size
-        if not p.is_file():
-            raise InputError(f"{p} is not a file. Pass the path of the video file itself.")
-        with open(p, "rb") as f:
-            head = f.read(4096)
-    except OSError as e:
-        raise InputError(
-            f"cannot read {p}: {e.strerror or e}. Check the path and the file's permissions.",
-            details={"path": str(p)},
-        ) from e
+    head, size = _read_head(p)
     if size == 0:
         raise EmptyFile(
             f"{name} is empty (0 bytes): the upload or copy did not finish. "
             "Upload the recording again from the phone's album.",
-            details={"path": str(p)},
+            details={"name": name},
         )
 
     kind = sniff(head)
