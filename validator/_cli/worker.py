@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be 1 or more")
     settings_mod.ensure_data_dir(cfg)
-    Store(cfg["DATABASE_URL"]).close()  # creates the tables; a bad URL fails here
+    Store(cfg["DATABASE_URL"]).close()  # migrates the schema; a bad URL fails here
     app = tasks.make_celery(cfg)
     if args.analysis_target:
         app.conf[tasks.TARGET_CONF] = args.analysis_target

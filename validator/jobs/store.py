@@ -4,7 +4,8 @@ SQLite in DATA_DIR by default (WAL, so the web threads and the worker processes 
 share it), PostgreSQL when ``DATABASE_URL`` says so. Every state change of a job is
 one conditional UPDATE (``WHERE status = ... AND lease_owner = ...``), so two workers,
 or a worker and a late duplicate message, can never both own or finish a job.
-Tables are created on start-up (``create_all``).
+The schema is Alembic's: ``Store`` upgrades the database to the newest revision at
+start-up (``validator/jobs/migrations``; ``appeal-validator db upgrade`` does it ahead).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -81,7 +83,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    pass
+    # Constraint names are PostgreSQL's own defaults, so a database that ``create_all``
+    # made before migrations existed has the names the migrations use, and a later
+    # migration can drop or alter a constraint by name on both backends.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "%(table_name)s_%(column_0_N_name)s_key",
+            "fk": "%(table_name)s_%(column_0_name)s_fkey",
+            "pk": "%(table_name)s_pkey",
+        }
+    )
 
 
 class Tenant(Base):
@@ -253,10 +265,17 @@ class Store:
     """Every query the service makes. Returns detached rows (read their attributes)."""
 
     def __init__(self, url: str) -> None:
+        """Opens ``url`` and brings its schema to the newest revision (``migrations``)."""
         self.url = url
         self.engine = make_engine(url)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
-        Base.metadata.create_all(self.engine)
+        from validator.jobs import migrations
+
+        try:
+            migrations.upgrade(self.engine)
+        except BaseException:
+            self.engine.dispose()  # no half-open store: its pooled connection goes too
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
