@@ -136,14 +136,14 @@ def test_blurring_further_never_sharpens(sigma, factor):
 def test_quality_profile_per_second():
     imgs = handheld(label_scene(5), 90, seed=5)  # 3 s
     m = run(QualityDetector, imgs).metrics
-    assert m["seconds"] == 3
-    assert [s["t_s"] for s in m["profile"]] == [0, 1, 2]
-    assert all(s["blur_pct"] < POLICY["validity.max_blur_pct"] for s in m["profile"])
+    assert m.seconds == 3
+    assert [s["t_s"] for s in m.profile] == [0, 1, 2]
+    assert all(s["blur_pct"] < POLICY["validity.max_blur_pct"] for s in m.profile)
     dark = run(QualityDetector, [cv2.convertScaleAbs(i, alpha=0.1) for i in imgs]).metrics
-    assert dark["median_luma"] < m["median_luma"] / 5
+    assert dark.median_luma < m.median_luma / 5
     plain = run(QualityDetector, [np.full((180, 320), 120, np.uint8)] * 60).metrics
-    assert [s["blur_pct"] for s in plain["profile"]] == [None, None]
-    assert plain["seconds_focus_known"] == 0
+    assert [s["blur_pct"] for s in plain.profile] == [None, None]
+    assert plain.seconds_focus_known == 0
 
 
 # --- black and freeze --------------------------------------------------------------------

@@ -138,37 +138,40 @@ def test_docs(spark: type[Detector]) -> None:
 
 
 def test_the_report_page(spark: type[Detector], tmp_path: Path) -> None:
-    from validator.jobs.testing import app_config
+    from validator.jobs.testing import app_config, worker
     from validator.web import create_app
 
+    # The job runs in the worker's own process, which imports this module by name.
     target = f"{__name__}:spark_analysis"
     app = create_app(app_config(tmp_path / "data", ANALYSIS_TARGET=target))
     try:
-        client = app.test_client()
-        page = client.get("/").get_data(as_text=True)
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        path, _ = clip("clean")
-        # Encoded here, in memory: werkzeug's test client spools a large body to a
-        # temporary file it leaves open (as tests/test_web_api.py's upload does).
-        video = FileStorage(io.BytesIO(path.read_bytes()), "clean.mp4")
-        boundary, body = encode_multipart({"video": video, "csrf_token": csrf})
-        resp = client.post(
-            "/checks",
-            data=body,
-            content_type=f"multipart/form-data; boundary={boundary}",
-            headers={"X-Requested-With": "XMLHttpRequest"},
-        )
-        assert resp.status_code == 200, resp.get_data(as_text=True)
-        check_id = resp.json["id"]
-        deadline = time.monotonic() + 120
-        while client.get(f"/checks/{check_id}/status.json").json["status"] not in (
-            "done",
-            "failed",
-        ):
-            assert time.monotonic() < deadline, "the check did not finish"
-            time.sleep(0.1)
-        en = client.get(f"/checks/{check_id}?lang=en").get_data(as_text=True)
-        zh = client.get(f"/checks/{check_id}?lang=zh").get_data(as_text=True)
+        with worker(app):  # the web only enqueues
+            client = app.test_client()
+            page = client.get("/").get_data(as_text=True)
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            path, _ = clip("clean")
+            # Encoded here, in memory: werkzeug's test client spools a large body to a
+            # temporary file it leaves open (as tests/test_web_api.py's upload does).
+            video = FileStorage(io.BytesIO(path.read_bytes()), "clean.mp4")
+            boundary, body = encode_multipart({"video": video, "csrf_token": csrf})
+            resp = client.post(
+                "/checks",
+                data=body,
+                content_type=f"multipart/form-data; boundary={boundary}",
+                headers={"X-Requested-With": "XMLHttpRequest"},
+            )
+            assert resp.status_code == 200, resp.get_data(as_text=True)
+            check_id = resp.json["id"]
+            deadline = time.monotonic() + 120
+            while (status := client.get(f"/checks/{check_id}/status.json").json)["status"] not in (
+                "done",
+                "failed",
+            ):
+                assert time.monotonic() < deadline, "the check did not finish"
+                time.sleep(0.1)
+            assert status["status"] == "done", status
+            en = client.get(f"/checks/{check_id}?lang=en").get_data(as_text=True)
+            zh = client.get(f"/checks/{check_id}?lang=zh").get_data(as_text=True)
     finally:
         app.extensions["appeal"].close()
     assert "A spark at" in en and "Spark seen" in en

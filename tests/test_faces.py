@@ -80,14 +80,14 @@ FACE_VARIANTS = [
 def test_face_count_matches_truth(name):
     m, truth = faces_of(name)
     want = truth.get("faces_counted", len(counted(truth)))
-    assert m["established"], f"{name}: count not established: {m}"
-    assert m["count"] == want, f"{name}: {m['shown']} vs truth {truth['faces']}"
+    assert m.established, f"{name}: count not established: {m}"
+    assert m.count == want, f"{name}: {m.shown} vs truth {truth['faces']}"
 
 
 @pytest.mark.parametrize("name", FACE_VARIANTS)
 def test_each_face_first_shown_at_its_true_time(name):
     m, truth = faces_of(name)
-    found = sorted(f["t_s"] for f in m["shown"])
+    found = sorted(f["t_s"] for f in m.shown)
     want = sorted(f["first_t_s"] for f in counted(truth))
     assert len(found) == len(want)
     for got, t in zip(found, want, strict=True):
@@ -97,9 +97,9 @@ def test_each_face_first_shown_at_its_true_time(name):
 def test_slow_and_fast_turning_count_the_same():
     slow, _ = faces_of("slow-turning")
     fast, _ = faces_of("fast-turning")
-    assert slow["count"] == 6 and slow["established"]
+    assert slow.count == 6 and slow.established
     # 0.2 s flicks with 1/3-frame pans: six faces, or a count left to a person
-    assert fast["count"] == 6 or not fast["established"]
+    assert fast.count == 6 or not fast.established
 
 
 def test_plain_carton_is_counted_or_left_to_a_person():
@@ -107,7 +107,7 @@ def test_plain_carton_is_counted_or_left_to_a_person():
     assert truth["faces_counted"] == 6
     # Unprinted kraft faces: geometry follows the turns; the count is six, or not
     # established, never an established count below six (a false fail).
-    assert (m["established"] and m["count"] == 6) or not m["established"]
+    assert (m.established and m.count == 6) or not m.established
 
 
 # ------------------------------------------------------------ orientation (unit)
@@ -307,7 +307,7 @@ def six_faces() -> tuple[dict, FaceDetector]:
 def test_a_turning_box_shows_its_six_faces():
     m, d = six_faces()
     assert len(d.holds) == 6
-    assert m["count"] == 6 and m["established"], m
+    assert m.count == 6 and m.established, m
 
 
 def test_quarter_turns_are_measured_near_ninety_degrees():
@@ -322,13 +322,13 @@ def test_quarter_turns_are_measured_near_ninety_degrees():
 
 def test_a_face_shown_again_counts_once():
     m, _ = run(turning_clip([("y", 90, 0.7), ("y", -90, 0.7), ("x", 90, 0.7)]))
-    assert m["count"] == 3 and m["established"], m
-    assert m["shown"][0]["holds"] == 2
+    assert m.count == 3 and m.established, m
+    assert m.shown[0]["holds"] == 2
 
 
 def test_a_roll_shows_no_new_face():
     m, _ = run(turning_clip([("z", 90, 0.7), ("y", 90, 0.7)]))
-    assert m["count"] == 2 and m["established"], m
+    assert m.count == 2 and m.established, m
 
 
 def test_a_glimpse_does_not_count():
@@ -336,16 +336,16 @@ def test_a_glimpse_does_not_count():
     # through a side face, held only briefly, on to the back
     m, _ = run(turning_clip([("y", 90, 0.6), ("x", brief, 0), ("y", 90, 0.6)], hold_s=1.0))
     m2, _ = run(turning_clip([("y", 90, 0.6), ("y", 90, 0.6)], hold_s=1.0))
-    assert m2["count"] == 3
-    assert m["count"] <= m2["count"]
+    assert m2.count == 3
+    assert m.count <= m2.count
 
 
 def test_a_cut_between_two_views_is_a_turn_not_followed():
     # a quarter turn, then a cut to another face: the cut carries no geometry, and a
     # count resting on unfollowed turns is not established (never a fail)
     m, _ = run(turning_clip([("y", 90, 0.7), ("x", 90, -1)]))
-    assert m["jumps"] >= 1 and m["turns_unfollowed"] == 1, m
-    assert not m["established"]
+    assert m.jumps >= 1 and m.turns_unfollowed == 1, m
+    assert not m.established
 
 
 def test_state_stays_bounded():
@@ -400,14 +400,14 @@ def test_a_count_resting_on_unseen_turns_is_not_established():
     # the clip's turns are followed, but a hold's picture is made to change unseen:
     # the count (under six) is then left to a person
     m, d = run(turning_clip([("y", 90, 0.6), ("y", 90, 0.6)], hold_s=1.0))
-    assert m["count"] == 3 and m["established"], m
+    assert m.count == 3 and m.established, m
     first = d.holds[0]
     first.snaps = [
         (first.start_s, _table_with_parcel(1), False),
         (first.end_s - 0.1, _table_with_parcel(2), False),
     ]
     m2 = d.finish().metrics
-    assert m2["count"] == 3 and not m2["established"] and m2["why"] == "unseen_turns", m2
+    assert m2.count == 3 and not m2.established and m2.why == "unseen_turns", m2
 
 
 # ------------------------------------------------------------ appearance and labels

@@ -136,7 +136,7 @@ def test_still_scene_with_exact_repeats_and_no_jump_is_nothing():
     xs = path((20, 120, 20), (120, 120, 60), (120, 220, 20), (220, 220, 30))
     result = run(FreezeDetector, stand(xs))
     assert result.events == []
-    assert result.metrics["longest_still_s"] >= 1.5  # the run was seen and judged
+    assert result.metrics.longest_still_s >= 1.5  # the run was seen and judged
 
 
 def recoded(images: list[np.ndarray], keys: tuple[int, ...], levels: int, seed: int):
@@ -159,7 +159,7 @@ def test_keyframe_refreshes_of_a_still_picture_are_not_jumps():
     keys = (30, 60, 90)
     result = run(FreezeDetector, recoded(stand(xs), keys, 3, seed=7), keys)
     assert result.events == []
-    assert result.metrics["longest_still_s"] >= 3.0
+    assert result.metrics.longest_still_s >= 3.0
 
 
 # --- (b) a jump across the still run -----------------------------------------------------
@@ -249,7 +249,7 @@ def test_low_bitrate_stand_clip_repeats_frames_but_has_no_freeze(tmp_path, crf):
     result = decoded_freezes(clip)
     assert result.events == []
     # x264 coded the holds as skipped blocks: the decoder repeated the picture for >1 s
-    assert result.metrics["longest_still_s"] > POLICY["completeness.max_freeze_s"]
+    assert result.metrics.longest_still_s > POLICY["completeness.max_freeze_s"]
 
 
 def test_low_bitrate_freeze_pad_with_a_jump_is_found(tmp_path):
@@ -368,7 +368,7 @@ def test_fade_through_black_between_two_takes_is_not_absorbed():
 def test_devset_still_takes_have_no_freeze(devset, name):
     result = decoded_freezes(devset / f"{name}.mp4")
     assert result.events == []
-    assert result.metrics["still_runs"] > 0  # still stretches were there to judge
+    assert result.metrics.still_runs > 0  # still stretches were there to judge
 
 
 def test_devset_freeze_pad_is_found(devset):

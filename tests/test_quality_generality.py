@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from _media import ANDROIDX, DEVSET
 
-from validator.detectors.quality import QualityDetector, edge_spread
+from validator.detectors.quality import QualityDetector, QualityMetrics, edge_spread
 from validator.media.source import ANALYSIS_LONG_SIDE, VideoSource
 from validator.policy import load_policy
 from validator.requirements import validity
@@ -102,21 +102,21 @@ def blur_share(img: np.ndarray, pct: float) -> np.ndarray:
 @pytest.mark.parametrize("clip", REAL_CLIPS)
 def test_real_clips_in_focus_are_never_called_blurred(realdata, clip):
     w, h, metrics, _ = analysed(realdata / clip)
-    r = validity(w, h, metrics, {}, POLICY)
+    r = validity(w, h, metrics, None, POLICY)
     codes = [x.code for x in r.reasons]
-    assert "blurred" not in codes, (clip, metrics["profile"])
+    assert "blurred" not in codes, (clip, metrics.profile)
     if min(w, h) >= POLICY["validity.min_short_side_px"]:
-        known = [s["blur_pct"] for s in metrics["profile"] if s["blur_pct"] is not None]
+        known = [s["blur_pct"] for s in metrics.profile if s["blur_pct"] is not None]
         assert all(v <= LIMIT for v in known), (clip, known)
 
 
 @pytest.mark.realdata
 def test_a_real_handheld_clip_is_known_and_sharp_throughout(realdata):
     w, h, metrics, _ = analysed(realdata / "opencv-doc/box.mp4")
-    known = [s["blur_pct"] for s in metrics["profile"] if s["blur_pct"] is not None]
-    assert len(known) >= 0.9 * metrics["seconds"]
+    known = [s["blur_pct"] for s in metrics.profile if s["blur_pct"] is not None]
+    assert len(known) >= 0.9 * metrics.seconds
     assert max(known) < 0.8 * LIMIT
-    assert validity(w, h, metrics, {}, POLICY).verdict != "fail"
+    assert validity(w, h, metrics, None, POLICY).verdict != "fail"
 
 
 def real_frames(realdata: Path) -> list[np.ndarray]:
@@ -162,7 +162,7 @@ def test_a_4k_clip_is_judged_on_the_share_not_the_pixels(realdata):
     assert spread_pct(cv2.GaussianBlur(uhd, (0, 0), 3.0)) < 0.6 * LIMIT
 
 
-def devset_profile(name: str) -> dict:
+def devset_profile(name: str) -> QualityMetrics:
     path = DEVSET / f"{name}.mp4"
     if not path.is_file():
         pytest.skip(f"development set {DEVSET} is absent")
@@ -171,7 +171,7 @@ def devset_profile(name: str) -> dict:
 
 @pytest.mark.realdata
 def test_the_independent_renderers_out_of_focus_clip_is_blurred():
-    p = devset_profile("d10_out_of_focus")["profile"]
+    p = devset_profile("d10_out_of_focus").profile
     known = [s["blur_pct"] for s in p if s["blur_pct"] is not None]
     assert len(known) >= 0.9 * len(p)
     assert sum(v > LIMIT for v in known) >= 0.9 * len(known)
@@ -181,7 +181,7 @@ def test_the_independent_renderers_out_of_focus_clip_is_blurred():
 @pytest.mark.parametrize("name", ["d01_clean", "d02_phone_on_stand"])
 def test_the_independent_renderers_plain_desk_clips_are_known_and_sharp(name):
     # mostly smooth cardboard and table: the frames that the old global metric called blank
-    p = devset_profile(name)["profile"]
+    p = devset_profile(name).profile
     known = [s["blur_pct"] for s in p if s["blur_pct"] is not None]
     assert len(known) == len(p)
     assert max(known) < 0.6 * LIMIT

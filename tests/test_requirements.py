@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from validator import requirements as req
+from validator.detectors.faces import FaceMetrics
+from validator.detectors.quality import QualityMetrics
 from validator.models import Event
 from validator.policy import load_policy
 from validator.reasons import catalogue
@@ -57,10 +59,17 @@ def test_completeness_reasons_carry_times():
     assert "5.2 s" in r.reasons[0].message_en or "5.3 s" in r.reasons[0].message_en
 
 
+def quality_of(rows: list[dict]) -> QualityMetrics:
+    known = [r for r in rows if r["blur_pct"] is not None]
+    return QualityMetrics(len(rows), len(known), None, None, rows)
+
+
+def rows(n, luma=120.0, blur=0.2):
+    return [{"t_s": i, "luma": luma, "blur_pct": blur, "overexposed": 0} for i in range(n)]
+
+
 def profile(n, luma=120.0, blur=0.2):
-    return {
-        "profile": [{"t_s": i, "luma": luma, "blur_pct": blur, "overexposed": 0} for i in range(n)]
-    }
+    return quality_of(rows(n, luma, blur))
 
 
 @pytest.mark.parametrize(
@@ -78,24 +87,24 @@ def profile(n, luma=120.0, blur=0.2):
     ],
 )
 def test_validity(w, h, quality, verdict, code):
-    r = req.validity(w, h, quality, {}, P)
+    r = req.validity(w, h, quality, None, P)
     assert r.verdict == verdict
     assert code in codes(r)
 
 
 def test_validity_fraction_decides_fail_or_review():
-    prof = profile(20)["profile"]
+    prof = rows(20)
     for s in prof[:6]:  # 30%: between review (20%) and fail (50%)
         s["luma"] = 10
-    r = req.validity(1920, 1080, {"profile": prof}, {}, P)
+    r = req.validity(1920, 1080, quality_of(prof), None, P)
     assert (r.verdict, codes(r)) == ("review", ["too_dark"])
     for s in prof[:12]:
         s["luma"] = 10
-    assert req.validity(1920, 1080, {"profile": prof}, {}, P).verdict == "fail"
+    assert req.validity(1920, 1080, quality_of(prof), None, P).verdict == "fail"
 
 
 def test_blur_is_not_counted_twice_for_dark_seconds():
-    r = req.validity(1920, 1080, profile(20, luma=10, blur=5.0), {}, P)
+    r = req.validity(1920, 1080, profile(20, luma=10, blur=5.0), None, P)
     assert codes(r) == ["too_dark"]
 
 
@@ -152,10 +161,10 @@ def test_docs_list_every_reason_code():
     assert not missing, f"document these reason codes in docs/reasons.md: {missing}"
 
 
-def _faces_metrics(count: int, poses: int) -> dict:
+def _faces_metrics(count: int, poses: int) -> FaceMetrics:
     holds = [{"start_s": 2.0 * i, "end_s": 2.0 * i + 1.5, "dark": 0.0} for i in range(poses)]
     shown = [{"face": i + 1, "t_s": 2.0 * i + 0.7} for i in range(count)]
-    return {"count": count, "shown": shown, "holds": holds, "opened_at_s": 2.0 * poses + 1}
+    return FaceMetrics(count=count, shown=shown, holds=holds, opened_at_s=2.0 * poses + 1)
 
 
 @pytest.mark.parametrize(

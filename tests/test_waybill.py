@@ -484,7 +484,7 @@ def _run(frames, *, hires: bool = False) -> dict:
             frame = Frame(i, t, g, g)
         det.process(frame)
     findings = det.finish()
-    return {"events": findings.events, **findings.metrics}
+    return {"events": findings.events, **findings.metrics.to_dict()}
 
 
 def test_detector_is_registered() -> None:
@@ -531,4 +531,4 @@ def test_detector_reads_the_hires_frame_when_there_is_one() -> None:
     for i, (t, g) in enumerate(_clip(SF)):
         small = g[::4, ::4].copy()
         only_small.process(Frame(i, t, small, small))
-    assert only_small.finish().metrics["codes"] == []
+    assert only_small.finish().metrics.codes == []

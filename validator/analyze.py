@@ -149,7 +149,7 @@ def label_first_s(findings: dict[str, Findings], tracking_number: str | None) ->
     """When the waybill was first read: the return's number if given and read, else any code."""
     if "waybill" not in findings:
         return None
-    codes = findings["waybill"].metrics.get("codes") or []
+    codes = findings["waybill"].metrics.codes
     mine = [c for c in codes if tracking_number and c.get("text") == tracking_number]
     times = [c["first_t_s"] for c in (mine or codes) if c.get("first_t_s") is not None]
     return min(times) if times else None
@@ -288,23 +288,22 @@ def check(
     events = absorb_black_edges(drop_freezes_inside_black(events), pol["completeness.max_black_s"])
     events.sort(key=lambda e: (e.t_s, e.kind))
 
-    quality = findings.get("quality", Findings()).metrics
-    motion = findings.get("cuts", Findings()).metrics
+    def metrics(name: str) -> Any:
+        return findings[name].metrics if name in findings else None
+
     requirements = {
-        "consistency": req.consistency(
-            f.tracking_number,
-            findings["waybill"].metrics if "waybill" in findings else None,
-            pol,
-        ),
+        "consistency": req.consistency(f.tracking_number, metrics("waybill"), pol),
         "completeness": req.completeness(
             media.duration_s,
             events,
             pol,
             decode_errors,
-            faces=findings["faces"].metrics if "faces" in findings else None,
+            faces=metrics("faces"),
             label_first_s=label_first_s(findings, f.tracking_number),
         ),
-        "validity": req.validity(media.width, media.height, quality, motion, pol),
+        "validity": req.validity(
+            media.width, media.height, metrics("quality"), metrics("cuts"), pol
+        ),
         "timeliness": req.timeliness(media.recorded_at, media.recorded_at_source, f, pol),
     }
     verdict = combine([r.verdict for r in requirements.values()])

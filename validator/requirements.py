@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from validator.detectors import event_kinds
 from validator.models import Event, Reason, Requirement, combine
 from validator.policy import Policy
 from validator.reasons import reason
 from validator.timeutil import SHANGHAI
+
+if TYPE_CHECKING:
+    from validator.detectors.cuts import CutMetrics
+    from validator.detectors.faces import FaceMetrics
+    from validator.detectors.quality import QualityMetrics
+    from validator.detectors.waybill import WaybillMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,45 +60,51 @@ def _verdict(name: str, reasons: list[Reason]) -> Requirement:
 
 
 def consistency(
-    tracking_number: str | None, waybill: dict[str, Any] | None, policy: Policy
+    tracking_number: str | None, waybill: WaybillMetrics | None, policy: Policy
 ) -> Requirement:
     """The waybill read on camera against the return's tracking number."""
     if waybill is None:  # the waybill detector did not run
         return _verdict("consistency", [reason("not_checked")])
-    from validator.waybill.aggregate import make_reason, verdict_from_metrics
+    from validator.waybill.aggregate import make_reason, verdict
 
-    return _verdict(
-        "consistency", [make_reason(verdict_from_metrics(tracking_number, waybill, policy))]
+    found = verdict(
+        tracking_number,
+        waybill.codes,
+        sampled_frames=waybill.sampled_frames,
+        unread_frames=waybill.unread_frames,
+        whole_frames=waybill.whole_frames,
+        fail_min_frames=int(policy["waybill.fail_min_frames"]),
     )
+    return _verdict("consistency", [make_reason(found)])
 
 
-def _faces(faces: dict[str, Any], label_first_s: float | None, policy: Policy) -> list[Reason]:
+def _faces(faces: FaceMetrics, label_first_s: float | None, policy: Policy) -> list[Reason]:
     """Six faces before the opening, a sealed start, the label before the opening."""
     rs: list[Reason] = []
-    opened = faces.get("opened_at_s")
-    if faces.get("starts_open"):
-        seen = faces.get("opening_t_s") or 0.0
+    opened = faces.opened_at_s
+    if faces.starts_open:
+        seen = faces.opening_t_s or 0.0
         rs.append(reason("starts_opened", [seen], seen_at_s=seen))
     elif opened is None:
         rs.append(reason("opening_not_seen"))
-    shown = faces.get("shown") or []
+    shown = faces.shown or []
     times = [float(f["t_s"]) for f in shown]
-    count, need = int(faces.get("count") or 0), int(policy["completeness.min_faces"])
+    count, need = int(faces.count or 0), int(policy["completeness.min_faces"])
     hold_s = policy["completeness.min_face_hold_s"]
     poses = [
         h
-        for h in faces.get("holds") or []
+        for h in faces.holds or []
         if h["end_s"] - h["start_s"] >= hold_s and (opened is None or h["end_s"] <= opened)
     ]
     # The faces detector says whether it established the count (its turns followed,
     # the look of the holds agreeing); metrics without that say are trusted as counted,
     # but for a plain carton's alike poses (many poses, few distinct looks).
-    established = faces.get("established")
+    established = faces.established
     if established is None:
         established = not (count < need and count <= need // 2 and len(poses) >= need)
         why = "looks_conflict"
     else:
-        why = faces.get("why")
+        why = faces.why
     if not established:
         # A count it could not establish is never a fail: a person must count.
         at = [h["start_s"] for h in poses]
@@ -134,7 +146,7 @@ def completeness(
     events: list[Event],
     policy: Policy,
     decode_errors: int = 0,
-    faces: dict[str, Any] | None = None,
+    faces: FaceMetrics | None = None,
     label_first_s: float | None = None,
 ) -> Requirement:
     """Continuity (cuts, gaps, freezes, black), length, and, when the faces
@@ -172,7 +184,11 @@ def completeness(
 
 
 def validity(
-    width: int, height: int, quality: dict[str, Any], motion: dict[str, Any], policy: Policy
+    width: int,
+    height: int,
+    quality: QualityMetrics | None,
+    motion: CutMetrics | None,
+    policy: Policy,
 ) -> Requirement:
     """Resolution, light, focus and shake against the policy.
 
@@ -203,7 +219,7 @@ def validity(
                 review_px=policy["validity.review_short_side_px"],
             )
         )
-    profile = quality.get("profile") or []
+    profile = (quality.profile if quality is not None else None) or []
     dark, bright = policy["validity.dark_luma"], policy["validity.bright_luma"]
 
     def share(code: str, secs: list[int], of: int) -> None:
@@ -229,7 +245,7 @@ def validity(
         else:
             limit = policy["validity.max_blur_pct"]
             share("blurred", [int(s["t_s"]) for s in known if s["blur_pct"] > limit], len(known))
-    med = motion.get("median_motion_px")
+    med = None if motion is None else motion.median_motion_px
     if med is not None and med > policy["validity.shake_px"]:
         rs.append(reason("shaky", [], motion_px=med))
     if not rs:

@@ -8,6 +8,14 @@ from validator.detectors import (  # noqa: F401  (registration)
     quality,
     waybill,
 )
-from validator.detectors.base import REGISTRY, Detector, Findings, Frame, event_kinds, register
+from validator.detectors.base import (
+    REGISTRY,
+    Detector,
+    Findings,
+    Frame,
+    Metrics,
+    event_kinds,
+    register,
+)
 
-__all__ = ["REGISTRY", "Detector", "Findings", "Frame", "event_kinds", "register"]
+__all__ = ["REGISTRY", "Detector", "Findings", "Frame", "Metrics", "event_kinds", "register"]

@@ -3,8 +3,8 @@
 The decode loop (``validator.media.source``) decodes each video once and hands
 every detector the same ``Frame`` objects (``validator.media.frame``, re-exported
 here) in presentation order. A detector keeps only the bounded state it needs
-(never the frames themselves), and ``finish()`` returns its events and a small
-dict of metrics for the report.
+(never the frames themselves), and ``finish()`` returns its events and its
+metrics: a frozen dataclass per detector (``Metrics``), read by attribute.
 
 A new detector is one module: subclass ``Detector``, declare its ``event_kinds``
 (labels, the reason they raise, thumbnail caption), decorate it with ``@register``
@@ -18,7 +18,7 @@ The frames stay the same for all: nothing is passed between detectors per frame.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from validator.media.frame import Frame
@@ -29,12 +29,21 @@ if TYPE_CHECKING:
     from validator.policy import Policy
 
 
+class Metrics:
+    """Base of a detector's metrics: each detector declares a frozen dataclass of them
+    (``FaceMetrics``, ...), read by attribute; ``to_dict()`` is their JSON shape, the
+    fields in declaration order (the report's ``quality`` and ``motion`` are two)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
 @dataclass(slots=True)
 class Findings:
-    """What a detector reports when the pass is over."""
+    """What a detector reports when the pass is over: events, and its typed metrics."""
 
     events: list[Event] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: Any = None
 
 
 class Detector:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import cv2
 
-from validator.detectors.base import Detector, Findings, Frame, register
+from validator.detectors.base import Detector, Findings, Frame, Metrics, register
 from validator.models import Event, EventKind, KindReason
 
 BLACK_LUMA = 32.0  # mean luma (0-255); BT.601 black is 16
@@ -47,6 +47,11 @@ class _Closed:
     end: float  # the first frame that is not black
     ramp_end: float  # the last frame of the ramp out so far
     luma: float | None  # its mean luma
+
+
+@dataclass(frozen=True, slots=True)
+class BlackMetrics(Metrics):
+    black_s: float  # black seconds in all (every run, short ones too)
 
 
 @register
@@ -148,4 +153,4 @@ class BlackDetector(Detector):
     def finish(self, upstream: Mapping[str, Findings] | None = None) -> Findings:
         self._close(self.last_t + self.step, None)
         self._emit()
-        return Findings(self.events, {"black_s": round(self.total_s, 3)})
+        return Findings(self.events, BlackMetrics(black_s=round(self.total_s, 3)))

@@ -72,11 +72,12 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
-from validator.detectors.base import Detector, Findings, Frame, register
+from validator.detectors.base import Detector, Findings, Frame, Metrics, register
 from validator.detectors.motion import MotionEstimator, compensate, small
 from validator.models import Event, EventKind, KindReason
 
@@ -622,6 +623,17 @@ def contrast_drift(run: list[_Kept], black: float) -> float:
     return max(abs(r / ratios[0] - 1.0) for r in ratios)
 
 
+@dataclass(frozen=True, slots=True)
+class CutMetrics(Metrics):
+    """The report's ``motion``: the per-second ``motion_profile`` and its median."""
+
+    max_score: float
+    candidates_verified: int
+    transitions_verified: int
+    median_motion_px: float | None
+    motion_profile: list[dict[str, Any]]
+
+
 @register
 class CutDetector(Detector):
     """Finds cuts (a second take, a removed segment, a transition) and profiles camera motion."""
@@ -1124,13 +1136,13 @@ class CutDetector(Detector):
             events = [e for e in events if not _edge_of_freeze(e, freezes.events)]
         return Findings(
             events=sorted(events, key=lambda e: e.t_s),
-            metrics={
-                "max_score": round(self.max_score, 3),
-                "candidates_verified": self.verified,
-                "transitions_verified": self.transitions_verified,
-                "median_motion_px": round(float(np.median(motions)), 2) if motions else None,
-                "motion_profile": self.motion_profile,
-            },
+            metrics=CutMetrics(
+                max_score=round(self.max_score, 3),
+                candidates_verified=self.verified,
+                transitions_verified=self.transitions_verified,
+                median_motion_px=round(float(np.median(motions)), 2) if motions else None,
+                motion_profile=self.motion_profile,
+            ),
         )
 
 

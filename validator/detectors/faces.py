@@ -75,12 +75,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cv2
 import numpy as np
 
-from validator.detectors.base import Detector, Findings, Frame, register
+from validator.detectors.base import Detector, Findings, Frame, Metrics, register
 from validator.detectors.opening import DarkEpisodes, find_opening
 from validator.detectors.orientation import Turn, exp_so3, fuse
 
@@ -545,6 +546,31 @@ def _overlaps(a0: float, a1: float, events: Iterable[tuple[float, float]]) -> bo
     return any(e0 <= a1 + 1e-6 and e1 >= a0 - 1e-6 for e0, e1 in events)
 
 
+@dataclass(frozen=True, slots=True)
+class FaceMetrics(Metrics):
+    """The faces shown before the opening, the opening, and how the count was reached."""
+
+    count: int = 0
+    shown: list[dict[str, Any]] = field(default_factory=list)  # face, t_s, held_s, holds
+    opened_at_s: float | None = None
+    starts_open: bool = False
+    opening_t_s: float | None = None  # when the opening was seen
+    holds: list[dict[str, float]] = field(default_factory=list)  # start_s, end_s, dark
+    # whether the count is established (None: not said, in metrics made without the
+    # detector); ``why`` not: looks_conflict, unfollowed, unseen_turns, turns_unsure, no_holds
+    established: bool | None = None
+    why: str | None = None
+    confidence: float = 0.0
+    samples: int = 0
+    flow_steps: int = 0
+    jumps: int = 0
+    posterior: dict[str, float] | None = None
+    conflicts: int | None = None
+    turns_unfollowed: int | None = None
+    unseen_change: float | None = None
+    same_pairs: int | None = None
+
+
 @register
 class FaceDetector(Detector):
     """Counts distinct parcel faces held to the camera before the opening, from the
@@ -921,11 +947,11 @@ class FaceDetector(Detector):
         )
         n_before = min(n_before, MAX_FUSED_HOLDS)
         before = self.holds[:n_before]
-        metrics: dict = {
-            "opened_at_s": None if opened is None else round(opened, 2),
-            "starts_open": opening.starts_open,
-            "opening_t_s": None if opening.seen_at_s is None else round(opening.seen_at_s, 2),
-            "holds": [
+        metrics = FaceMetrics(
+            opened_at_s=None if opened is None else round(opened, 2),
+            starts_open=opening.starts_open,
+            opening_t_s=None if opening.seen_at_s is None else round(opening.seen_at_s, 2),
+            holds=[
                 {
                     "start_s": round(h.start_s, 2),
                     "end_s": round(h.end_s, 2),
@@ -933,15 +959,16 @@ class FaceDetector(Detector):
                 }
                 for h in self.holds[:60]
             ],
-            "samples": self.samples,
-            "flow_steps": self.flow_steps,
-            "jumps": self.jumps,
-        }
+            samples=self.samples,
+            flow_steps=self.flow_steps,
+            jumps=self.jumps,
+        )
         if not before:
             # No pose held before a seen opening: none was shown (a video that starts
             # open). No pose held and no opening seen: nothing could be counted.
             seen = opened is not None
-            metrics.update(
+            metrics = replace(
+                metrics,
                 count=0,
                 shown=[],
                 confidence=1.0 if seen else 0.0,
@@ -1010,7 +1037,8 @@ class FaceDetector(Detector):
                 if hidden
                 else "turns_unsure"
             )
-        metrics.update(
+        metrics = replace(
+            metrics,
             count=min(MAX_FACES, fused.count),
             shown=shown[:MAX_FACES],
             confidence=round(fused.confidence, 3),
@@ -1045,8 +1073,8 @@ class FaceDetector(Detector):
                 ):
                     different[(i, j)] = DIFF_NEXT_NATS if j == i + 1 else DIFF_NATS
         if waybill is not None:
-            spans = waybill.metrics.get("spans", {})
-            together = waybill.metrics.get("read_together", [])
+            spans = waybill.metrics.spans
+            together = waybill.metrics.read_together
             for pair in different_labels(holds, spans, together):
                 same.pop(pair, None)
                 different[pair] = LABEL_NATS

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from validator.detectors.base import Detector, Findings, Frame, register
+from validator.detectors.base import Detector, Findings, Frame, Metrics, register
 from validator.models import Event, EventKind, KindReason
 
 # -- candidates (320 px) ------------------------------------------------------------------
@@ -192,6 +192,13 @@ def _median(pairs: list[_Pair]) -> float:
 def _mean_live(pairs: list[_Pair]) -> float:
     vals = [p.live for p in pairs if p.live is not None]
     return float(np.mean(vals)) if vals else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeMetrics(Metrics):
+    frozen_s: float  # the freeze events' seconds in all
+    still_runs: int  # still stretches judged
+    longest_still_s: float
 
 
 @register
@@ -466,11 +473,11 @@ class FreezeDetector(Detector):
         self.events.sort(key=lambda e: e.t_s)
         return Findings(
             self.events,
-            {
-                "frozen_s": round(sum(e.length_s or 0 for e in self.events), 3),
-                "still_runs": len(self.closed),
-                "longest_still_s": round(
+            FreezeMetrics(
+                frozen_s=round(sum(e.length_s or 0 for e in self.events), 3),
+                still_runs=len(self.closed),
+                longest_still_s=round(
                     max((r.end_t - r.start_t for r in self.closed), default=0.0), 3
                 ),
-            },
+            ),
         )

@@ -44,10 +44,13 @@ about 0.3-0.6 ms a measured frame at 320x180.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import cv2
 import numpy as np
 
-from validator.detectors.base import Detector, Findings, Frame, register
+from validator.detectors.base import Detector, Findings, Frame, Metrics, register
 
 STRIDE = 6  # 5 samples a second at 30 fps: enough for a per-second median
 # Focus is measured on every other sample (about 3 a second at 30 fps): enough for a
@@ -158,6 +161,18 @@ def edge_spread(gray: np.ndarray) -> float | None:
     return float(np.quantile(medians, SHARPEST_SHARE))
 
 
+@dataclass(frozen=True, slots=True)
+class QualityMetrics(Metrics):
+    """The report's ``quality``: per-second ``profile`` rows (t_s, luma, blur_pct,
+    overexposed) and their medians."""
+
+    seconds: int
+    seconds_focus_known: int
+    median_luma: float | None
+    median_blur_pct: float | None
+    profile: list[dict[str, Any]]
+
+
 @register
 class QualityDetector(Detector):
     name = "quality"
@@ -211,11 +226,11 @@ class QualityDetector(Detector):
 
         return Findings(
             [],
-            {
-                "seconds": len(p),
-                "seconds_focus_known": sum(s["blur_pct"] is not None for s in p),
-                "median_luma": med("luma"),
-                "median_blur_pct": med("blur_pct"),
-                "profile": p,
-            },
+            QualityMetrics(
+                seconds=len(p),
+                seconds_focus_known=sum(s["blur_pct"] is not None for s in p),
+                median_luma=med("luma"),
+                median_blur_pct=med("blur_pct"),
+                profile=p,
+            ),
         )

@@ -32,8 +32,8 @@ it no longer makes). ``benchmarks/bench_check.py`` (2 min): barcode share 3.8%
 (it was 7-9%).
 
 The detector knows nothing about the case: ``finish()`` reports every code it
-read (``metrics["codes"]``), and the requirements module compares them with the
-return's tracking number through ``validator.waybill.verdict_from_metrics``.
+read (``WaybillMetrics.codes``), and the requirements module compares them with the
+return's tracking number through ``validator.waybill.verdict``.
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from validator.detectors.base import Detector, Findings, Frame, register
+from validator.detectors.base import Detector, Findings, Frame, Metrics, register
 from validator.models import Event, EventKind
 from validator.waybill.aggregate import WaybillTracker
 from validator.waybill.reader import DEFAULT_FORMATS, MIN_CODE_PX, CodeRead, read_region, scan
@@ -104,6 +105,31 @@ def _code_region(code: CodeRead, px_per_cell_px: float, found: Region) -> Region
     angle = float(np.arctan2(axis[1], axis[0]))
     height = max(found.height if length < 1.5 * found.length else 0.0, 0.25 * length)
     return Region(float(cx), float(cy), length, height, angle, found.cells)
+
+
+@dataclass(frozen=True, slots=True)
+class WaybillMetrics(Metrics):
+    """The codes read (``CodeRead``'s dicts), when each was in view, and the reader's
+    own counts and times (``benchmarks/bench_check.py``)."""
+
+    codes: list[dict[str, Any]]
+    # when each code was in view, for the faces detector (one label, one face)
+    spans: dict[str, Any]
+    read_together: list[Any]
+    sampled_frames: int
+    whole_frames: int
+    change_reads: int
+    unread_frames: int
+    region_searches: int
+    region_frames: int
+    region_reads: int
+    region_hits: int
+    region_ms_total: float
+    # every barcode millisecond, region searches included
+    read_ms_total: float
+    read_ms_median: float
+    read_long_side_px: int
+    formats: list[str]
 
 
 @register
@@ -323,24 +349,22 @@ class WaybillDetector(Detector):
             for c in codes
             if not c.weak
         ]
-        metrics: dict[str, Any] = {
-            "codes": [c.to_dict() for c in codes[:_MAX_CODES]],
-            # when each code was in view, for the faces detector (one label, one face)
-            "spans": {c.text: spans[c.text] for c in codes[:_MAX_CODES] if not c.weak},
-            "read_together": self.tracker.read_together(),
-            "sampled_frames": self.tracker.sampled_frames,
-            "whole_frames": self.tracker.whole_frames,
-            "change_reads": self.change_reads,
-            "unread_frames": self.tracker.unread_frames,
-            "region_searches": self.searches,
-            "region_frames": self.region_frames,
-            "region_reads": self.region_reads,
-            "region_hits": self.region_hits,
-            "region_ms_total": round(self.region_ms, 1),
-            # every barcode millisecond, region searches included (benchmarks/bench_check.py)
-            "read_ms_total": round(self.read_ms_total + self.region_ms, 1),
-            "read_ms_median": round(statistics.median(self.read_ms), 2) if self.read_ms else 0.0,
-            "read_long_side_px": self.long_side,
-            "formats": list(DEFAULT_FORMATS),
-        }
+        metrics = WaybillMetrics(
+            codes=[c.to_dict() for c in codes[:_MAX_CODES]],
+            spans={c.text: spans[c.text] for c in codes[:_MAX_CODES] if not c.weak},
+            read_together=self.tracker.read_together(),
+            sampled_frames=self.tracker.sampled_frames,
+            whole_frames=self.tracker.whole_frames,
+            change_reads=self.change_reads,
+            unread_frames=self.tracker.unread_frames,
+            region_searches=self.searches,
+            region_frames=self.region_frames,
+            region_reads=self.region_reads,
+            region_hits=self.region_hits,
+            region_ms_total=round(self.region_ms, 1),
+            read_ms_total=round(self.read_ms_total + self.region_ms, 1),
+            read_ms_median=round(statistics.median(self.read_ms), 2) if self.read_ms else 0.0,
+            read_long_side_px=self.long_side,
+            formats=list(DEFAULT_FORMATS),
+        )
         return Findings(events=events, metrics=metrics)

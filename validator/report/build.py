@@ -15,6 +15,8 @@ from validator.timeutil import iso
 
 if TYPE_CHECKING:
     from validator.detectors.base import Findings
+    from validator.detectors.faces import FaceMetrics
+    from validator.detectors.waybill import WaybillMetrics
     from validator.media.probe import MediaInfo
     from validator.policy import Policy
     from validator.requirements import CheckFacts
@@ -59,10 +61,10 @@ def _waybill(findings: dict[str, Findings], consistency: Requirement, facts: Che
     """``waybill.expected``, ``.codes[]`` (text, format, first_t_s, frames), ``.match``."""
     if "waybill" not in findings:
         return {"expected": facts.tracking_number, "codes": [], "match": None, "checked": False}
-    m = findings["waybill"].metrics
+    m: WaybillMetrics = findings["waybill"].metrics
     codes = [
         {k: c.get(k) for k in ("text", "format", "first_t_s", "frames", "best_t_s", "carriers")}
-        for c in m.get("codes", [])
+        for c in m.codes
     ]
     match = None if consistency.verdict == "review" else consistency.verdict == "pass"
     return {
@@ -70,28 +72,35 @@ def _waybill(findings: dict[str, Findings], consistency: Requirement, facts: Che
         "codes": codes,
         "match": match,
         "checked": True,
-        "sampled_frames": m.get("sampled_frames"),
+        "sampled_frames": m.sampled_frames,
         # Not the reader's own time (``read_ms_total``, measured inside the detector):
         # the report's durations come from the check's clock (``analysis.detector_s``).
     }
 
 
+def _face_metrics(findings: dict[str, Findings]) -> FaceMetrics:
+    """The faces detector's metrics; when it did not run, no face and no opening."""
+    from validator.detectors.faces import FaceMetrics
+
+    return findings["faces"].metrics if "faces" in findings else FaceMetrics()
+
+
 def _faces(findings: dict[str, Findings]) -> dict:
     """``faces`` {count, shown[]}, and the opening, from the faces detector's metrics."""
-    m = findings["faces"].metrics if "faces" in findings else {}
+    m = _face_metrics(findings)
     shown = [
         {"face": f["face"], "t_s": f["t_s"], "held_s": f.get("held_s"), "thumbnail": None}
-        for f in m.get("shown", [])
+        for f in m.shown
     ]
-    return {"count": int(m.get("count") or 0), "shown": shown, "checked": "faces" in findings}
+    return {"count": int(m.count or 0), "shown": shown, "checked": "faces" in findings}
 
 
 def _opening(findings: dict[str, Findings]) -> dict:
-    m = findings["faces"].metrics if "faces" in findings else {}
+    m = _face_metrics(findings)
     return {
-        "opened_at_s": m.get("opened_at_s"),
-        "seen_at_s": m.get("opening_t_s"),
-        "starts_open": bool(m.get("starts_open")),
+        "opened_at_s": m.opened_at_s,
+        "seen_at_s": m.opening_t_s,
+        "starts_open": bool(m.starts_open),
         "thumbnail": None,
     }
 
@@ -135,8 +144,8 @@ def build_report(
         "events": [e.to_dict() for e in events],
         "file": {"name": path.name, "size_bytes": media.size_bytes, "sha256": sha256},
         "provenance": md.get("provenance", []),
-        "quality": findings["quality"].metrics if "quality" in findings else {},
-        "motion": findings["cuts"].metrics if "cuts" in findings else {},
+        "quality": findings["quality"].metrics.to_dict() if "quality" in findings else {},
+        "motion": findings["cuts"].metrics.to_dict() if "cuts" in findings else {},
         "waybill": _waybill(findings, requirements["consistency"], facts),
         "faces": _faces(findings),
         "opened_at_s": opening["opened_at_s"],

@@ -357,7 +357,7 @@ def verdict(
     """``(verdict, reason code, details)`` for the return's tracking number ``expected``.
 
     ``codes`` are ``CodeSummary`` objects or their dicts (the detector's
-    ``metrics["codes"]``). ``sampled_frames`` counts the frames read in any way,
+    ``WaybillMetrics.codes``). ``sampled_frames`` counts the frames read in any way,
     ``whole_frames`` those read whole (``unread_frames`` is out of these; it
     defaults to ``sampled_frames``). ``details`` holds the message fields and
     ``at_s``. ``fail_min_frames`` left ``None`` takes the shipped policy's value.
@@ -458,7 +458,8 @@ def _short(text: str, n: int = 40) -> str:
 def verdict_from_metrics(
     expected: str | None, metrics: Mapping[str, Any], policy: Any = None
 ) -> tuple[Verdict, str, dict[str, Any]]:
-    """``verdict`` on the waybill detector's ``Findings.metrics``, thresholds from ``policy``."""
+    """``verdict`` on the waybill metrics as a dict (``WaybillMetrics.to_dict()``, or read
+    back from JSON), thresholds from ``policy``."""
     sampled = int(metrics.get("sampled_frames", 0))
     return verdict(
         expected,
