@@ -21,6 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
 
+from validator import cli
 from validator.errors import ConfigError
 from validator.jobs import migrations
 from validator.jobs.store import Base, Store, make_engine
@@ -252,3 +253,38 @@ def test_a_foreign_or_newer_database_is_refused_with_a_reason(db_url: str) -> No
             Store(db_url)
     finally:
         engine.dispose()
+
+
+def test_db_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """``db current`` never creates the database; ``db upgrade`` brings it to head."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("APPEAL_VALIDATOR_DATABASE_URL", raising=False)
+    data = tmp_path / "data"
+    monkeypatch.setenv("APPEAL_VALIDATOR_DATA_DIR", str(data))
+    head = migrations.head()
+
+    assert cli.main(["db", "current"]) == 1
+    assert "no database" in capsys.readouterr().out
+    assert not (data / "appeal.db").exists()
+
+    assert cli.main(["db", "upgrade"]) == 0
+    assert f"-> {head}" in capsys.readouterr().out
+    assert cli.main(["db", "upgrade"]) == 0
+    assert "already at the newest revision" in capsys.readouterr().out
+    assert cli.main(["db", "current"]) == 0
+    out = capsys.readouterr().out
+    assert f"current: {head}" in out and f"newest:  {head}" in out
+
+    engine = make_engine(f"sqlite:///{data / 'appeal.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))  # as create_all left it
+    engine.dispose()
+    assert cli.main(["db", "current"]) == 1
+    assert "adopts them" in capsys.readouterr().out
+    assert cli.main(["db", "upgrade"]) == 0
+    assert cli.main(["db", "current"]) == 0
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+    assert cli.main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot use the job store" in err and "secret" not in err

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from validator import __version__
 from validator.errors import ValidatorError
 
-COMMANDS = ("check", "predict", "serve", "keys", "batch", "worker")
+COMMANDS = ("check", "predict", "serve", "keys", "batch", "worker", "db")
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, not the user's fault
 
