@@ -194,3 +194,39 @@ def test_pictures_are_labelled_from_the_report_and_old_names_still_read() -> Non
     # a check made before 0.2: its picture names carried the moment, the report none
     assert _moment("freeze-5.75.jpg", "", {}) == ("freeze", 5.75)
     assert _moment("contact_sheet.jpg", "thumbnails", {}) == ("contact_sheet", None)
+
+
+def _csp(resp) -> dict[str, list[str]]:
+    header = resp.headers.get("Content-Security-Policy", "")
+    return {d.split()[0]: d.split()[1:] for d in header.split(";") if d.strip()}
+
+
+def test_session_cookie_is_samesite_lax_and_pages_allow_only_their_own_code(
+    client: FlaskClient,
+) -> None:
+    """Issue 13, item 10: SameSite=Lax on the session; a CSP that allows the pages' own
+    files and, inline, only what carries the response's nonce (no style attributes)."""
+    resp = client.get("/")
+    cookie = resp.headers["Set-Cookie"]
+    assert "session=" in cookie and "SameSite=Lax" in cookie and "HttpOnly" in cookie
+    csp = _csp(resp)
+    assert csp.get("default-src") == ["'self'"], csp
+    assert csp.get("frame-ancestors") == ["'none'"] and csp.get("object-src") == ["'none'"]
+    assert "'unsafe-inline'" not in str(csp) and "'unsafe-eval'" not in str(csp)
+    assert _csp(client.get("/")) != csp  # a fresh nonce per response
+
+    check_id = submit(client, headers=XHR).json["id"]
+    assert wait_done(client, check_id)["status"] == "done"
+    for url in ("/", f"/checks/{check_id}", f"/checks/{check_id}?lang=zh", "/nope"):
+        page = client.get(url)
+        html = page.get_data(as_text=True)
+        policy = _csp(page)
+        nonces = {v.strip("'")[6:] for v in policy.get("style-src", []) if "nonce-" in v}
+        assert policy.get("default-src") == ["'self'"], url
+        assert not re.search(r"\sstyle=", html), url  # blocked by the policy: none left
+        assert not re.search(r"\son[a-z]+=", html), url  # no inline event handlers
+        for tag, attrs in re.findall(r"<(style|script)\b([^>]*)>", html):
+            if tag == "script" and "src=" in attrs:
+                continue
+            nonce = re.search(r'nonce="([^"]+)"', attrs)
+            assert nonce and nonce.group(1) in nonces, (url, tag, attrs)

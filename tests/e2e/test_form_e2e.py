@@ -55,6 +55,10 @@ def test_upload_a_fixture_and_see_the_verdict_cards(chromium, tmp_path: Path) ->
     shutil.copyfile(video, upload)
     with Server(tmp_path / "data") as server:
         page = chromium.new_page(viewport={"width": 375, "height": 812})  # a phone
+        # Whatever the Content-Security-Policy blocks (an inline style or script without
+        # the nonce) Chromium reports on the console: the pages must need none of it.
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Security Policy" in m.text else 0)
         try:
             page.goto(server.url + "/")
             page.set_input_files("#video", str(upload))
@@ -93,6 +97,7 @@ def test_upload_a_fixture_and_see_the_verdict_cards(chromium, tmp_path: Path) ->
                 page.click("[data-testid=download]")
             report = json.loads(Path(info.value.path()).read_text("utf-8"))
             assert report["requirements"]["completeness"]["verdict"] == want
+            assert not refused, refused
         finally:
             page.close()
 

@@ -15,13 +15,14 @@ import atexit
 import logging
 import mimetypes
 import os
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 
 from validator.jobs import settings as settings_mod
 from validator.jobs.storage import LocalStorage, local_storage
@@ -104,9 +105,30 @@ def localized(item: Any, lang: str) -> str:
     return title or text or str(item.get("code") or item.get("id") or "")
 
 
+def csp_nonce() -> str:
+    """This response's nonce for inline ``<style>``/``<script>`` (templates call it)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return str(g.csp_nonce)
+
+
+def content_security_policy() -> str:
+    """The pages' policy: their own files only (style.css, app.js, the thumbnails), and
+    inline only what carries this response's nonce; no plugins, frames or <base>."""
+    nonce = f"'nonce-{csp_nonce()}'"
+    return (
+        f"default-src 'self'; script-src 'self' {nonce}; style-src 'self' {nonce}; "
+        "img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The app factory. ``test_config`` overrides the environment's settings."""
     app = Flask(__name__)
+    # Flask defines SESSION_COOKIE_SAMESITE (None): a setdefault would keep None. Set
+    # here, before the environment and test_config, which may still override it.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config.from_prefixed_env("APPEAL_VALIDATOR")
     if os.environ.get("DATABASE_URL") and "DATABASE_URL" not in app.config:
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
@@ -120,7 +142,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # the video's own size is checked against MAX_UPLOAD_MB once stored.
     app.config["MAX_CONTENT_LENGTH"] = (cfg["MAX_UPLOAD_MB"] + 1) << 20
     app.config["MAX_FORM_MEMORY_SIZE"] = 1 << 20
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese reasons stay readable
 
@@ -152,12 +173,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(form.bp)
 
+    app.add_template_global(csp_nonce)
+
     @app.after_request
     def security_headers(resp: Any) -> Any:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         if resp.mimetype == "text/html":
             resp.headers.setdefault("X-Frame-Options", "DENY")
+            resp.headers.setdefault("Content-Security-Policy", content_security_policy())
         return resp
 
     return app
