@@ -18,7 +18,7 @@ from typing import Any
 
 from validator import requirements as req
 from validator.clock import Clock, default
-from validator.detectors import REGISTRY, Detector, Findings
+from validator.detectors import REGISTRY, Detector, Findings, event_kinds
 from validator.errors import CaseError
 from validator.media.probe import MediaInfo, probe
 from validator.media.source import VideoSource
@@ -49,8 +49,9 @@ def _black_span(e: Event) -> tuple[float, float]:
 
 
 def absorb_black_edges(events: list[Event], max_black_s: float) -> list[Event]:
-    """A covered lens, not two cuts: the abrupt changes where a long black run comes and
-    goes (its dimming and brightening ramps) are that run's edges, noted in its details.
+    """A covered lens, not two cuts: the abrupt changes (the event kinds declared
+    ``abrupt``) where a long black run comes and goes (its dimming and brightening ramps)
+    are that run's edges, noted in its details.
 
     Only for runs longer than ``max_black_s``, which get a review of their own
     (black_segment). A shorter run between two different pictures is a fade through
@@ -63,6 +64,7 @@ def absorb_black_edges(events: list[Event], max_black_s: float) -> list[Event]:
     ]
     if not spans:
         return events
+    abrupt = {k.kind for k in event_kinds().values() if k.abrupt}
     absorbed: dict[int, list[dict[str, Any]]] = {}
     kept: list[Event] = []
     for e in events:
@@ -70,8 +72,7 @@ def absorb_black_edges(events: list[Event], max_black_s: float) -> list[Event]:
             (
                 i
                 for i, (_, a, z) in enumerate(spans)
-                if e.kind in ("cut", "possible_cut")
-                and a - BLACK_EDGE_MARGIN_S <= e.t_s <= z + BLACK_EDGE_MARGIN_S
+                if e.kind in abrupt and a - BLACK_EDGE_MARGIN_S <= e.t_s <= z + BLACK_EDGE_MARGIN_S
             ),
             None,
         )

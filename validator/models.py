@@ -80,8 +80,10 @@ class EventKind:
     read it from there (``validator.detectors.event_kinds()`` gathers them).
 
     ``caption`` names its thumbnail (``None``: no picture of it); ``rank`` orders
-    the kinds (schema, docs) and the reasons they raise among a requirement's.
-    ``found_by`` is filled in when the kinds are gathered.
+    the kinds (schema, docs) and the reasons they raise among a requirement's;
+    ``abrupt`` marks an abrupt change of picture, which a long black run's edges
+    absorb (``analyze.absorb_black_edges``). ``found_by`` is filled in when the
+    kinds are gathered.
     """
 
     kind: str
@@ -91,6 +93,7 @@ class EventKind:
     reason: KindReason | None = None
     caption: str | None = None
     rank: int = 100
+    abrupt: bool = False
     found_by: str = ""
 
 

@@ -655,6 +655,7 @@ class CutDetector(Detector):
             ),
             caption="cut",
             rank=10,
+            abrupt=True,
         ),
         EventKind(
             "possible_cut",
@@ -673,6 +674,7 @@ class CutDetector(Detector):
             ),
             caption="possible_cut",
             rank=11,
+            abrupt=True,
         ),
     )
 
