@@ -261,3 +261,82 @@ def test_summary_row_reads_both_picture_shapes():
     assert row({**base, "videos": [new]}, "a")["thumbnail"] == "cases/a/v0/waybill.jpg"
     assert row({**base, "videos": [old]}, "a")["thumbnail"] == "cases/a/v0/cut-1.00.jpg"
     assert row({**base, "videos": [{}]}, "a")["thumbnail"] == ""
+
+
+def _hostile_tree(root: Path, outside: Path) -> Path:
+    """One good case and one case per entry that once stopped (or hung) the whole run."""
+    short, _ = clip("too-short")
+    for name in ("ok", "fifo", "dangling", "escape", "deep"):
+        (root / name).mkdir(parents=True)
+    shutil.copy(short, root / "ok" / "v.mp4")
+    os.mkfifo(root / "fifo" / "v.mp4")  # opened for reading, it waits for a writer forever
+    (root / "dangling" / "v.mp4").symlink_to(root / "gone.mp4")
+    shutil.copy(short, outside)
+    (root / "escape" / "v.mp4").symlink_to(outside)  # out of the tree: never followed
+    (root / "deep" / "v.mp4").write_bytes(b"\0\0\0\x18ftypmp42" + b"\0" * 64)
+    (root / "deep" / "case.json").write_text("[" * 5000 + "]" * 5000)  # nested past the stack
+    return root
+
+
+def test_no_entry_stops_the_batch(tmp_path: Path) -> None:
+    """Issue 13, item 11: a fifo, a dangling link, a link out of the tree and a nested
+    case.json are each a listed, unreadable case (exit 4); the good case finishes."""
+    root = _hostile_tree(tmp_path / "in", tmp_path / "outside.mp4")
+    out = tmp_path / "out"
+    r = cli(str(root), "-j", "2", "--out", str(out), timeout=180)
+    assert r.returncode == 4, r.stderr
+    assert "Traceback" not in r.stderr
+    rows = {row["case_id"]: row for row in map(json.loads, r.stdout.splitlines())}
+    assert set(rows) == {"ok", "fifo", "dangling", "escape", "deep"}
+    assert rows["ok"]["status"] == "done" and rows["ok"]["verdict"] in ("pass", "fail", "review")
+    for case_id in ("fifo", "dangling", "escape", "deep"):
+        assert rows[case_id]["status"] in ("unreadable", "error"), rows[case_id]
+        assert rows[case_id]["error"], case_id  # says why
+        assert f"case {case_id} could not be read" in r.stderr
+    assert "regular file" in rows["fifo"]["error"] and "nothing" in rows["dangling"]["error"]
+    assert "leaves the folder tree" in rows["escape"]["error"]
+    assert rows["escape"]["videos"] == ""  # the file outside was never checked
+    assert "64 levels" in rows["deep"]["error"]
+
+
+def test_a_file_it_may_not_read_is_a_listed_case(tmp_path: Path, monkeypatch) -> None:
+    """chmod 000 (root reads it anyway: there, opening it fails by a patched open, in
+    this process: the cases run in it through the ``submit`` hook)."""
+    import builtins
+
+    from validator.batch import run_batch
+    from validator.batch.work import run_case
+
+    short, _ = clip("too-short")
+    root = tmp_path / "in"
+    for name in ("ok", "locked"):
+        (root / name).mkdir(parents=True)
+        shutil.copy(short, root / name / "v.mp4")
+    locked = root / "locked" / "v.mp4"
+    locked.chmod(0)
+    if os.geteuid() == 0:
+        denied = str(locked)
+
+        def guard(real):
+            def call(path, *a, **kw):
+                if isinstance(path, str | Path) and os.fspath(path) == denied:
+                    raise PermissionError(13, "Permission denied", os.fspath(path))
+                return real(path, *a, **kw)
+
+            return call
+
+        monkeypatch.setattr(os, "open", guard(os.open))
+        monkeypatch.setattr(builtins, "open", guard(builtins.open))
+        monkeypatch.setattr(io, "open", guard(io.open))
+
+    def here(jobs: list[dict], step) -> None:
+        for job in jobs:
+            run_case(job)
+            step(job["case_id"], "ran")
+
+    result = run_batch(root, out=tmp_path / "out", stream=io.StringIO(), submit=here)
+    rows = {r["case_id"]: r for r in result.rows}
+    assert rows["ok"]["status"] == "done"
+    assert rows["locked"]["status"] == "unreadable"
+    assert "permission" in rows["locked"]["error"].lower()
+    assert result.exit_code == 4

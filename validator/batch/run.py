@@ -159,6 +159,7 @@ def _job(c: Case, key: str, policy: str | None, digest: str, out_dir: Path) -> d
         "key": key,
         "videos": [str(v) for v in c.videos],
         "case_file": str(c.case_file) if c.case_file else None,
+        "refused": [list(r) for r in c.refused],
         "policy": policy,
         "policy_digest": digest,
         "out_dir": str(out_dir),

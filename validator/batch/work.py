@@ -59,6 +59,9 @@ def run_case(job: dict[str, Any]) -> dict[str, Any]:
 
             case = load_case(Path(job["case_file"]))
         result = check_case(case, job["videos"], tmp, policy=job["policy"]).to_dict()
+        if job.get("refused"):
+            result = _with_refused(result, job["refused"])
+            write_json(tmp / REPORT, result)
         book["status"] = result["status"]
     except ValidatorError as e:  # a bad case.json or policy: listed, not cached
         book.update(status="error", error=e.to_dict())
@@ -78,6 +81,18 @@ def run_case(job: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {**result, **book}
+
+
+def _with_refused(result: dict[str, Any], refused: list[list[str]]) -> dict[str, Any]:
+    """The case's report with the entries discovery would not read listed as unreadable
+    (a fifo, a link to nothing or out of the tree, a file it may not read)."""
+    from validator.errors import UnreadableFile
+
+    listed = [
+        {"video": name, **UnreadableFile(f"{name}: {why}", details={"name": name}).to_dict()}
+        for name, why in refused
+    ]
+    return {**result, "status": "unreadable", "unreadable": [*result["unreadable"], *listed]}
 
 
 def load(folder: Path) -> dict[str, Any] | None:
