@@ -140,3 +140,69 @@ def test_bad_case_file_exits_2(tmp_path, capsys):
     bad.write_text('{"return": {"signed_at": "yesterday"}}')
     rc, _, err = run_cli(capsys, "check", str(clip), "--case", str(bad))
     assert rc == 2 and "return.signed_at" in err
+
+
+# -- a bug is exit 70, in every command (issue 13, item 13) ------------------------------
+
+BUG = "boom\n  with a second line"  # a multi-line message must still give one line
+
+
+def _raise(*_: object, **__: object) -> None:
+    raise RuntimeError(BUG)
+
+
+def _example_case() -> str:
+    return str(Path(__file__).resolve().parents[1] / "examples" / "cases" / "other.json")
+
+
+@pytest.mark.parametrize(
+    "target, argv",
+    [
+        pytest.param("validator._cli.check.check_case", ["check", "{video}"], id="check"),
+        pytest.param("validator.predict.predict", ["predict", "{case}"], id="predict"),
+        pytest.param(
+            "validator.jobs.store.Store.api_keys", ["keys", "list", "--data-dir", "{d}"], id="keys"
+        ),
+        pytest.param("validator.batch.run_batch", ["batch", "{t}"], id="batch"),
+        pytest.param("validator.jobs.tasks.make_celery", ["worker"], id="worker"),
+        pytest.param("validator.web.create_app", ["serve", "--data-dir", "{d}"], id="serve"),
+        pytest.param("validator.cli.build_parser", ["check", "{video}"], id="parser"),
+    ],
+)
+def test_a_bug_in_any_command_is_exit_70_with_one_line(
+    tmp_path, capsys, monkeypatch, target: str, argv: list[str]
+) -> None:
+    monkeypatch.setenv("APPEAL_VALIDATOR_DATA_DIR", str(tmp_path / "data"))
+    video = write_clip(tmp_path / "v.mp4", frames=3)
+    fill = {
+        "video": str(video),
+        "case": _example_case(),
+        "d": str(tmp_path / "data"),
+        "t": str(tmp_path),
+    }
+    monkeypatch.setattr(target, _raise)
+    code, _, err = run_cli(capsys, *[a.format(**fill) for a in argv])
+    assert code == 70, err
+    assert err.count("\n") == 1 and err.endswith("\n"), err  # one line
+    assert "RuntimeError" in err and "bug report" in err and "Traceback" not in err
+
+
+def test_serve_alone_is_the_same_place(tmp_path, capsys, monkeypatch) -> None:
+    from validator._cli import serve
+
+    monkeypatch.setattr("validator.web.create_app", _raise)
+    code = serve.main(["--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 70 and err.count("\n") == 1 and "bug report" in err
+
+
+def test_an_error_of_no_kind_is_exit_70_not_fail(tmp_path, capsys, monkeypatch) -> None:
+    """A ValidatorError raised without a class of its own is a bug, not an outcome."""
+    from validator.errors import ValidatorError
+
+    def unclassified(*_: object, **__: object) -> None:
+        raise ValidatorError("something went wrong")
+
+    monkeypatch.setattr("validator._cli.check.check_case", unclassified)
+    code, _, err = run_cli(capsys, "check", str(write_clip(tmp_path / "v.mp4", frames=3)))
+    assert code == 70 and "something went wrong" in err

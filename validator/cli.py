@@ -55,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every error becomes its exit code here, for every command."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        return 0
+    except Exception as e:  # a bug, wherever it was raised (the parser included)
+        return internal_error(e)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -64,17 +77,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ValidatorError as e:
+        if type(e).exit_code == ValidatorError.exit_code:
+            # An error of no kind of its own: a bug in classifying it, never an outcome.
+            return internal_error(e)
         return _fail(e.message, e.exit_code, e, as_json)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as e:
-        print(
-            f"error: internal error ({type(e).__name__}: {e}); this is a bug in "
-            f"appeal-validator {__version__}: please file a bug report with the command "
-            "and the input that caused it",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+
+
+def internal_error(e: BaseException) -> int:
+    """One line on stderr for a bug (never a traceback, never 1 or 3); returns 70."""
+    what = " ".join(str(e).split())[:300] or "no message"
+    print(
+        f"error: internal error ({type(e).__name__}: {what}); this is a bug in "
+        f"appeal-validator {__version__}: please file a bug report with this line, the "
+        "command and the input that caused it",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL

@@ -5,6 +5,7 @@ message that says how to fix the problem. Adapters translate the tree in exactly
 one place: ``cli.py`` maps it to exit codes, the web layer to one JSON error body.
 
     ValidatorError                  code            CLI exit
+    (the base itself)               error           70  a bug: every error has its class
     ├── UsageError                  usage           2   bad arguments or options
     │   ├── CaseError               bad_case        2   a case file that does not fit its schema
     │   └── ConfigError             bad_config      2   a policy profile or setting that is wrong
@@ -28,7 +29,9 @@ class ValidatorError(Exception):
     """Base of every error the validator raises on purpose."""
 
     code = "error"
-    exit_code = 1
+    # Never raised bare on purpose: the CLI reads this base's exit code as a bug (70),
+    # never 1, which means "fail" (or "likely rejected").
+    exit_code = 70
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)

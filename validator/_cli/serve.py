@@ -133,15 +133,7 @@ class Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``serve`` alone (tests and the benchmark start it before cli.py lists it)."""
-    from validator.cli import _Parser
-    from validator.errors import ValidatorError
+    """``serve`` alone: ``appeal-validator serve ...``, errors translated in cli.main."""
+    from validator.cli import main as cli_main
 
-    parser = _Parser(prog="appeal-validator")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except ValidatorError as e:
-        print(f"error: {e.message}", file=sys.stderr)
-        return e.exit_code
+    return cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])
