@@ -12,7 +12,8 @@ database to the newest revision:
 
 One process migrates at a time (the web, workers and ``appeal-validator db upgrade`` may
 start together): PostgreSQL takes a transaction-scoped advisory lock, SQLite an
-immediate transaction, and both re-read the revision once they hold it. PostgreSQL and
+immediate transaction, and both re-read the revision once they hold it (threads of one
+process take a lock first: Alembic's ``context`` and ``op`` are process globals). PostgreSQL and
 SQLite both run the whole upgrade in that one transaction; on SQLite, foreign keys are
 off meanwhile and checked before the commit (SQLite's own recipe for schema changes,
 https://www.sqlite.org/lang_altertable.html#otheralter), and ``render_as_batch`` makes
@@ -30,6 +31,7 @@ which names the reflected ones the same way.
 from __future__ import annotations
 
 import logging
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +57,8 @@ BASELINE = "0001"  # the schema as create_all made it before migrations existed
 BASELINE_TABLES = frozenset({"tenants", "api_keys", "checks", "webhook_deliveries"})
 # Any fixed 63-bit number: the advisory lock that serializes PostgreSQL migrations.
 PG_LOCK_KEY = zlib.crc32(b"appeal-validator job store migrations")
+# Alembic's ``context`` and ``op`` are module-level proxies: one migration per process.
+_IN_PROCESS = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,7 @@ def upgrade(engine: Engine) -> tuple[State, State]:
     _known(before.revision)
     if before.at_head:
         return before, before
-    with engine.connect() as conn, _exclusive(conn):
+    with _IN_PROCESS, engine.connect() as conn, _exclusive(conn):
         current = _revision(conn)  # another process may have migrated meanwhile
         _known(current)
         cfg = config(conn)
