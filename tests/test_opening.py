@@ -9,12 +9,14 @@ flaps start to open (see the report note on the slit).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from test_faces import faces_of  # one decode per variant, shared with the face tests
 
 from validator import requirements as req
-from validator.detectors.faces import Hold, descriptor, distance
+from validator.detectors.faces import FaceMetrics, Hold, descriptor, distance
 from validator.detectors.opening import DarkEpisodes, find_opening
 from validator.policy import load_policy
 
@@ -41,19 +43,19 @@ MERGE = 0.30
 )
 def test_opening_between_seal_cut_and_flaps(name):
     m, truth = faces_of(name)
-    assert not m["starts_open"]
+    assert not m.starts_open
     cut, flaps = truth["opening"]["seal_cut_s"], truth["opening"]["flaps_open_s"]
-    assert m["opened_at_s"] is not None, f"{name}: no opening found"
-    assert cut - 1e-6 <= m["opened_at_s"] <= flaps + TOL_S, (name, m["opened_at_s"], cut, flaps)
+    assert m.opened_at_s is not None, f"{name}: no opening found"
+    assert cut - 1e-6 <= m.opened_at_s <= flaps + TOL_S, (name, m.opened_at_s, cut, flaps)
     # every counted face was first shown before it
-    assert all(f["t_s"] < m["opened_at_s"] for f in m["shown"])
+    assert all(f["t_s"] < m.opened_at_s for f in m.shown)
 
 
 def test_video_that_starts_open_is_flagged():
     m, truth = faces_of("already-open")
     assert truth["starts_open"] is True
-    assert m["starts_open"] is True
-    assert m["count"] == 0
+    assert m.starts_open is True
+    assert m.count == 0
     r = req.completeness(20.0, [], P, faces=m)
     assert r.verdict == "fail"
     assert {"starts_opened", "faces_missing"} <= {x.code for x in r.reasons}
@@ -100,13 +102,13 @@ def test_dark_episodes_ignore_short_spans():
     assert d.episodes() == [(2.0, pytest.approx(2.9))]
 
 
-FACES6 = {
-    "count": 6,
-    "shown": [{"face": i, "t_s": float(i)} for i in range(1, 7)],
-    "opened_at_s": 10.0,
-    "opening_t_s": 10.2,
-    "starts_open": False,
-}
+FACES6 = FaceMetrics(
+    count=6,
+    shown=[{"face": i, "t_s": float(i)} for i in range(1, 7)],
+    opened_at_s=10.0,
+    opening_t_s=10.2,
+    starts_open=False,
+)
 
 
 def codes(r):
@@ -116,7 +118,7 @@ def codes(r):
 def test_six_faces_pass_and_fewer_fail():
     assert req.completeness(20, [], P, faces=FACES6).verdict == "pass"
     assert "faces_all_shown" in codes(req.completeness(20, [], P, faces=FACES6))
-    four = {**FACES6, "count": 4, "shown": FACES6["shown"][:4]}
+    four = replace(FACES6, count=4, shown=FACES6.shown[:4])
     r = req.completeness(20, [], P, faces=four)
     assert r.verdict == "fail"
     missing = next(x for x in r.reasons if x.code == "faces_missing")
@@ -125,7 +127,7 @@ def test_six_faces_pass_and_fewer_fail():
 
 
 def test_opening_not_seen_needs_review():
-    r = req.completeness(20, [], P, faces={**FACES6, "opened_at_s": None, "opening_t_s": None})
+    r = req.completeness(20, [], P, faces=replace(FACES6, opened_at_s=None, opening_t_s=None))
     assert r.verdict == "review"
     assert "opening_not_seen" in codes(r)
 
