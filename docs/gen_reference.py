@@ -58,7 +58,7 @@ def main() -> None:
         "| --- | --- | --- |",
     ]
     p = load_policy()
-    out += [f"| `{s.name}` | {p[s.name]} | {s.help} |" for s in SETTINGS]
+    out += [f"| `{s.name}` | {s.value_in(p)} | {s.help} |" for s in SETTINGS]
     print("\n".join(out))
 
 

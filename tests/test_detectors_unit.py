@@ -76,7 +76,7 @@ def blurred(img: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(img, (0, 0), sigma) if sigma else img
 
 
-LIMIT_PX = POLICY["validity.max_blur_pct"] / 100 * 320  # the policy's threshold at 320 px
+LIMIT_PX = POLICY.validity.max_blur_pct / 100 * 320  # the policy's threshold at 320 px
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -138,7 +138,7 @@ def test_quality_profile_per_second():
     m = run(QualityDetector, imgs).metrics
     assert m.seconds == 3
     assert [s["t_s"] for s in m.profile] == [0, 1, 2]
-    assert all(s["blur_pct"] < POLICY["validity.max_blur_pct"] for s in m.profile)
+    assert all(s["blur_pct"] < POLICY.validity.max_blur_pct for s in m.profile)
     dark = run(QualityDetector, [cv2.convertScaleAbs(i, alpha=0.1) for i in imgs]).metrics
     assert dark.median_luma < m.median_luma / 5
     plain = run(QualityDetector, [np.full((180, 320), 120, np.uint8)] * 60).metrics

@@ -58,7 +58,7 @@ def faces_of(name: str) -> tuple[dict, dict]:
 
 def counted(truth: dict) -> list[dict]:
     """The truth's faces that count: held at least ``min_face_hold_s``."""
-    need = P["completeness.min_face_hold_s"]
+    need = P.completeness.min_face_hold_s
     return [f for f in truth["faces"] if f["shown_s"] >= need - 1e-6]
 
 
@@ -332,7 +332,7 @@ def test_a_roll_shows_no_new_face():
 
 
 def test_a_glimpse_does_not_count():
-    brief = P["completeness.min_face_hold_s"] * 0.5
+    brief = P.completeness.min_face_hold_s * 0.5
     # through a side face, held only briefly, on to the back
     m, _ = run(turning_clip([("y", 90, 0.6), ("x", brief, 0), ("y", 90, 0.6)], hold_s=1.0))
     m2, _ = run(turning_clip([("y", 90, 0.6), ("y", 90, 0.6)], hold_s=1.0))

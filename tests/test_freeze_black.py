@@ -31,7 +31,7 @@ from validator.policy import load_policy
 
 POLICY = load_policy()
 FPS = 30.0
-MAX_BLACK_S = POLICY["completeness.max_black_s"]
+MAX_BLACK_S = POLICY.completeness.max_black_s
 
 
 # --- scenes ------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def test_exact_repeats_amid_handheld_motion_are_a_freeze():
     assert found[0].t_s == pytest.approx(44 / FPS, abs=1 / FPS)
     assert found[0].length_s == pytest.approx(61 / FPS, abs=2 / FPS)
     assert "repeats_amid_motion" in found[0].details["evidence"]
-    assert found[0].length_s > POLICY["completeness.max_freeze_s"]
+    assert found[0].length_s > POLICY.completeness.max_freeze_s
 
 
 def test_a_handheld_take_never_freezes():
@@ -249,7 +249,7 @@ def test_low_bitrate_stand_clip_repeats_frames_but_has_no_freeze(tmp_path, crf):
     result = decoded_freezes(clip)
     assert result.events == []
     # x264 coded the holds as skipped blocks: the decoder repeated the picture for >1 s
-    assert result.metrics.longest_still_s > POLICY["completeness.max_freeze_s"]
+    assert result.metrics.longest_still_s > POLICY.completeness.max_freeze_s
 
 
 def test_low_bitrate_freeze_pad_with_a_jump_is_found(tmp_path):

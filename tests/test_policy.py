@@ -12,20 +12,20 @@ def test_default_profile_has_every_setting_with_a_source():
     p = load_policy()
     assert p.name == "taobao"
     for s in SETTINGS:
-        assert isinstance(p[s.name], s.type)
+        assert isinstance(s.value_in(p), s.type)
         assert len(p.sources[s.name]) > 10, f"{s.name} needs a source"
 
 
 def test_brief_defaults():
     p = load_policy("taobao")
-    assert p["completeness.max_gap_s"] == 0.5
-    assert p["completeness.max_freeze_s"] == 1.0
-    assert p["completeness.min_duration_s"] == 15
-    assert p["completeness.max_duration_s"] == 30 * 60
-    assert p["validity.min_short_side_px"] == 360
-    assert p["timeliness.max_before_signed_s"] == 15 * 60
-    assert p["timeliness.pass_after_signed_s"] == 72 * 3600
-    assert p["timeliness.review_after_signed_s"] == 7 * 24 * 3600
+    assert p.completeness.max_gap_s == 0.5
+    assert p.completeness.max_freeze_s == 1.0
+    assert p.completeness.min_duration_s == 15
+    assert p.completeness.max_duration_s == 30 * 60
+    assert p.validity.min_short_side_px == 360
+    assert p.timeliness.max_before_signed_s == 15 * 60
+    assert p.timeliness.pass_after_signed_s == 72 * 3600
+    assert p.timeliness.review_after_signed_s == 7 * 24 * 3600
 
 
 def test_user_file_overrides(tmp_path):
@@ -39,7 +39,7 @@ def test_user_file_overrides(tmp_path):
     f = tmp_path / "strict.toml"
     f.write_text(text, "utf-8")
     p = load_policy(f)
-    assert (p.name, p["completeness.min_duration_s"]) == ("strict", 30.0)
+    assert (p.name, p.completeness.min_duration_s) == ("strict", 30.0)
     assert p.digest != load_policy().digest
 
 

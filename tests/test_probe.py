@@ -6,6 +6,7 @@ expected-output files (``*/metadata/java/<file>.txt``) where they list them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -33,9 +34,9 @@ def policy() -> Policy:
     return load_policy()
 
 
-def policy_with(policy: Policy, **values: float) -> Policy:
-    changed = {k.replace("__", "."): v for k, v in values.items()}
-    return Policy(name=policy.name, version=policy.version, values={**policy.values, **changed})
+def policy_with(policy: Policy, **media: float) -> Policy:
+    """``policy`` with the ``media`` section's settings changed."""
+    return dataclasses.replace(policy, media=dataclasses.replace(policy.media, **media))
 
 
 # ------------------------------------------------- published truth (metadata-extractor)
@@ -269,8 +270,8 @@ def test_good_clip(tmp_path: Path, policy: Policy) -> None:
 @pytest.mark.parametrize(
     ("limits", "reason"),
     [
-        pytest.param({"media__max_pixels": 1000}, "dimensions", id="too-many-pixels"),
-        pytest.param({"media__max_duration_s": 0.5}, "duration", id="too-long"),
+        pytest.param({"max_pixels": 1000}, "dimensions", id="too-many-pixels"),
+        pytest.param({"max_duration_s": 0.5}, "duration", id="too-long"),
     ],
 )
 def test_absurd_media(tmp_path: Path, policy: Policy, limits: dict, reason: str) -> None:

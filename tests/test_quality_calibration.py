@@ -17,7 +17,7 @@ from validator.detectors.quality import edge_spread
 from validator.media.source import ANALYSIS_LONG_SIDE
 from validator.policy import load_policy
 
-LIMIT = load_policy()["validity.max_blur_pct"]
+LIMIT = load_policy().validity.max_blur_pct
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from validator.policy import load_policy
 from validator.requirements import validity
 
 POLICY = load_policy()
-LIMIT = POLICY["validity.max_blur_pct"]
+LIMIT = POLICY.validity.max_blur_pct
 # Real recordings, in focus (see ../shared/realdata/README.md).
 REAL_CLIPS = (
     "opencv-doc/box.mp4",
@@ -105,7 +105,7 @@ def test_real_clips_in_focus_are_never_called_blurred(realdata, clip):
     r = validity(w, h, metrics, None, POLICY)
     codes = [x.code for x in r.reasons]
     assert "blurred" not in codes, (clip, metrics.profile)
-    if min(w, h) >= POLICY["validity.min_short_side_px"]:
+    if min(w, h) >= POLICY.validity.min_short_side_px:
         known = [s["blur_pct"] for s in metrics.profile if s["blur_pct"] is not None]
         assert all(v <= LIMIT for v in known), (clip, known)
 

@@ -7,6 +7,7 @@ which must not look like gaps.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -39,10 +40,8 @@ def policy() -> Policy:
 
 
 def with_max_gap(policy: Policy, max_gap_s: float) -> Policy:
-    return Policy(
-        name=policy.name,
-        version=policy.version,
-        values={**policy.values, "completeness.max_gap_s": max_gap_s},
+    return dataclasses.replace(
+        policy, completeness=dataclasses.replace(policy.completeness, max_gap_s=max_gap_s)
     )
 
 

@@ -39,7 +39,9 @@ SF = "SF1234567890123"
 YT = "YT5521907733418"  # another carrier's number, far from SF (13 of 15 characters differ)
 NO_POLICY = load_policy()  # the shipped profile
 # The detector tests below count reads at 3 a second.
-THREE_HZ = dataclasses.replace(NO_POLICY, values={**NO_POLICY.values, "waybill.sample_hz": 3.0})
+THREE_HZ = dataclasses.replace(
+    NO_POLICY, waybill=dataclasses.replace(NO_POLICY.waybill, sample_hz=3.0)
+)
 
 
 def _s10(service: str, serial: str, country: str = "CN") -> str:

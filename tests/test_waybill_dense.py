@@ -173,7 +173,7 @@ def test_other_label_is_read_on_enough_frames_to_fail() -> None:
     other = truth["waybill"]
     assert other != truth["case"]["return"]["tracking_number"]
     frames = sum(other in texts for _, texts in log)
-    assert frames >= 3 * int(load_policy()["waybill.fail_min_frames"])
+    assert frames >= 3 * int(load_policy().waybill.fail_min_frames)
     assert not any(truth["case"]["return"]["tracking_number"] in texts for _, texts in log)
 
 
@@ -297,4 +297,4 @@ def test_devset_consistency(case: str) -> None:
     codes = {x["text"]: x["frames"] for x in report.to_dict()["waybill"]["codes"]}
     if c["waybill"] and got["verdict"] != "review":
         # the printed number is read on many frames: dense reading while in view
-        assert codes.get(c["waybill"], 0) >= 3 * int(load_policy()["waybill.fail_min_frames"])
+        assert codes.get(c["waybill"], 0) >= 3 * int(load_policy().waybill.fail_min_frames)

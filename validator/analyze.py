@@ -244,8 +244,8 @@ def check(
     names = detectors if detectors is not None else list(REGISTRY)
     active = [REGISTRY[n](media, pol) for n in names]
     budget = max(
-        pol["decode.min_seconds_budget"],
-        pol["decode.max_seconds_per_media_second"] * media.duration_s,
+        pol.decode.min_seconds_budget,
+        pol.decode.max_seconds_per_media_second * media.duration_s,
     )
     decode_started = counter()
     with VideoSource(
@@ -286,7 +286,7 @@ def check(
         )
     for fd in findings.values():
         events.extend(fd.events)
-    events = absorb_black_edges(drop_freezes_inside_black(events), pol["completeness.max_black_s"])
+    events = absorb_black_edges(drop_freezes_inside_black(events), pol.completeness.max_black_s)
     events.sort(key=lambda e: (e.t_s, e.kind))
 
     def metrics(name: str) -> Any:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from validator.policy import Policy
 
 Verdict = Literal["pass", "fail", "review"]
 VERDICTS: tuple[str, ...] = ("pass", "fail", "review")
@@ -62,13 +65,14 @@ def _times_and_lengths(events: Sequence[Event]) -> dict[str, str]:
 class KindReason:
     """The completeness reason an event kind raises when events of it are found: its
     message templates (en, zh) are filled by ``fields``, its ``at_s`` are the events'
-    times when ``timed``. Only events longer than the policy setting ``over`` count."""
+    times when ``timed``. Only events longer than the threshold ``over`` picks from the
+    policy count (``lambda p: p.completeness.max_gap_s``: a typed read, not a key)."""
 
     code: str
     verdict: Verdict
     en: str
     zh: str
-    over: str | None = None
+    over: Callable[[Policy], float] | None = None
     timed: bool = True
     fields: Callable[[Sequence[Event]], dict[str, Any]] = _times_and_lengths
 

@@ -1,18 +1,21 @@
 """Policy profiles: every threshold the verdicts use, read from a data file.
 
-The settings are declared once here (name, type, help); their values and the
-source of each value live in ``validator/policies/<name>.toml``. A user passes
-``--policy NAME`` for a shipped profile or ``--policy path/to/file.toml``.
+The settings are declared once here, as the fields of one frozen dataclass per
+section (name with its unit, type, help in the field's metadata); their values and
+the source of each value live in ``validator/policies/<name>.toml`` under the
+dotted key ``"section.field"``. A user passes ``--policy NAME`` for a shipped
+profile or ``--policy path/to/file.toml``. Code reads a threshold as an attribute
+(``policy.completeness.min_faces``), so a type checker sees every use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from validator.errors import ConfigError
 
@@ -20,64 +23,144 @@ DEFAULT_POLICY = "taobao"
 
 
 @dataclass(frozen=True, slots=True)
-class Setting:
-    name: str
-    type: type
-    help: str
+class Completeness:
+    """完整性: one continuous take, of a sane length, showing the parcel before opening."""
+
+    min_duration_s: float = field(metadata={"help": "Shorter videos fail completeness."})
+    max_duration_s: float = field(metadata={"help": "Longer videos need review."})
+    max_gap_s: float = field(metadata={"help": "A video or audio timestamp gap over this fails."})
+    max_freeze_s: float = field(metadata={"help": "A freeze that hides time over this fails."})
+    max_black_s: float = field(metadata={"help": "Black or covered lens over this needs review."})
+    cut_score: float = field(metadata={"help": "Cut detector score at which a cut is reported."})
+    min_faces: int = field(metadata={"help": "Fewer parcel faces shown before opening fail."})
+    min_face_hold_s: float = field(metadata={"help": "A face must be held this long to count."})
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("completeness.min_duration_s", float, "Shorter videos fail completeness."),
-    Setting("completeness.max_duration_s", float, "Longer videos need review."),
-    Setting("completeness.max_gap_s", float, "A video or audio timestamp gap over this fails."),
-    Setting("completeness.max_freeze_s", float, "A freeze that hides time over this fails."),
-    Setting("completeness.max_black_s", float, "Black or covered lens over this needs review."),
-    Setting("completeness.cut_score", float, "Cut detector score at which a cut is reported."),
-    Setting("completeness.min_faces", int, "Fewer parcel faces shown before opening fail."),
-    Setting("completeness.min_face_hold_s", float, "A face must be held this long to count."),
-    Setting("validity.min_short_side_px", int, "Short side under this fails validity."),
-    Setting("validity.review_short_side_px", int, "Short side under this needs review."),
-    Setting("validity.dark_luma", float, "Seconds with mean luma under this are too dark."),
-    Setting("validity.bright_luma", float, "Seconds with mean luma over this are over-exposed."),
-    Setting(
-        "validity.max_blur_pct",
-        float,
-        "Seconds whose edge spread (% of the long side) exceeds this are blurred.",
-    ),
-    Setting("validity.fail_fraction", float, "Unreadable share of the video that fails."),
-    Setting("validity.review_fraction", float, "Unreadable share of the video that needs review."),
-    Setting("validity.shake_px", float, "Median motion per frame (320 px) above this is shaky."),
-    Setting("timeliness.max_before_signed_s", float, "Recording may start this early."),
-    Setting("timeliness.pass_after_signed_s", float, "Recording start within this passes."),
-    Setting("timeliness.review_after_signed_s", float, "Within this needs review; later fails."),
-    Setting(
-        "waybill.sample_hz", float, "Barcode reads a second of video (plus reads on a change)."
-    ),
-    Setting("waybill.change_luma", float, "Thumbnail luma change that triggers an extra read."),
-    Setting("waybill.fail_min_frames", int, "Frames another waybill must be read on to fail."),
-    Setting("decode.max_seconds_per_media_second", float, "Decode time budget per media second."),
-    Setting("decode.min_seconds_budget", float, "Minimum decode time budget."),
-    Setting("media.max_duration_s", float, "Longer files are rejected as absurd."),
-    Setting("media.max_pixels", int, "Larger frames are rejected as absurd."),
-)
-SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+@dataclass(frozen=True, slots=True)
+class Validity:
+    """有效性: the picture is large, lit, sharp and steady enough to read print."""
+
+    min_short_side_px: int = field(metadata={"help": "Short side under this fails validity."})
+    review_short_side_px: int = field(metadata={"help": "Short side under this needs review."})
+    dark_luma: float = field(metadata={"help": "Seconds with mean luma under this are too dark."})
+    bright_luma: float = field(
+        metadata={"help": "Seconds with mean luma over this are over-exposed."}
+    )
+    max_blur_pct: float = field(
+        metadata={
+            "help": "Seconds whose edge spread (% of the long side) exceeds this are blurred."
+        }
+    )
+    fail_fraction: float = field(metadata={"help": "Unreadable share of the video that fails."})
+    review_fraction: float = field(
+        metadata={"help": "Unreadable share of the video that needs review."}
+    )
+    shake_px: float = field(
+        metadata={"help": "Median motion per frame (320 px) above this is shaky."}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Timeliness:
+    """时效性: the recording starts close enough to the return's sign-for time."""
+
+    max_before_signed_s: float = field(metadata={"help": "Recording may start this early."})
+    pass_after_signed_s: float = field(metadata={"help": "Recording start within this passes."})
+    review_after_signed_s: float = field(
+        metadata={"help": "Within this needs review; later fails."}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Waybill:
+    """一致性: how the barcode is sampled, and how sure another waybill must be to fail."""
+
+    sample_hz: float = field(
+        metadata={"help": "Barcode reads a second of video (plus reads on a change)."}
+    )
+    change_luma: float = field(
+        metadata={"help": "Thumbnail luma change that triggers an extra read."}
+    )
+    fail_min_frames: int = field(
+        metadata={"help": "Frames another waybill must be read on to fail."}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Decode:
+    """The decode time budget (past it the check stops with ``analysis_timeout``)."""
+
+    max_seconds_per_media_second: float = field(
+        metadata={"help": "Decode time budget per media second."}
+    )
+    min_seconds_budget: float = field(metadata={"help": "Minimum decode time budget."})
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """Limits past which a file is rejected as absurd before it is decoded."""
+
+    max_duration_s: float = field(metadata={"help": "Longer files are rejected as absurd."})
+    max_pixels: int = field(metadata={"help": "Larger frames are rejected as absurd."})
 
 
 @dataclass(frozen=True)
 class Policy:
-    """A validated profile: ``policy["validity.dark_luma"]`` gives a threshold."""
+    """A validated profile: ``policy.validity.dark_luma`` gives a threshold.
+
+    ``sources`` holds each value's source by dotted key (``"validity.dark_luma"``),
+    ``digest`` the sha256 of the profile file's bytes (the report cites it).
+    """
 
     name: str
     version: str
-    values: dict[str, Any]
+    completeness: Completeness
+    validity: Validity
+    timeliness: Timeliness
+    waybill: Waybill
+    decode: Decode
+    media: Media
     sources: dict[str, str] = field(default_factory=dict)
     digest: str = ""
 
-    def __getitem__(self, key: str) -> Any:
-        return self.values[key]
-
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "sha256": self.digest}
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One threshold as a profile file and the docs name it: ``section.key``, read from
+    the section dataclass's field (its type, and the help in its metadata)."""
+
+    section: str
+    key: str
+    type: type
+    help: str
+
+    @property
+    def name(self) -> str:
+        """The dotted key of the profile file (``"completeness.min_faces"``)."""
+        return f"{self.section}.{self.key}"
+
+    def value_in(self, policy: Policy) -> Any:
+        """This setting's value in ``policy``: for code that walks every setting (the
+        docs, the tests); code that uses one threshold reads its attribute."""
+        return getattr(getattr(policy, self.section), self.key)
+
+
+def _sections() -> dict[str, type]:
+    """Policy's fields that are sections (dataclasses), by name, in declaration order."""
+    hints = get_type_hints(Policy)
+    return {f.name: hints[f.name] for f in fields(Policy) if is_dataclass(hints[f.name])}
+
+
+SECTIONS: dict[str, type] = _sections()
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(section, f.name, get_type_hints(cls)[f.name], f.metadata["help"])
+    for section, cls in SECTIONS.items()
+    for f in fields(cls)
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def _parse(text: bytes, origin: str) -> Policy:
@@ -103,7 +186,9 @@ def _parse(text: bytes, origin: str) -> Policy:
             f"policy {origin} lacks thresholds {missing}; copy them from taobao.toml",
             details={"missing": missing},
         )
-    values: dict[str, Any] = {}
+    # Each section's values by field name, filled in the file's order (so an error names
+    # the first bad entry as before), then built into its dataclass.
+    values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     sources: dict[str, str] = {}
     for name, entry in raw.items():
         setting = SETTINGS_BY_NAME[name]
@@ -114,12 +199,12 @@ def _parse(text: bytes, origin: str) -> Policy:
             raise ConfigError(f"policy {origin}: {name} must be a number, got {value!r}")
         if value < 0:
             raise ConfigError(f"policy {origin}: {name} must not be negative, got {value!r}")
-        values[name] = setting.type(value)
+        values[setting.section][setting.key] = setting.type(value)
         sources[name] = str(entry["source"])
     return Policy(
         name=str(data["name"]),
         version=str(data["version"]),
-        values=values,
+        **{section: cls(**values[section]) for section, cls in SECTIONS.items()},
         sources=sources,
         digest=hashlib.sha256(text).hexdigest(),
     )

@@ -73,7 +73,7 @@ def consistency(
         sampled_frames=waybill.sampled_frames,
         unread_frames=waybill.unread_frames,
         whole_frames=waybill.whole_frames,
-        fail_min_frames=int(policy["waybill.fail_min_frames"]),
+        fail_min_frames=policy.waybill.fail_min_frames,
     )
     return _verdict("consistency", [make_reason(found)])
 
@@ -89,8 +89,8 @@ def _faces(faces: FaceMetrics, label_first_s: float | None, policy: Policy) -> l
         rs.append(reason("opening_not_seen"))
     shown = faces.shown or []
     times = [float(f["t_s"]) for f in shown]
-    count, need = int(faces.count or 0), int(policy["completeness.min_faces"])
-    hold_s = policy["completeness.min_face_hold_s"]
+    count, need = int(faces.count or 0), policy.completeness.min_faces
+    hold_s = policy.completeness.min_face_hold_s
     poses = [
         h
         for h in faces.holds or []
@@ -119,7 +119,7 @@ def _faces(faces: FaceMetrics, label_first_s: float | None, policy: Policy) -> l
                 times,
                 count=count,
                 min_faces=need,
-                min_hold_s=policy["completeness.min_face_hold_s"],
+                min_hold_s=policy.completeness.min_face_hold_s,
                 times=_secs_f(times) or "-",
             )
         )
@@ -161,17 +161,17 @@ def completeness(
         found = [
             e
             for e in events
-            if e.kind == kind.kind and (r.over is None or (e.length_s or 0) > policy[r.over])
+            if e.kind == kind.kind and (r.over is None or (e.length_s or 0) > r.over(policy))
         ]
         if found:
             at = [e.t_s for e in found] if r.timed else []
             ranked.append((kind.rank, reason(r.code, at, **r.fields(found))))
     d = round(duration_s, 1)
-    if duration_s < policy["completeness.min_duration_s"]:
-        too = reason("too_short", [0.0], duration_s=d, min_s=policy["completeness.min_duration_s"])
+    if duration_s < policy.completeness.min_duration_s:
+        too = reason("too_short", [0.0], duration_s=d, min_s=policy.completeness.min_duration_s)
         ranked.append((DURATION_RANK, too))
-    elif duration_s > policy["completeness.max_duration_s"]:
-        too = reason("too_long", [], duration_s=d, max_s=policy["completeness.max_duration_s"])
+    elif duration_s > policy.completeness.max_duration_s:
+        too = reason("too_long", [], duration_s=d, max_s=policy.completeness.max_duration_s)
         ranked.append((DURATION_RANK, too))
     rs = [r for _, r in sorted(ranked, key=lambda rr: rr[0])]
     if decode_errors:
@@ -200,35 +200,35 @@ def validity(
     """
     rs: list[Reason] = []
     short = min(width, height)
-    too_small = short < policy["validity.min_short_side_px"]
+    too_small = short < policy.validity.min_short_side_px
     if too_small:
         rs.append(
             reason(
                 "resolution_too_low",
                 [],
                 short_side=short,
-                min_px=policy["validity.min_short_side_px"],
+                min_px=policy.validity.min_short_side_px,
             )
         )
-    elif short < policy["validity.review_short_side_px"]:
+    elif short < policy.validity.review_short_side_px:
         rs.append(
             reason(
                 "resolution_low",
                 [],
                 short_side=short,
-                review_px=policy["validity.review_short_side_px"],
+                review_px=policy.validity.review_short_side_px,
             )
         )
     profile = (quality.profile if quality is not None else None) or []
-    dark, bright = policy["validity.dark_luma"], policy["validity.bright_luma"]
+    dark, bright = policy.validity.dark_luma, policy.validity.bright_luma
 
     def share(code: str, secs: list[int], of: int) -> None:
         frac = len(secs) / of
-        if secs and frac >= policy["validity.review_fraction"]:
+        if secs and frac >= policy.validity.review_fraction:
             r = reason(
                 code, [float(s) for s in secs[:50]], percent=round(100 * frac), times=_secs(secs)
             )
-            if frac < policy["validity.fail_fraction"]:
+            if frac < policy.validity.fail_fraction:
                 r = Reason(r.code, "review", r.message_en, r.message_zh, r.at_s)
             rs.append(r)
 
@@ -240,13 +240,13 @@ def validity(
     lit = [s for s in profile if dark <= s["luma"] <= bright]
     known = [s for s in lit if s.get("blur_pct") is not None]
     if lit and not too_small:
-        if len(known) < max(1.0, policy["validity.review_fraction"] * len(lit)):
+        if len(known) < max(1.0, policy.validity.review_fraction * len(lit)):
             rs.append(reason("sharpness_unknown", [], percent=round(100 * len(known) / len(lit))))
         else:
-            limit = policy["validity.max_blur_pct"]
+            limit = policy.validity.max_blur_pct
             share("blurred", [int(s["t_s"]) for s in known if s["blur_pct"] > limit], len(known))
     med = None if motion is None else motion.median_motion_px
-    if med is not None and med > policy["validity.shake_px"]:
+    if med is not None and med > policy.validity.shake_px:
         rs.append(reason("shaky", [], motion_px=med))
     if not rs:
         rs.append(reason("quality_ok", [], width=width, height=height))
@@ -269,7 +269,7 @@ def timeliness(
     else:
         delta = (recorded_at - signed).total_seconds()
         hours = round(abs(delta) / 3600, 1)
-        if delta < -policy["timeliness.max_before_signed_s"]:
+        if delta < -policy.timeliness.max_before_signed_s:
             rs.append(
                 reason(
                     "recorded_before_signed",
@@ -279,7 +279,7 @@ def timeliness(
                     signed_at=_local(signed),
                 )
             )
-        elif delta <= policy["timeliness.pass_after_signed_s"]:
+        elif delta <= policy.timeliness.pass_after_signed_s:
             rs.append(
                 reason(
                     "recorded_in_window",
@@ -289,7 +289,7 @@ def timeliness(
                     hours=round(delta / 3600, 1),
                 )
             )
-        elif delta <= policy["timeliness.review_after_signed_s"]:
+        elif delta <= policy.timeliness.review_after_signed_s:
             rs.append(reason("recorded_late", [0.0], hours=hours))
         else:
             rs.append(reason("recorded_too_late", [0.0], hours=hours))

@@ -68,7 +68,7 @@ class BlackDetector(Detector):
                 "review",
                 "The picture is black or the lens covered for {lengths} s at {times}.",
                 "在 {times} 画面全黑或镜头被遮挡 {lengths} 秒。",
-                over="completeness.max_black_s",
+                over=lambda p: p.completeness.max_black_s,
             ),
             caption="black",
             rank=60,

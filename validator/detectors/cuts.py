@@ -680,7 +680,7 @@ class CutDetector(Detector):
 
     def __init__(self, media, policy) -> None:
         super().__init__(media, policy)
-        self.threshold = float(policy["completeness.cut_score"])
+        self.threshold = policy.completeness.cut_score
         self.motion = MotionEstimator()
         self.prev: np.ndarray | None = None
         self.prev_colour: np.ndarray | None = None

@@ -581,7 +581,7 @@ class FaceDetector(Detector):
 
     def __init__(self, media, policy) -> None:
         super().__init__(media, policy)
-        self.min_hold_s = float(policy["completeness.min_face_hold_s"])
+        self.min_hold_s = policy.completeness.min_face_hold_s
         self.next_s = 0.0
         self.prev: np.ndarray | None = None  # last sampled picture (160 px, blurred, gray)
         self.prev_s = 0.0

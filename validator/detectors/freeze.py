@@ -216,7 +216,7 @@ class FreezeDetector(Detector):
                 "The same picture is repeated for {lengths} s at {times}: padding over a removed "
                 "part.",
                 "在 {times} 同一画面重复 {lengths} 秒：疑似用定格画面填补删减部分。",
-                over="completeness.max_freeze_s",
+                over=lambda p: p.completeness.max_freeze_s,
             ),
             caption="freeze",
             rank=30,

@@ -147,12 +147,12 @@ class WaybillDetector(Detector):
 
     def __init__(self, media: MediaInfo, policy: Policy) -> None:
         super().__init__(media, policy)
-        hz = float(policy["waybill.sample_hz"])
+        hz = policy.waybill.sample_hz
         self.period_s = 1.0 / hz if hz > 0 else float("inf")
         # Change-triggered reads keep at least half a period apart: a restless
         # (panning) video then costs at most twice the sampled reads.
         self.min_gap_s = self.period_s / 2
-        self.change_luma = float(policy["waybill.change_luma"])
+        self.change_luma = policy.waybill.change_luma
         self.tracker = WaybillTracker()
         self.next_t: float | None = None
         self.last_read_t = float("-inf")

@@ -121,7 +121,7 @@ def inspect_container(
     if codec in _IMAGE_CODECS and (video.frames or 0) <= 1 and not video.duration:
         raise not_a_video(name, f"a single {codec} picture")
     # Before decoding, reject only sizes too large to allocate; zero means "not known yet".
-    if max(cc.width, cc.height) > MAX_SIDE_PX or cc.width * cc.height > policy["media.max_pixels"]:
+    if max(cc.width, cc.height) > MAX_SIDE_PX or cc.width * cc.height > policy.media.max_pixels:
         check_size(name, cc.width, cc.height, policy)
 
     frame = _first_frame(container, video, name)
@@ -240,7 +240,7 @@ def _norm90(deg: float) -> int:
 
 
 def check_size(name: str, w: int, h: int, policy: Policy) -> None:
-    max_px = int(policy["media.max_pixels"])
+    max_px = policy.media.max_pixels
     if w <= 0 or h <= 0 or w > MAX_SIDE_PX or h > MAX_SIDE_PX or w * h > max_px:
         raise AbsurdMedia(
             f"{name} has frames of {w}x{h} pixels, outside what a phone records "

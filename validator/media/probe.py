@@ -281,7 +281,7 @@ def probe(path: str | Path, policy: Policy) -> MediaInfo:
             "Upload the original video.",
             details={"reason": "duration", "duration_s": duration},
         )
-    max_dur = float(policy["media.max_duration_s"])
+    max_dur = policy.media.max_duration_s
     if duration > max_dur:
         raise AbsurdMedia(
             f"{name} lasts {duration:.0f} s, over the {max_dur:.0f} s limit of policy "

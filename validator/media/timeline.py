@@ -69,7 +69,7 @@ EVENT_KINDS = (
             "The video timestamps jump at {times} ({lengths} s missing): the recording was "
             "paused or cut.",
             "视频时间戳在 {times} 处断档（缺失 {lengths} 秒）：录制曾暂停或被剪辑。",
-            over="completeness.max_gap_s",
+            over=lambda p: p.completeness.max_gap_s,
         ),
         caption="gap",
         rank=20,
@@ -84,7 +84,7 @@ EVENT_KINDS = (
             "fail",
             "The audio timestamps jump at {times} ({lengths} s missing).",
             "音频时间戳在 {times} 处断档（缺失 {lengths} 秒）。",
-            over="completeness.max_gap_s",
+            over=lambda p: p.completeness.max_gap_s,
         ),
         rank=21,
     ),
@@ -428,7 +428,7 @@ def read_timeline(
 
 def find_gaps(timeline: Timeline, policy: Policy) -> list[Event]:
     """Video ``gap`` and ``audio_gap`` events (see the module docstring for the rule)."""
-    floor = min(GAP_FLOOR_S, float(policy["completeness.max_gap_s"]))
+    floor = min(GAP_FLOOR_S, policy.completeness.max_gap_s)
     events: list[Event] = []
     v = timeline.video
     vstep = v.nominal_step_s

@@ -49,12 +49,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from validator.models import Reason
 from validator.reasons import shipped
 from validator.waybill.carriers import identify, normalise
 from validator.waybill.reader import CodeRead, Scan
+
+if TYPE_CHECKING:
+    from validator.policy import Policy
 
 __all__ = [
     "NEAR_EDITS",
@@ -365,7 +368,7 @@ def verdict(
     if fail_min_frames is None:
         from validator.policy import load_policy
 
-        fail_min_frames = int(load_policy()["waybill.fail_min_frames"])
+        fail_min_frames = load_policy().waybill.fail_min_frames
     cs = [_as_summary(c) for c in codes]
     n = len(cs)
     sampled = sampled_frames if sampled_frames is not None else 0
@@ -456,7 +459,7 @@ def _short(text: str, n: int = 40) -> str:
 
 
 def verdict_from_metrics(
-    expected: str | None, metrics: Mapping[str, Any], policy: Any = None
+    expected: str | None, metrics: Mapping[str, Any], policy: Policy | None = None
 ) -> tuple[Verdict, str, dict[str, Any]]:
     """``verdict`` on the waybill metrics as a dict (``WaybillMetrics.to_dict()``, or read
     back from JSON), thresholds from ``policy``."""
@@ -467,7 +470,7 @@ def verdict_from_metrics(
         sampled_frames=sampled,
         unread_frames=int(metrics.get("unread_frames", 0)),
         whole_frames=int(metrics.get("whole_frames", sampled)),
-        fail_min_frames=None if policy is None else int(policy["waybill.fail_min_frames"]),
+        fail_min_frames=None if policy is None else policy.waybill.fail_min_frames,
     )
 
 
