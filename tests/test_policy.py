@@ -43,6 +43,17 @@ def test_user_file_overrides(tmp_path):
     assert p.digest != load_policy().digest
 
 
+def _shipped_with(old: str, new: str) -> str:
+    """The shipped profile with ``completeness.min_duration_s``'s entry edited."""
+    from importlib import resources
+
+    text = resources.files("validator.policies").joinpath("taobao.toml").read_text("utf-8")
+    key = '"completeness.min_duration_s" = '
+    start = text.index(key)
+    end = text.index("\n", start)
+    return text[:start] + text[start:end].replace(old, new, 1) + text[end:]
+
+
 @pytest.mark.parametrize(
     "content, needle",
     [
@@ -54,6 +65,12 @@ def test_user_file_overrides(tmp_path):
         ),
         pytest.param('name = "x"\nversion = "1"\n[thresholds]\n', "lacks", id="missing-keys"),
         pytest.param('version = "1"\n[thresholds]\n', "no 'name'", id="no-name"),
+        pytest.param(_shipped_with("15.0", '"15"'), "must be a number", id="not-a-number"),
+        pytest.param(_shipped_with("15.0", "true"), "must be a number", id="boolean"),
+        pytest.param(_shipped_with("15.0", "-1.0"), "must not be negative", id="negative"),
+        pytest.param(
+            _shipped_with("{ value = 15.0", "{ amount = 15.0"), "must be {", id="no-value"
+        ),
     ],
 )
 def test_bad_policy_files_say_what_to_fix(tmp_path, content, needle):
@@ -61,6 +78,32 @@ def test_bad_policy_files_say_what_to_fix(tmp_path, content, needle):
     f.write_text(content)
     with pytest.raises(ConfigError, match=needle):
         load_policy(f)
+
+
+def test_sections_are_typed_and_frozen():
+    import dataclasses
+    import hashlib
+    import tomllib
+    from importlib import resources
+
+    raw = resources.files("validator.policies").joinpath("taobao.toml").read_bytes()
+    p = load_policy()
+    # The report cites the profile by the sha256 of its file's bytes, as before the typing.
+    assert p.to_dict() == {"name": "taobao", "version": "2026.11.1", "sha256": p.digest}
+    assert p.digest == hashlib.sha256(raw).hexdigest()
+    # Every dotted key of the file is one field of one section, and nothing else is.
+    assert set(tomllib.loads(raw.decode())["thresholds"]) == {s.name for s in SETTINGS}
+    assert type(p.completeness.min_faces) is int and type(p.validity.dark_luma) is float
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.completeness.min_faces = 1  # type: ignore[misc]
+
+
+def test_values_take_their_settings_type(tmp_path):
+    # A float setting written as an integer (15) loads as 15.0, so the report's number
+    # and every comparison see the declared type.
+    f = tmp_path / "int.toml"
+    f.write_text(_shipped_with("15.0", "15"), "utf-8")
+    assert type(load_policy(f).completeness.min_duration_s) is float
 
 
 def test_unknown_profile_name_lists_shipped():
