@@ -92,7 +92,7 @@ def spark_analysis(
 
 def test_the_kind_is_not_known_without_the_detector() -> None:
     assert "spark" not in event_kinds() and "spark_seen" not in catalogue()
-    assert "spark" not in schema()["properties"]["events"]["items"]["properties"]["kind"]["enum"]
+    assert "spark" not in schema()["$defs"]["Event"]["properties"]["kind"]["enum"]
 
 
 def test_report_schema_and_thumbnails(spark: type[Detector]) -> None:
@@ -107,7 +107,7 @@ def test_report_schema_and_thumbnails(spark: type[Detector]) -> None:
     assert f"{sparks[0]['t_s']:.1f} s" in seen[0]["message_en"]
     assert report["requirements"]["completeness"]["verdict"] in ("review", "fail")
     jsonschema.validate(report, schema())
-    kinds = schema()["properties"]["events"]["items"]["properties"]["kind"]["enum"]
+    kinds = schema()["$defs"]["Event"]["properties"]["kind"]["enum"]
     assert kinds.index("freeze") < kinds.index("spark") < kinds.index("edit_software")  # rank
     wanted = [m for m in moments(report) if m.name.startswith("spark-")]
     assert [m.caption for m in wanted] == [f"spark {sparks[0]['t_s']:.1f}s"]

@@ -16,6 +16,7 @@ import pytest
 from validator.jobs import settings
 from validator.jobs.store import Store
 from validator.jobs.testing import Server
+from validator.report.model import report_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +84,7 @@ def test_jobs_survive_a_crash_of_the_service(tmp_path: Path) -> None:
                 if all(r.status in ("done", "failed") for r in rows):
                     break
                 time.sleep(0.2)
-        schema = json.loads((ROOT / "validator/report/report.schema.json").read_text("utf-8"))
+        schema = report_schema()
         for row, clip in zip(rows, (video, short), strict=True):
             # Recovery, not detection, is tested here: a whole, valid report of that file.
             assert row.status == "done", row.error

@@ -114,7 +114,7 @@ def test_upload_progress_report_and_download(client: FlaskClient) -> None:
     report = client.get(f"/checks/{body['id']}/report.json")
     assert report.status_code == 200 and "attachment" in report.headers["Content-Disposition"]
     assert report.json["verdict"] == "fail"
-    assert report.json["facts"]["return"]["tracking_number"] == "SF1234567890123"
+    assert report.json["facts"]["tracking_number"] == "SF1234567890123"
 
 
 def test_without_javascript_the_form_redirects(client: FlaskClient) -> None:

@@ -5,7 +5,7 @@ Public API::
     from validator import check, load_policy
     report = check("unboxing.mp4", facts={"return": {"signed_at": "2026-11-20T10:00"}})
     report.verdict            # "pass" | "fail" | "review"
-    report.to_dict()          # the JSON report (validator/report/report.schema.json)
+    report.to_dict()          # the JSON report (its JSON Schema: schemas/report.schema.json)
 
     from validator import check_case
     result = check_case(case, ["unboxing.mp4"], "out/")  # + pictures, prediction, report.json

@@ -25,6 +25,7 @@ from validator.errors import InputError
 from validator.files import write_json
 from validator.models import combine
 from validator.policy import Policy, load_policy
+from validator.report.model import validate_case_report
 from validator.requirements import CheckFacts
 
 Progress = Callable[[float, str], None]
@@ -161,7 +162,7 @@ def check_case(
         prediction = predict(judged, reports, now=clock.now()).to_dict()
     result = CaseResult(reports, unreadable, prediction)
     if out is not None:
-        write_json(out / REPORT, result.to_dict())
+        write_json(out / REPORT, validate_case_report(result.to_dict()))
     if progress is not None:
         progress(1.0, "done")
     return result

@@ -2,7 +2,7 @@
 
 probe -> decode -> detectors (``Event``) -> requirement verdicts (``Reason``,
 ``Requirement``) -> ``Report``. Every record has ``to_dict()`` giving the
-shape documented in ``validator/report/report.schema.json``.
+shape of the report's model (``validator/report/model.py``).
 """
 
 from __future__ import annotations

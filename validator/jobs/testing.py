@@ -41,10 +41,13 @@ def fake_analysis(
     out_dir: str,
     progress: Callable[[float, str], None],
 ) -> dict[str, Any]:
-    """A fast stand-in with the report's shape: fails completeness, one cut at 2 s.
+    """A fast stand-in with the report's shape (validated against its model): fails
+    completeness, one cut at 2 s.
 
     Appends a line to ``<DATA_DIR>/fake-analysis.log`` per call (tests count them).
     """
+    from validator.analyze import facts_from_case
+
     data = Path(path).read_bytes()
     progress(0.5, "decoding")
     with open(_data_dir(out_dir) / "fake-analysis.log", "a") as f:
@@ -69,18 +72,54 @@ def fake_analysis(
             ),
             "timeliness": req("pass", "recorded_in_time", "Recorded in time.", "录制及时。", []),
         },
-        "media": {"duration_s": 10.0, "width": 640, "height": 360, "fps": 30.0},
+        "media": {
+            "duration_s": 10.0,
+            "width": 640,
+            "height": 360,
+            "fps": 30.0,
+            "fps_nominal": 30.0,
+            "vfr": False,
+            "rotation": 0,
+            "codec": "h264",
+            "pix_fmt": "yuv420p",
+            "has_audio": False,
+            "recorded_at": None,
+            "recorded_at_source": None,
+            "recorded_at_why": None,
+            "creation_times": [],
+        },
         "events": [{"kind": "cut", "t_s": 2.0}, {"kind": "freeze", "t_s": 5.0, "length_s": 1.5}],
-        "faces": {"shown": [{"face": 1, "t_s": 1.0, "thumbnail": "face-1.png"}]},
         "file": {
             "name": Path(path).name,
             "size_bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
         },
-        "facts": dict(case or {}),
-        "policy": {"name": policy, "version": "fake", "sha256": ""},
-        "analysis": {"fake": True},
+        "provenance": [],
+        "quality": None,
+        "motion": None,
+        "waybill": {"expected": None, "codes": [], "match": None, "checked": False},
+        "faces": {
+            "count": 1,
+            "shown": [{"face": 1, "t_s": 1.0, "held_s": 1.0, "thumbnail": "face-1.png"}],
+            "checked": True,
+        },
+        "opened_at_s": None,
+        "starts_open": False,
+        "opening": {"opened_at_s": None, "seen_at_s": None, "starts_open": False},
+        "facts": facts_from_case(case).to_dict(),
+        "policy": {"name": policy, "version": "fake", "sha256": "0" * 64},
+        "analysis": {
+            "frames": 0,
+            "decode_errors": 0,
+            "decode_s": 0.0,
+            "total_s": 0.0,
+            "detectors": [],
+            "detector_s": {},
+        },
     }
+    from validator.report.model import validate_report
+
+    validate_report(report)  # the stand-in keeps the real report's shape, or tests fail
     if case:  # like the real one: the prediction rides along
         from validator.predict import predict
 

@@ -1,16 +1,15 @@
-"""The report: one JSON document per checked video (schema: ``report.schema.json``)."""
+"""The report: one JSON document per checked video (its model: ``validator.report.model``)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from validator import __version__
-from validator.detectors import event_kinds
 from validator.models import REQUIREMENTS, Event, Requirement
+from validator.report.model import SCHEMA_VERSION, report_schema, validate_report
 from validator.timeutil import iso
 
 if TYPE_CHECKING:
@@ -21,16 +20,11 @@ if TYPE_CHECKING:
     from validator.policy import Policy
     from validator.requirements import CheckFacts
 
-SCHEMA_VERSION = "1.0"
-
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema every report validates against: ``report.schema.json`` with the
-    events' ``kind`` enum filled in from the declared event kinds (``event_kinds()``)."""
-    text = resources.files("validator.report").joinpath("report.schema.json").read_text("utf-8")
-    doc = json.loads(text)
-    doc["properties"]["events"]["items"]["properties"]["kind"]["enum"] = list(event_kinds())
-    return doc
+    """The JSON Schema every report validates against, generated from the report's model
+    (``validator.report.model``) with the declared event kinds as the events' enum."""
+    return report_schema()
 
 
 @dataclass(frozen=True)
@@ -144,8 +138,8 @@ def build_report(
         "events": [e.to_dict() for e in events],
         "file": {"name": path.name, "size_bytes": media.size_bytes, "sha256": sha256},
         "provenance": md.get("provenance", []),
-        "quality": findings["quality"].metrics.to_dict() if "quality" in findings else {},
-        "motion": findings["cuts"].metrics.to_dict() if "cuts" in findings else {},
+        "quality": findings["quality"].metrics.to_dict() if "quality" in findings else None,
+        "motion": findings["cuts"].metrics.to_dict() if "cuts" in findings else None,
         "waybill": _waybill(findings, requirements["consistency"], facts),
         "faces": _faces(findings),
         "opened_at_s": opening["opened_at_s"],
@@ -155,4 +149,4 @@ def build_report(
         "policy": policy.to_dict(),
         "analysis": analysis,
     }
-    return Report(data)
+    return Report(validate_report(data))

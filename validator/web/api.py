@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from validator import __version__
 from validator.errors import CaseError
 from validator.jobs.store import Check, Delivery
+from validator.report.model import openapi_components
 from validator.web.errors import BadRequest, CheckNotDone, NotFound, Unauthorized, Unavailable
 from validator.web.uploads import create_check, parse_case
 
@@ -27,10 +28,18 @@ IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document (a data file in the package)."""
+    """The OpenAPI 3.1 document: a data file in the package, with the report's components
+    generated from its model (``validator.report.model.openapi_components``)."""
     text = resources.files("validator.web").joinpath("openapi.json").read_text("utf-8")
     doc = json.loads(text)
     doc["info"]["version"] = __version__
+    # The report's components come from its model, never from a copy that could drift.
+    schemas = doc["components"]["schemas"]
+    generated = openapi_components()
+    clash = sorted(set(schemas) & set(generated))
+    if clash:
+        raise RuntimeError(f"openapi.json defines the report's components {clash} by hand")
+    schemas.update(generated)
     return doc
 
 
