@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fixtures.waybill_frames import noisy_background, synthetic_frame
 from validator.detectors.base import REGISTRY, Frame
 from validator.detectors.waybill import DENSE_HZ, WaybillDetector
 from validator.models import Reason
@@ -33,7 +34,6 @@ from validator.waybill.carriers import (
     validate_check_digit,
 )
 from validator.waybill.reader import CodeRead, read_codes, scan
-from validator.waybill.synth import noisy_background, synthetic_frame
 
 SF = "SF1234567890123"
 YT = "YT5521907733418"  # another carrier's number, far from SF (13 of 15 characters differ)

@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 from _media import DEVSET, REALDATA, clip
 
+from fixtures.waybill_frames import noisy_background, synthetic_frame
 from validator.detectors.waybill import DENSE_HZ, WaybillDetector
 from validator.media.probe import probe
 from validator.media.source import VideoSource
 from validator.policy import load_policy
 from validator.waybill.reader import MIN_CODE_PX, read_codes, read_region, scan
 from validator.waybill.regions import Region, find_regions
-from validator.waybill.synth import noisy_background, synthetic_frame
 
 SF = "SF1234567890123"
 ANALYSIS = 320  # px, the decode loop's analysis frame (validator.media.source)

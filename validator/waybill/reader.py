@@ -25,7 +25,7 @@ label with 1.6 px modules at 960x540, read on every sampled frame of its hold by
 the crops and on none by the whole-frame passes).
 
 Cost per 1280x720 frame, measured on 2 busy shared cores (best of 5 runs; rerun
-with ``python -m validator.waybill.bench``): pass 1 takes 2-5 ms with Code 128 +
+with ``python benchmarks/bench_waybill.py``): pass 1 takes 2-5 ms with Code 128 +
 QR against 8-30 ms with all formats (frames with and without a code); pass 2
 adds about 5 ms, so the default reader costs 7-10 ms a frame.
 """

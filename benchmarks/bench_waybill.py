@@ -1,6 +1,6 @@
 """Measure the reader: milliseconds per 1280 px frame, per configuration.
 
-    python -m validator.waybill.bench [--realdata ../shared/realdata] [--repeat 3]
+    python benchmarks/bench_waybill.py [--realdata ../shared/realdata] [--repeat 3]
 
 Two frame sets: (1) zxing-cpp's code128/qrcode sample images and its code-free
 falsepositives photos, each scaled to 1280 px on the long side; (2) generated
@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the generator: fixtures/
+
+from fixtures.waybill_frames import synthetic_frame
 from validator.waybill.reader import ALL_FORMATS, DEFAULT_FORMATS, read_codes
-from validator.waybill.synth import synthetic_frame
 
 _IMG = (".png", ".jpg", ".webp")
 CONFIGS: dict[str, dict] = {
