@@ -19,11 +19,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from validator.errors import ValidatorError
+from validator.models import Verdict
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_ID = "https://github.com/appeal-evidence-validator/schemas/report-1.0.json"
 
-Verdict = Literal["pass", "fail", "review"]
 Seconds = Annotated[float, Field(description="seconds from the first displayed frame")]
 Thumbnail = Annotated[
     str | None,

@@ -49,9 +49,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from validator.models import Reason
+from validator.models import Reason, Verdict
 from validator.reasons import shipped
 from validator.waybill.carriers import identify, normalise
 from validator.waybill.reader import CodeRead, Scan
@@ -70,9 +70,6 @@ __all__ = [
     "verdict",
     "verdict_from_metrics",
 ]
-
-Verdict = Literal["pass", "fail", "review"]
-
 
 # "Nothing decoded but regions seen" needs regions on this share of sampled frames
 # (and on 3 frames at least): the reader left an undecoded 1-D region on 4 of 44
