@@ -1,4 +1,4 @@
-"""Batch checks of a folder tree: find the cases, analyse them in parallel, summarise.
+"""Batch checks of a folder tree: find the cases, analyze them in parallel, summarise.
 
 Library first (the CLI ``appeal-validator batch`` is a thin adapter)::
 

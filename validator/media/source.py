@@ -219,7 +219,7 @@ class VideoSource:
             if index == 0:
                 put(UndecodableVideo(f"{self.path.name} could not be decoded: {e}"))
             else:
-                # Truncated tail: analyse what decoded, note the error.
+                # Truncated tail: analyze what decoded, note the error.
                 self.decode_errors += 1
         except Exception as e:  # hand any other failure to the consumer thread
             put(e)
