@@ -102,7 +102,7 @@ def _faces(faces: FaceMetrics, label_first_s: float | None, policy: Policy) -> l
     established = faces.established
     if established is None:
         established = not (count < need and count <= need // 2 and len(poses) >= need)
-        why = "looks_conflict"
+        why: str | None = "looks_conflict"
     else:
         why = faces.why
     if not established:

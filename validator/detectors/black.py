@@ -127,6 +127,8 @@ class BlackDetector(Detector):
     def _follow_ramp_out(self, t: float, luma: float) -> None:
         """Extend the closed run's ramp out while the picture keeps brightening."""
         r = self.rising
+        if r is None:  # called only while a closed run's ramp is followed
+            return
         if r.luma is None or luma < r.luma + RAMP_STEP or t - r.end > RAMP_MAX_S:
             self._emit()
             return

@@ -587,7 +587,7 @@ def dissolve_proof(run: list[_Kept]) -> tuple[bool, dict]:
         return False, {}
     rising = bool(np.all(np.diff(ws) > -0.15)) and ws[0] < 0.5 < ws[-1]
     unexplained = float(np.mean(rest[core]))
-    info = {"unexplained": round(unexplained, 3)}
+    info: dict[str, float | None] = {"unexplained": round(unexplained, 3)}
     if not rising or unexplained > LINEAR_MAX:
         return False, info
     a, b = run[0], run[-1]
@@ -1085,7 +1085,8 @@ class CutDetector(Detector):
         # Block means of colour, rounded to whole levels (noise well under CHORD_NOISE).
         signature = blocks(colour).astype(np.float32)
         self._step(_Kept(frame.t_s, cur, colour, signature, cv2.mean(cur)[0]))
-        if self.prev is not None and self.prev.shape == cur.shape:
+        prev_colour = self.prev_colour
+        if self.prev is not None and prev_colour is not None and self.prev.shape == cur.shape:
             dx, dy, _ = self.motion.shift(self.prev, cur)
             # Motion in analysis pixels (320 px long side) for the shake measure.
             scale = frame.gray.shape[1] / cur.shape[1]
@@ -1105,7 +1106,7 @@ class CutDetector(Detector):
                     dy,
                     residual,
                     hsv_content(self.prev_hsv, hsv) if self.prev_hsv is not None else 0.0,
-                    self.prev_colour,
+                    prev_colour,
                     colour,
                 )
             )

@@ -418,7 +418,7 @@ def orb_features(gray: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
     keep, des = _ORB.compute(gray, keep)
     if des is None:
         return np.zeros((0, 2), np.float32), None
-    return np.float32([k.pt for k in keep]), des
+    return np.array([k.pt for k in keep], np.float32), des
 
 
 def _hull_share(points: np.ndarray, of: np.ndarray) -> float:
@@ -922,7 +922,7 @@ class FaceDetector(Detector):
             return
         hold, small, acc = self.pending
         self.pending = None
-        if hold.features is None or not acc.any():
+        if hold.features is None or hold.points is None or not acc.any():
             return
         acc = cv2.dilate(acc.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         h, w = acc.shape
@@ -994,7 +994,7 @@ class FaceDetector(Detector):
             turns.append(Turn(st.rotation, SIGMA_DEG * (1.0 + (UNRELIABLE_SIGMA - 1.0) * share)))
         same, different = self._appearance(before, up.get("waybill"))
         fused = fuse(turns, same, different)
-        shown = []
+        shown: list[dict[str, Any]] = []
         for face in dict.fromkeys(fused.faces):  # faces in the order first shown
             group = [h for h, f in zip(before, fused.faces, strict=True) if f == face]
             start, end = first_visit(group)

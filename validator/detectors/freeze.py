@@ -367,7 +367,7 @@ class FreezeDetector(Detector):
         self._start(frame, thumb, min(frame.t_s, max(self.calm_since, run.start_t)), sample)
         # Check the new run on its next frame, to date its start to the frame, unless the
         # last run also drifted before its first check (a slow drift: check as usual).
-        if run.checks:
+        if run.checks and self.run is not None:
             self.run.check_in = 1
 
     def _close(self, end_t: float, jump: float | None, key: bool, pairs: int = 0) -> None:

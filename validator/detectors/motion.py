@@ -42,7 +42,7 @@ class MotionEstimator:
 
 def compensate(prev: np.ndarray, dx: float, dy: float) -> np.ndarray:
     """``prev`` moved by (dx, dy): the prediction of the next frame under pure translation."""
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
     return cv2.warpAffine(
         prev,
         m,

@@ -61,9 +61,10 @@ class DarkEpisodes:
             self._close()
 
     def _close(self) -> None:
-        long_enough = self._start is not None and self._last - self._start >= MIN_DARK_S - 1e-6
-        if long_enough and len(self._spans) < MAX_EPISODES:
-            self._spans.append((self._start, self._last))
+        start = self._start
+        long_enough = start is not None and self._last - start >= MIN_DARK_S - 1e-6
+        if start is not None and long_enough and len(self._spans) < MAX_EPISODES:
+            self._spans.append((start, self._last))
         self._start = None
 
     def episodes(self) -> list[tuple[float, float]]:

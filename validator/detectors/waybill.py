@@ -41,6 +41,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -336,7 +337,7 @@ class WaybillDetector(Detector):
         if searched or whole:
             self.tracker.add(frame.t_s, codes, unread_regions=unread, whole=whole)
 
-    def finish(self) -> Findings:
+    def finish(self, upstream: Mapping[str, Findings] | None = None) -> Findings:
         codes = self.tracker.codes()
         spans = self.tracker.spans()
         events = [

@@ -50,9 +50,9 @@ def _plane(frame: av.VideoFrame, i: int, nbytes: int) -> np.ndarray:
     """One plane as a 2-D uint8 view, honouring the line stride (no copy for 8-bit)."""
     p = frame.planes[i]
     if nbytes == 1:
-        buf = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+        buf = np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)
         return buf[:, : p.width]
-    buf = np.frombuffer(p, np.uint16).reshape(p.height, p.line_size // 2)[:, : p.width]
+    buf = np.frombuffer(memoryview(p), np.uint16).reshape(p.height, p.line_size // 2)[:, : p.width]
     # 10-bit to 8-bit: drop the two low bits; analysis does not need them.
     return (buf >> 2).astype(np.uint8)
 

@@ -66,7 +66,7 @@ def _referents() -> re.Pattern[str]:
     for role in ("buyer", "self", "third"):
         words += [(w, role) for w in textscan.cue_words(role)]
     words.sort(key=lambda x: -len(x[0]))
-    alts = []
+    alts: list[str] = []
     for w, role in words:
         body = re.escape(w)
         if not textscan.CJK.search(w):

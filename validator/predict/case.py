@@ -135,7 +135,7 @@ def _describe(err: ValidationError, root: str) -> tuple[str, str, str]:
     elif kind == "type":
         types = err.validator_value
         types = types if isinstance(types, list) else [types]
-        expected = _either([_TYPE_NAMES.get(t, t) for t in types])
+        expected = _either([_TYPE_NAMES.get(str(t), str(t)) for t in types])
     elif kind in ("enum", "const"):
         values = err.validator_value if kind == "enum" else [err.validator_value]
         expected = "one of " + ", ".join(json.dumps(v, ensure_ascii=False) for v in values)

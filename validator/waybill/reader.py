@@ -121,13 +121,13 @@ class Scan:
 
 
 @cache
-def _formats(names: tuple[str, ...]) -> list[zxingcpp.BarcodeFormat]:
-    # a list, not ``a | b``: zxing-cpp 3 deprecates the | operator on formats
+def _formats(names: tuple[str, ...]) -> zxingcpp.BarcodeFormats:
+    # from a list, not ``a | b``: zxing-cpp 3 deprecates the | operator on formats
     members = zxingcpp.BarcodeFormat.__members__
     unknown = [n for n in names if n not in members]
     if unknown or not names:
         raise ValueError(f"unknown barcode formats {unknown or names!r}; known: {sorted(members)}")
-    return [members[n] for n in names]
+    return zxingcpp.BarcodeFormats([members[n] for n in names])
 
 
 _tls = threading.local()
