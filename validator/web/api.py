@@ -90,7 +90,7 @@ def health() -> Response:
             "status": "ok",
             "version": __version__,
             "database": "ok",
-            "broker": "redis" if svc.settings["BROKER_URL"] else "embedded",
+            "broker": "redis" if svc.settings.broker_url else "embedded",
             "checks": counts,
         }
     )

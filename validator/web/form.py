@@ -84,7 +84,7 @@ def _page(template: str, status: int = 200, **ctx: Any) -> Response:
             lang=lang,
             t=labels(lang),
             csrf_token=csrf_token(),
-            max_mb=svc.settings["MAX_UPLOAD_MB"],
+            max_mb=svc.settings.max_upload_mb,
             **ctx,
         ),
         status=status,

@@ -144,10 +144,10 @@ def create_check(
     stored = svc.storage.put_stream(tenant, check_id, stream)
     file.close()
     try:
-        limit = svc.settings["MAX_UPLOAD_MB"] << 20
+        limit = svc.settings.max_upload_mb << 20
         if stored.size > limit:
             raise PayloadTooLarge(
-                f"the video is larger than {svc.settings['MAX_UPLOAD_MB']} MB; trim or "
+                f"the video is larger than {svc.settings.max_upload_mb} MB; trim or "
                 "re-encode it at a lower bitrate.",
                 details={"max_bytes": limit, "size_bytes": stored.size},
             )
