@@ -13,7 +13,8 @@ from sqlalchemy import update
 
 from validator.jobs.settings import Settings, resolve
 from validator.jobs.storage import local_storage
-from validator.jobs.store import Check, Store
+from validator.jobs.store import Store
+from validator.jobs.tables import Check
 from validator.jobs.tasks import celery_config, execute, owner_of
 from validator.jobs.testing import fake_analysis
 

@@ -18,7 +18,8 @@ from validator.jobs import settings
 from validator.jobs.runner import run_job
 from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage
-from validator.jobs.store import Check, Store, canonical_hash, hash_key, utcnow
+from validator.jobs.store import Store, canonical_hash, hash_key
+from validator.jobs.tables import Check, utcnow
 from validator.jobs.tasks import Recoverer, owner_of
 from validator.jobs.testing import app_config, fake_analysis, worker
 from validator.media.sniff import media_type

@@ -19,7 +19,8 @@ from validator.errors import ValidatorError
 from validator.jobs import settings as settings_mod
 from validator.jobs.settings import Settings
 from validator.jobs.storage import local_storage
-from validator.jobs.store import Check, Store
+from validator.jobs.store import Store
+from validator.jobs.tables import Check
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,8 @@ from celery.worker.request import Request
 from validator.jobs import settings as settings_mod
 from validator.jobs.runner import JobTimeout, crashed, status_of
 from validator.jobs.settings import Settings
-from validator.jobs.store import Check, Store, abandoned_error
+from validator.jobs.store import Store, abandoned_error
+from validator.jobs.tables import Check
 
 if TYPE_CHECKING:
     from flask import Flask

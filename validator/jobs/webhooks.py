@@ -29,7 +29,8 @@ from validator import __version__
 
 if TYPE_CHECKING:
     from validator.jobs.settings import Settings
-    from validator.jobs.store import Check, Delivery, Store
+    from validator.jobs.store import Store
+    from validator.jobs.tables import Check, Delivery
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ DEFAULT_TOLERANCE_S = 300
 
 def event_body(event: str, check: Check) -> str:
     """The JSON body of ``event`` (``check.done`` / ``check.failed``) for ``check``."""
-    from validator.jobs.store import iso, utcnow
+    from validator.jobs.tables import iso, utcnow
 
     return json.dumps(
         {
@@ -146,7 +147,7 @@ def post(
 
 def deliver(store: Store, delivery: Delivery, settings: Settings) -> bool:
     """Make one attempt of ``delivery`` (already claimed) and record it; True on 2xx."""
-    from validator.jobs.store import utcnow
+    from validator.jobs.tables import utcnow
 
     secret = store.webhook_secret(delivery.check_id)
     if secret is None:  # the check was deleted meanwhile: nothing left to tell

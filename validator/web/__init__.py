@@ -26,7 +26,8 @@ from flask import Flask, g
 from validator.jobs import settings as settings_mod
 from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
-from validator.jobs.store import WEB_TENANT, ApiKey, Check, Store, Tenant, hash_key
+from validator.jobs.store import WEB_TENANT, Store, hash_key
+from validator.jobs.tables import ApiKey, Check, Tenant
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from validator.jobs.store import Check
+from validator.jobs.tables import Check
 from validator.models import REQUIREMENTS
 from validator.web.errors import CsrfFailed, NotFound
 from validator.web.i18n import CLAIMS, current_lang, labels

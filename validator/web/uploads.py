@@ -20,7 +20,8 @@ from flask import Request, current_app
 from werkzeug.datastructures import FileStorage
 
 from validator.errors import CaseError, EmptyFile
-from validator.jobs.store import Check, canonical_hash
+from validator.jobs.store import canonical_hash
+from validator.jobs.tables import Check
 from validator.jobs.webhooks import check_url
 from validator.media.sniff import media_type as sniffed_type
 from validator.web.errors import (
