@@ -121,7 +121,7 @@ def main() -> int:
         data_dir = Path(tmp) / "data"
         cfg = settings.from_env({"APPEAL_VALIDATOR_DATA_DIR": str(data_dir)})
         settings.ensure_data_dir(cfg)
-        store = Store(cfg["DATABASE_URL"])
+        store = Store(cfg.database_url)
         _, key = store.create_key("bench")
         env = {"APPEAL_VALIDATOR_POLL_S": "0.2"}
         with Server(data_dir, env=env, workers=2) as server:

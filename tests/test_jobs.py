@@ -6,6 +6,7 @@ import io
 import json
 import os
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,32 +16,34 @@ from sqlalchemy import update
 from validator.errors import ConfigError, UsageError
 from validator.jobs import settings
 from validator.jobs.runner import run_job
+from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage
-from validator.jobs.store import Check, Store, canonical_hash, hash_key, utcnow
+from validator.jobs.store import Store, canonical_hash, hash_key
+from validator.jobs.tables import Check, utcnow
 from validator.jobs.tasks import Recoverer, owner_of
 from validator.jobs.testing import app_config, fake_analysis, worker
 from validator.media.sniff import media_type
 
 
 @pytest.fixture
-def cfg(tmp_path: Path) -> dict:
+def cfg(tmp_path: Path) -> Settings:
     out = settings.resolve(app_config(tmp_path / "data", JOB_LEASE_S=30))
     settings.ensure_data_dir(out)
     return out
 
 
 @pytest.fixture
-def store(cfg: dict):
-    s = Store(cfg["DATABASE_URL"])
+def store(cfg: Settings):
+    s = Store(cfg.database_url)
     yield s
     s.close()
 
 
-def _queue(store: Store, cfg: dict, content: bytes = b"\x00\x00\x00\x18ftypmp42" + b"\0" * 64,
+def _queue(store: Store, cfg: Settings, content: bytes = b"\x00\x00\x00\x18ftypmp42" + b"\0" * 64,
            **fields) -> Check:  # fmt: skip
     """A queued check with ``content`` stored as its video."""
     tenant = store.tenant("acme")
-    storage = LocalStorage(Path(cfg["DATA_DIR"]) / "files")
+    storage = LocalStorage(cfg.data_dir / "files")
     import uuid
 
     check_id = str(uuid.uuid4())
@@ -65,8 +68,8 @@ def _queue(store: Store, cfg: dict, content: bytes = b"\x00\x00\x00\x18ftypmp42"
 
 def test_settings_defaults_and_derived_database_url(tmp_path: Path) -> None:
     out = settings.resolve({"DATA_DIR": str(tmp_path)})
-    assert out["MAX_UPLOAD_MB"] == 500 and out["WORKERS"] == 1
-    assert out["DATABASE_URL"] == f"sqlite:///{tmp_path / 'appeal.db'}"
+    assert out.max_upload_mb == 500 and out.workers == 1 and out.data_dir == tmp_path
+    assert out.database_url == f"sqlite:///{tmp_path / 'appeal.db'}"
 
 
 def test_settings_from_env_reads_the_prefix_and_database_url(tmp_path: Path) -> None:
@@ -76,8 +79,8 @@ def test_settings_from_env_reads_the_prefix_and_database_url(tmp_path: Path) -> 
         "DATABASE_URL": "sqlite:////tmp/x.db",
     }
     out = settings.from_env(env)
-    assert out["MAX_UPLOAD_MB"] == 12
-    assert out["DATABASE_URL"] == "sqlite:////tmp/x.db"
+    assert out.max_upload_mb == 12
+    assert out.database_url == "sqlite:////tmp/x.db"
 
 
 @pytest.mark.parametrize(
@@ -91,6 +94,18 @@ def test_settings_from_env_reads_the_prefix_and_database_url(tmp_path: Path) -> 
 def test_bad_settings_fail_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"APPEAL_VALIDATOR_{name}"):
         settings.resolve({name: value})
+
+
+def test_overrides_beat_the_environment_and_every_copy_is_checked(tmp_path: Path) -> None:
+    env = {
+        "APPEAL_VALIDATOR_WORKERS": "2",
+        "DATABASE_URL": "sqlite:////tmp/bare.db",
+        "APPEAL_VALIDATOR_DATABASE_URL": "sqlite:////tmp/prefixed.db",
+    }
+    out = settings.from_env(env, {"WORKERS": 3, "DATA_DIR": str(tmp_path), "TESTING": True})
+    assert out.workers == 3 and out.database_url == "sqlite:////tmp/prefixed.db"
+    with pytest.raises(ConfigError, match="APPEAL_VALIDATOR_WORKERS"):
+        replace(out, workers=0)
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -117,7 +132,7 @@ def test_reserved_tenant_names_are_refused(store: Store) -> None:
         store.create_key("_web")
 
 
-def test_a_job_is_claimed_once(store: Store, cfg: dict) -> None:
+def test_a_job_is_claimed_once(store: Store, cfg: Settings) -> None:
     row = _queue(store, cfg)
     assert store.claim(row.id, "a", 30)
     assert not store.claim(row.id, "b", 30)
@@ -128,7 +143,7 @@ def test_a_job_is_claimed_once(store: Store, cfg: dict) -> None:
     assert store.get(row.id).status == "done"
 
 
-def test_dead_owners_jobs_are_requeued_then_abandoned(store: Store, cfg: dict) -> None:
+def test_dead_owners_jobs_are_requeued_then_abandoned(store: Store, cfg: Settings) -> None:
     row = _queue(store, cfg)
     others = []
     for attempt in (1, 2, 3):
@@ -145,7 +160,7 @@ def test_dead_owners_jobs_are_requeued_then_abandoned(store: Store, cfg: dict) -
     assert all(store.get(i).status == "running" for i in others)  # only the rows given
 
 
-def test_a_stale_read_never_requeues_a_job_that_moved_on(store: Store, cfg: dict) -> None:
+def test_a_stale_read_never_requeues_a_job_that_moved_on(store: Store, cfg: Settings) -> None:
     row = _queue(store, cfg)
     assert store.claim(row.id, "dead", 30)
     stale = store.get(row.id)
@@ -178,7 +193,7 @@ def _dead_pid() -> int:
 
 @pytest.mark.parametrize("queue_empty", [True, False])
 def test_recovery_sends_dead_workers_jobs_and_lost_ones_when_the_queue_is_empty(
-    store: Store, cfg: dict, queue_empty: bool
+    store: Store, cfg: Settings, queue_empty: bool
 ) -> None:
     old, young, dead = (_queue(store, cfg) for _ in range(3))
     _age(store, old.id, 120)  # queued for four rounds: its message is lost if none is left
@@ -192,7 +207,7 @@ def test_recovery_sends_dead_workers_jobs_and_lost_ones_when_the_queue_is_empty(
     assert young.id not in sent and store.get(dead.id).status == "queued"
 
 
-def test_recovery_requeues_a_job_whose_process_here_is_gone(store: Store, cfg: dict) -> None:
+def test_recovery_requeues_a_job_whose_process_here_is_gone(store: Store, cfg: Settings) -> None:
     """The embedded worker killed with its server: no broker brings the message back."""
     gone, alive = _queue(store, cfg), _queue(store, cfg)
     assert store.claim(gone.id, owner_of("task-gone", pid=_dead_pid()), 3600)
@@ -204,7 +219,7 @@ def test_recovery_requeues_a_job_whose_process_here_is_gone(store: Store, cfg: d
 
 
 def test_recovery_keeps_what_it_could_not_send_and_touches_nothing_without_a_broker(
-    store: Store, cfg: dict
+    store: Store, cfg: Settings
 ) -> None:
     dead = _queue(store, cfg)
     assert store.claim(dead.id, "dead-worker", 30)
@@ -231,16 +246,16 @@ def test_recovery_keeps_what_it_could_not_send_and_touches_nothing_without_a_bro
 
 
 def test_celery_kills_a_check_the_soft_time_limit_cannot_stop(
-    cfg: dict, monkeypatch: pytest.MonkeyPatch
+    cfg: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from validator.jobs import tasks
 
-    conf = tasks.celery_config({**cfg, "BROKER_URL": "redis://127.0.0.1:6379/15"})
-    assert conf["task_soft_time_limit"] == cfg["JOB_TIMEOUT_S"]
+    conf = tasks.celery_config(replace(cfg, broker_url="redis://127.0.0.1:6379/15"))
+    assert conf["task_soft_time_limit"] == cfg.job_timeout_s
     sent: dict = {}
     monkeypatch.setattr(tasks.run_check, "apply_async", lambda **kw: sent.update(kw))
     tasks.submit_check("c1", cfg)
-    assert sent["args"] == ["c1", str(cfg["DATA_DIR"])]
+    assert sent["args"] == ["c1", str(cfg.data_dir)]
     hard = sent["time_limit"]
     assert hard > conf["task_soft_time_limit"]
     # Redis must not hand the message to a second worker while the task may still run
@@ -285,7 +300,7 @@ def test_sniff_by_content(head: bytes, expected: str | None) -> None:
 # -- runner -----------------------------------------------------------------------------
 
 
-def test_run_job_stores_the_report_and_reuses_it(store: Store, cfg: dict) -> None:
+def test_run_job_stores_the_report_and_reuses_it(store: Store, cfg: Settings) -> None:
     first = _queue(store, cfg)
     assert run_job(first.id, settings=cfg, store=store, analysis=fake_analysis) == {
         "id": first.id,
@@ -297,18 +312,18 @@ def test_run_job_stores_the_report_and_reuses_it(store: Store, cfg: dict) -> Non
     run_job(second.id, settings=cfg, store=store, analysis=fake_analysis)
     again = store.get(second.id)
     assert again.status == "done" and again.reused_from == first.id
-    log = Path(cfg["DATA_DIR"]) / "fake-analysis.log"
+    log = cfg.data_dir / "fake-analysis.log"
     assert len(log.read_text().splitlines()) == 1  # analysed once
 
 
-def test_run_job_records_the_precise_input_error(store: Store, cfg: dict) -> None:
+def test_run_job_records_the_precise_input_error(store: Store, cfg: Settings) -> None:
     row = _queue(store, cfg, content=b"\0\0\0\x18ftypmp42" + b"\0" * 10)
     result = run_job(row.id, settings=cfg, store=store)  # the real check
     assert result["status"] == "failed"
     assert result["error"]["code"] in ("undecodable", "not_a_video", "no_video_stream")
 
 
-def test_run_job_turns_a_bug_into_internal_error(store: Store, cfg: dict) -> None:
+def test_run_job_turns_a_bug_into_internal_error(store: Store, cfg: Settings) -> None:
     row = _queue(store, cfg)
 
     def broken(*a: object, **kw: object) -> dict:
@@ -321,7 +336,7 @@ def test_run_job_turns_a_bug_into_internal_error(store: Store, cfg: dict) -> Non
 # -- the worker: time limits, crashes, duplicates, stops -----------------------------------
 
 
-def _submit(cfg: dict, *check_ids: str) -> None:
+def _submit(cfg: Settings, *check_ids: str) -> None:
     """What the web process does after inserting the row: send the job's message."""
     from validator.jobs import tasks
 
@@ -347,8 +362,10 @@ def _wait_ended(store: Store, check_ids: list[str], timeout: float = 90) -> list
         pytest.param("validator.jobs.testing:crash_analysis", "job_crashed", id="segfault"),
     ],
 )
-def test_worker_never_leaves_a_job_running(store: Store, cfg: dict, target: str, code: str) -> None:
-    cfg = {**cfg, "JOB_TIMEOUT_S": 2.0, "JOB_MAX_ATTEMPTS": 2}
+def test_worker_never_leaves_a_job_running(
+    store: Store, cfg: Settings, target: str, code: str
+) -> None:
+    cfg = replace(cfg, job_timeout_s=2.0, job_max_attempts=2)
     row = _queue(store, cfg)
     _submit(cfg, row.id)
     with worker(cfg, target=target):
@@ -359,7 +376,7 @@ def test_worker_never_leaves_a_job_running(store: Store, cfg: dict, target: str,
     assert done.attempts == (2 if code == "job_crashed" else 1)
 
 
-def test_two_workers_and_duplicate_messages_run_each_job_once(store: Store, cfg: dict) -> None:
+def test_two_workers_and_duplicate_messages_run_each_job_once(store: Store, cfg: Settings) -> None:
     rows = [_queue(store, cfg, content=f"video {i}".encode()) for i in range(4)]
     ids = [r.id for r in rows]
     _submit(cfg, *ids, *ids)  # every message twice (a resend, a redelivery)
@@ -370,14 +387,14 @@ def test_two_workers_and_duplicate_messages_run_each_job_once(store: Store, cfg:
         done = _wait_ended(store, ids)
         time.sleep(2)  # the duplicates are consumed too
     assert all(r.status == "done" and r.attempts == 1 for r in done)
-    log = Path(cfg["DATA_DIR"]) / "fake-analysis.log"
+    log = cfg.data_dir / "fake-analysis.log"
     assert sorted(log.read_text().splitlines()) == sorted(
-        str(Path(cfg["DATA_DIR"]) / "files" / str(r.tenant_id) / r.id / "video") for r in rows
+        str(cfg.data_dir / "files" / str(r.tenant_id) / r.id / "video") for r in rows
     )
 
 
 def test_a_job_stopped_with_its_worker_runs_again_at_the_next_start(
-    store: Store, cfg: dict
+    store: Store, cfg: Settings
 ) -> None:
     from validator.jobs.tasks import start_worker, stop_worker
 
@@ -400,20 +417,20 @@ def test_a_job_stopped_with_its_worker_runs_again_at_the_next_start(
     assert done.status == "done" and done.attempts == 2
 
 
-def test_the_embedded_broker_reports_the_messages_waiting(cfg: dict) -> None:
+def test_the_embedded_broker_reports_the_messages_waiting(cfg: Settings) -> None:
     """Recovery asks this (kombu's public passive declare) before resending lost jobs."""
     from validator.jobs import tasks
 
     app = tasks.make_celery(cfg)
-    assert tasks.queue_size(app, cfg["QUEUE"]) == 0
+    assert tasks.queue_size(app, cfg.queue) == 0
     _submit(cfg, "a", "b")
-    assert tasks.queue_size(app, cfg["QUEUE"]) == 2
+    assert tasks.queue_size(app, cfg.queue) == 2
 
 
-def test_a_job_whose_message_never_came_is_sent_by_a_worker(store: Store, cfg: dict) -> None:
+def test_a_job_whose_message_never_came_is_sent_by_a_worker(store: Store, cfg: Settings) -> None:
     """The web process killed between inserting the row and enqueueing: the embedded
     broker holds no message, and the worker's recovery sends the job."""
-    cfg = {**cfg, "JOB_LEASE_S": 1.0}
+    cfg = replace(cfg, job_lease_s=1.0)
     row = _queue(store, cfg)  # no _submit: no message
     with worker(cfg, target="validator.jobs.testing:fake_analysis"):
         (done,) = _wait_ended(store, [row.id], timeout=60)
@@ -432,14 +449,14 @@ def stuck_analysis(path: str, **kw: object) -> dict:
             continue
 
 
-def test_the_hard_time_limit_fails_the_job_its_process_cannot(store: Store, cfg: dict) -> None:
+def test_the_hard_time_limit_fails_the_job_its_process_cannot(store: Store, cfg: Settings) -> None:
     from validator.jobs import tasks
 
-    cfg = {**cfg, "JOB_TIMEOUT_S": 1.0}
+    cfg = replace(cfg, job_timeout_s=1.0)
     row = _queue(store, cfg)
     tasks.make_celery(cfg)
     # submit_check's message, with a hard limit of 3 s instead of JOB_TIMEOUT_S + 30
-    tasks.run_check.apply_async(args=[row.id, cfg["DATA_DIR"]], time_limit=3)
+    tasks.run_check.apply_async(args=[row.id, str(cfg.data_dir)], time_limit=3)
     with worker(cfg, target="test_jobs:stuck_analysis"):
         (done,) = _wait_ended(store, [row.id], timeout=60)
     assert done.status == "failed" and done.error["code"] == "job_timeout"
@@ -447,7 +464,7 @@ def test_the_hard_time_limit_fails_the_job_its_process_cannot(store: Store, cfg:
 
 
 def test_the_worker_of_a_killed_server_finishes_its_job_and_exits(
-    store: Store, cfg: dict, tmp_path: Path
+    store: Store, cfg: Settings, tmp_path: Path
 ) -> None:
     """kill -9 of serve alone: its worker must not run on, orphaned, beside the next one."""
     import signal
@@ -459,15 +476,16 @@ def test_the_worker_of_a_killed_server_finishes_its_job_and_exits(
     server = subprocess.Popen(  # stands for serve: starts the worker, then only waits
         [sys.executable, "-c",
          "import json, sys, time; from validator.jobs.tasks import start_worker\n"
-         "w = start_worker(json.loads(sys.argv[1]), "
+         "from validator.jobs.settings import resolve\n"
+         "w = start_worker(resolve(json.loads(sys.argv[1])), "
          "analysis_target='test_celery_worker:sleepy_analysis')\n"
-         "print(w.pid, flush=True); time.sleep(600)", json.dumps(cfg)],
+         "print(w.pid, flush=True); time.sleep(600)", json.dumps(cfg.as_config(), default=str)],
         stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1],
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )  # fmt: skip
     worker_pid = int(server.stdout.readline())
     try:
-        starts = Path(cfg["DATA_DIR"]) / "starts.log"
+        starts = cfg.data_dir / "starts.log"
         deadline = time.monotonic() + 60
         while not starts.exists() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -60,7 +60,7 @@ def test_jobs_survive_a_crash_of_the_service(tmp_path: Path) -> None:
     env = {"APPEAL_VALIDATOR_JOB_LEASE_S": "3", "APPEAL_VALIDATOR_POLL_S": "0.1"}
     cfg = settings.from_env({"APPEAL_VALIDATOR_DATA_DIR": str(data_dir)})
     settings.ensure_data_dir(cfg)
-    store = Store(cfg["DATABASE_URL"])
+    store = Store(cfg.database_url)
     try:
         _, key = store.create_key("acme")
         case = {"return": {"signed_at": truth["case"]["return"]["signed_at"]}}
@@ -115,7 +115,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_completes(tmp_path: Pat
     data_dir = tmp_path / "data"
     cfg = settings.from_env({"APPEAL_VALIDATOR_DATA_DIR": str(data_dir)})
     settings.ensure_data_dir(cfg)
-    store = Store(cfg["DATABASE_URL"])
+    store = Store(cfg.database_url)
     try:
         _, key = store.create_key("acme")
         case = {"return": {"signed_at": truth["case"]["return"]["signed_at"]}}

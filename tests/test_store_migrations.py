@@ -26,7 +26,8 @@ from sqlalchemy.engine import Engine, make_url
 from validator import cli
 from validator.errors import ConfigError
 from validator.jobs import migrations
-from validator.jobs.store import Base, Store, make_engine
+from validator.jobs.store import Store, make_engine
+from validator.jobs.tables import Base
 
 PG_ADMIN_URL = os.environ.get(
     "APPEAL_VALIDATOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

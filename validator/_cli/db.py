@@ -53,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _url(args: argparse.Namespace, *, create: bool) -> str:
     from validator.jobs import settings
 
-    cfg = settings.from_env(DATA_DIR=args.data_dir)
+    cfg = settings.from_env(overrides={"DATA_DIR": args.data_dir})
     if create:
         settings.ensure_data_dir(cfg)
-    return str(cfg["DATABASE_URL"])
+    return cfg.database_url
 
 
 def _shown(url: str) -> str:

@@ -40,9 +40,9 @@ def _store(args: argparse.Namespace):
     from validator.jobs import settings
     from validator.jobs.store import Store
 
-    cfg = settings.from_env(DATA_DIR=args.data_dir)
+    cfg = settings.from_env(overrides={"DATA_DIR": args.data_dir})
     settings.ensure_data_dir(cfg)
-    return Store(cfg["DATABASE_URL"])
+    return Store(cfg.database_url)
 
 
 _TENANT_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -75,7 +75,7 @@ def create(args: argparse.Namespace) -> int:
 
 
 def list_keys(args: argparse.Namespace) -> int:
-    from validator.jobs.store import iso
+    from validator.jobs.tables import iso
 
     store = _store(args)
     try:

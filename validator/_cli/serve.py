@@ -15,7 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from validator.jobs.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,12 +58,12 @@ def run(args: argparse.Namespace) -> int:
         services.close()
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from e
     worker = None
-    if services.settings["RUN_POOL"]:
+    if services.settings.run_pool:
         worker = Worker(services.settings, app.config.get("ANALYSIS_TARGET")).start()
     host = server.host if ":" not in server.host else f"[{server.host}]"
     print(f"Serving on http://{host}:{server.port}/", flush=True)
     print(
-        f"data: {services.settings['DATA_DIR']}  workers: {services.settings['WORKERS']}  "
+        f"data: {services.settings.data_dir}  workers: {services.settings.workers}  "
         "(Ctrl-C to stop)",
         file=sys.stderr,
         flush=True,
@@ -91,7 +94,7 @@ class Worker:
     at start (a broken setting) is restarted with a growing pause, up to a minute.
     """
 
-    def __init__(self, settings: dict[str, Any], analysis_target: str | None) -> None:
+    def __init__(self, settings: Settings, analysis_target: str | None) -> None:
         self.settings, self.target = settings, analysis_target
         self.proc: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()

@@ -44,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be 1 or more")
     settings_mod.ensure_data_dir(cfg)
-    Store(cfg["DATABASE_URL"]).close()  # migrates the schema; a bad URL fails here
+    Store(cfg.database_url).close()  # migrates the schema; a bad URL fails here
     app = tasks.make_celery(cfg)
     if args.analysis_target:
         app.conf[tasks.TARGET_CONF] = args.analysis_target
-    argv = ["worker", f"--loglevel={args.loglevel}", "-Q", cfg["QUEUE"], "--without-gossip",
+    argv = ["worker", f"--loglevel={args.loglevel}", "-Q", cfg.queue, "--without-gossip",
             "--without-mingle"]  # fmt: skip
     if args.concurrency:
         argv.append(f"--concurrency={args.concurrency}")

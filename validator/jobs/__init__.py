@@ -4,10 +4,11 @@
 ``tasks.run_check`` (Celery, in both modes: an SQLite broker in DATA_DIR by default,
 Redis when scaled out) only decides where it runs.
 
-    store.py     SQLAlchemy models and every query (tenants, API keys, checks, deliveries)
+    tables.py    the SQLAlchemy models: tenants, API keys, checks, webhook deliveries
+    store.py     every query over them (the Store); migrations/ their schema history
     storage.py   uploaded videos and derived files, written atomically
     runner.py    run_job(id): load the row, analyze (or reuse a result), store it
     tasks.py     the Celery app, tasks, exactly-once execution, recovery of lost jobs
     webhooks.py  signed callbacks, retried with backoff, every attempt recorded
-    settings.py  the service's settings, declared once
+    settings.py  the service's settings, typed and declared once
 """

@@ -17,8 +17,10 @@ from typing import Any
 
 from validator.errors import ValidatorError
 from validator.jobs import settings as settings_mod
+from validator.jobs.settings import Settings
 from validator.jobs.storage import local_storage
-from validator.jobs.store import Check, Store
+from validator.jobs.store import Store
+from validator.jobs.tables import Check
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ def _internal(e: BaseException) -> dict[str, Any]:
 def run_job(
     check_id: str,
     *,
-    settings: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
     owner: str | None = None,
     store: Store | None = None,
     analysis: Analyze | None = None,
@@ -84,9 +86,9 @@ def run_job(
     the job is claimed here (a queued job only). ``settings`` default to the
     environment (``APPEAL_VALIDATOR_*``).
     """
-    cfg = settings_mod.resolve(settings) if settings is not None else settings_mod.from_env()
+    cfg = settings if settings is not None else settings_mod.from_env()
     own_store = store is None
-    db = store or Store(cfg["DATABASE_URL"])
+    db = store or Store(cfg.database_url)
     try:
         return _run(check_id, cfg, owner, db, analysis or analyze)
     finally:
@@ -95,17 +97,17 @@ def run_job(
 
 
 def _run(
-    check_id: str, cfg: Mapping[str, Any], owner: str | None, db: Store, analysis: Analyze
+    check_id: str, cfg: Settings, owner: str | None, db: Store, analysis: Analyze
 ) -> dict[str, Any]:
     if owner is None:
         owner = f"run_job:{check_id}"
-        if not db.claim(check_id, owner, cfg["JOB_LEASE_S"]):
+        if not db.claim(check_id, owner, cfg.job_lease_s):
             row = db.get(check_id)
             return {"id": check_id, "status": row.status if row else "missing"}
     row = db.get(check_id)
     if row is None or row.status != "running" or row.lease_owner != owner:
         return {"id": check_id, "status": row.status if row else "missing"}
-    storage = local_storage(cfg["DATA_DIR"])
+    storage = local_storage(cfg.data_dir)
     tenant = str(row.tenant_id)
 
     reusable = db.find_reusable(
@@ -136,7 +138,7 @@ def _run(
             progress=progress,
         )
     except ValidatorError as e:  # the precise reason: not_a_video, undecodable, ...
-        db.fail(row.id, owner, _without_paths(e.to_dict(), video, cfg["DATA_DIR"]))
+        db.fail(row.id, owner, _without_paths(e.to_dict(), video, cfg.data_dir))
         return status_of(db, row.id)
     except Exception as e:
         log.warning("check %s failed on an internal error", row.id, exc_info=True)
@@ -146,7 +148,7 @@ def _run(
     return status_of(db, row.id)
 
 
-def _without_paths(error: dict[str, Any], video: Path, data_dir: str) -> dict[str, Any]:
+def _without_paths(error: dict[str, Any], video: Path, data_dir: Path) -> dict[str, Any]:
     """The error as clients (API, webhooks, the form) see it: the file by its name, no
     server path (the messages name the file already; this keeps it so for any other)."""
     text = json.dumps(error, ensure_ascii=False)

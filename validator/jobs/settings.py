@@ -1,18 +1,21 @@
-"""The service's settings, declared once: name, default, type and help.
+"""The service's settings, typed and declared once: name, default, parser and help.
 
-``serve``, ``keys``, the app factory and the job runner all read them from here.
+``serve``, ``keys``, the app factory and the job runner all read them from here, as
+the attributes of one frozen ``Settings`` (``settings.data_dir``, ``settings.max_upload_mb``).
 Each setting comes from the environment variable ``APPEAL_VALIDATOR_<NAME>``
 (``DATABASE_URL`` also without the prefix, the usual name on PaaS hosts), from
-``create_app(test_config)`` or from a CLI flag, in increasing order of precedence.
-A bad value fails at start-up with a ``ConfigError`` that names the variable.
+``create_app(test_config)`` or from a CLI flag, in increasing order of precedence;
+``from_env`` is the one loader that reads them in that order. A bad value fails at
+start-up with a ``ConfigError`` that names the variable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,135 +47,196 @@ def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return parse
 
 
+def _optional_str(value: Any) -> str | None:
+    return str(value) if value else None  # an empty variable is an unset one
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The service's settings (Datasette's ``Setting(name, default, help)``, typed).
+
+    Field ``data_dir`` is the variable ``APPEAL_VALIDATOR_DATA_DIR``, and so on; each
+    field's metadata holds its parser (which also validates) and its help. Every value
+    is parsed and checked on construction (``dataclasses.replace`` too), so a
+    ``Settings`` is always valid: ``data_dir`` absolute, ``database_url`` filled in.
+    """
+
+    data_dir: Path = field(
+        default=Path("./data"),
+        metadata={"parse": Path, "help": "Folder for uploads, derived files, the SQLite file."},
+    )
+    database_url: str = field(
+        default="",  # derived from data_dir
+        metadata={
+            "parse": str,
+            "help": "SQLAlchemy URL of the job store; default sqlite:///<DATA_DIR>/appeal.db. "
+            "Also read from DATABASE_URL.",
+        },
+    )
+    max_upload_mb: int = field(
+        default=500,
+        metadata={
+            "parse": _positive(int),
+            "help": "Largest accepted upload; bigger gets 413.",
+        },
+    )
+    workers: int = field(
+        default=1,
+        metadata={
+            "parse": _positive(int),
+            "help": "Analyses run at once by the worker serve starts (CPU-bound: about one "
+            "per core).",
+        },
+    )
+    job_timeout_s: float = field(
+        default=3600.0,
+        metadata={
+            "parse": _positive(float),
+            "help": "Wall-time limit of one analysis (Celery's soft time limit; the hard one "
+            "is 30 s later); past it the job fails with job_timeout.",
+        },
+    )
+    job_lease_s: float = field(
+        default=60.0,
+        metadata={
+            "parse": _positive(float),
+            "help": "How often each worker looks for lost jobs: a running job whose process "
+            "is gone, a job queued this long while no message waits in the broker.",
+        },
+    )
+    job_max_attempts: int = field(
+        default=3,
+        metadata={
+            "parse": _positive(int),
+            "help": "A job whose process died this many times fails (job_crashed, job_abandoned).",
+        },
+    )
+    poll_s: float = field(
+        default=0.5,
+        metadata={
+            "parse": _positive(float),
+            "help": "How often the workers look for due webhooks.",
+        },
+    )
+    secret_key: str | None = field(
+        default=None,
+        metadata={
+            "parse": _optional_str,
+            "help": "Signs the form's session cookie (CSRF). Default: generated once, kept "
+            "in <DATA_DIR>/secret_key.",
+        },
+    )
+    run_pool: bool = field(
+        default=True,
+        metadata={
+            "parse": _bool,
+            "help": "serve starts a Celery worker process beside the web process (WORKERS "
+            "analyses at once). Off when workers run elsewhere (appeal-validator worker).",
+        },
+    )
+    broker_url: str | None = field(
+        default=None,
+        metadata={
+            "parse": _optional_str,
+            "help": "Redis URL of the Celery broker, when scaled out (docs/scale-out.md). "
+            "Default: an SQLite broker in DATA_DIR (broker.db), for workers on this machine.",
+        },
+    )
+    queue: str = field(
+        default="appeal-validator",
+        metadata={"parse": str, "help": "Celery queue the jobs are sent to."},
+    )
+    webhook_max_attempts: int = field(
+        default=6,
+        metadata={"parse": _positive(int), "help": "Deliveries tried per webhook event."},
+    )
+    webhook_backoff_s: float = field(
+        default=5.0,
+        metadata={
+            "parse": _positive(float),
+            "help": "Wait before the first retry; doubles after each failed attempt.",
+        },
+    )
+    webhook_timeout_s: float = field(
+        default=10.0,
+        metadata={"parse": _positive(float), "help": "Timeout of one webhook request."},
+    )
+    webhook_allow_private: bool = field(
+        default=False,
+        metadata={
+            "parse": _bool,
+            "help": "Allow callback URLs that resolve to loopback or private addresses "
+            "(tests, intranets). Off by default against server-side request forgery.",
+        },
+    )
+
+    def __post_init__(self) -> None:
+        for s in SETTINGS:
+            raw = getattr(self, s.attr)
+            if raw is None:
+                continue  # an unset optional setting (the others have a default)
+            try:
+                object.__setattr__(self, s.attr, s.parse(raw))  # frozen: only here
+            except (TypeError, ValueError) as e:
+                raise ConfigError(
+                    f"setting {s.env}={raw!r} is not valid: {e}. {s.help}",
+                    details={"setting": s.name},
+                ) from e
+        # The derived defaults: an absolute DATA_DIR (workers may start elsewhere), and
+        # the SQLite job store inside it.
+        object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'appeal.db'}")
+
+    def as_config(self) -> dict[str, Any]:
+        """The settings by name (``DATA_DIR``), as Flask's ``app.config`` holds them."""
+        return {s.name: getattr(self, s.attr) for s in SETTINGS}
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """One setting of the service (Datasette's ``Setting(name, default, help)``)."""
+    """One field of ``Settings`` as the docs and the environment name it."""
 
-    name: str
+    attr: str  # data_dir
+    name: str  # DATA_DIR (test_config's and the CLI's key)
+    env: str  # APPEAL_VALIDATOR_DATA_DIR
     default: Any
     parse: Callable[[Any], Any]
     help: str
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("DATA_DIR", "./data", str, "Folder for uploads, derived files, the SQLite file."),
-    Setting(
-        "DATABASE_URL",
-        None,
-        str,
-        "SQLAlchemy URL of the job store; default sqlite:///<DATA_DIR>/appeal.db. "
-        "Also read from DATABASE_URL.",
-    ),
-    Setting("MAX_UPLOAD_MB", 500, _positive(int), "Largest accepted upload; bigger gets 413."),
-    Setting(
-        "WORKERS",
-        1,
-        _positive(int),
-        "Analyses run at once by the worker serve starts (CPU-bound: about one per core).",
-    ),
-    Setting(
-        "JOB_TIMEOUT_S",
-        3600.0,
-        _positive(float),
-        "Wall-time limit of one analysis (Celery's soft time limit; the hard one is 30 s "
-        "later); past it the job fails with job_timeout.",
-    ),
-    Setting(
-        "JOB_LEASE_S",
-        60.0,
-        _positive(float),
-        "How often each worker looks for lost jobs: a running job whose process is gone, "
-        "a job queued this long while no message waits in the broker.",
-    ),
-    Setting(
-        "JOB_MAX_ATTEMPTS",
-        3,
-        _positive(int),
-        "A job whose process died this many times fails (job_crashed, job_abandoned).",
-    ),
-    Setting("POLL_S", 0.5, _positive(float), "How often the workers look for due webhooks."),
-    Setting(
-        "SECRET_KEY",
-        None,
-        str,
-        "Signs the form's session cookie (CSRF). Default: generated once, kept in "
-        "<DATA_DIR>/secret_key.",
-    ),
-    Setting(
-        "RUN_POOL",
-        True,
-        _bool,
-        "serve starts a Celery worker process beside the web process (WORKERS analyses at "
-        "once). Off when workers run elsewhere (appeal-validator worker).",
-    ),
-    Setting(
-        "BROKER_URL",
-        None,
-        str,
-        "Redis URL of the Celery broker, when scaled out (docs/scale-out.md). Default: "
-        "an SQLite broker in DATA_DIR (broker.db), for workers on this machine.",
-    ),
-    Setting("QUEUE", "appeal-validator", str, "Celery queue the jobs are sent to."),
-    Setting("WEBHOOK_MAX_ATTEMPTS", 6, _positive(int), "Deliveries tried per webhook event."),
-    Setting(
-        "WEBHOOK_BACKOFF_S",
-        5.0,
-        _positive(float),
-        "Wait before the first retry; doubles after each failed attempt.",
-    ),
-    Setting("WEBHOOK_TIMEOUT_S", 10.0, _positive(float), "Timeout of one webhook request."),
-    Setting(
-        "WEBHOOK_ALLOW_PRIVATE",
-        False,
-        _bool,
-        "Allow callback URLs that resolve to loopback or private addresses (tests, "
-        "intranets). Off by default against server-side request forgery.",
-    ),
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, f.name.upper(), PREFIX + f.name.upper(), f.default, **f.metadata)
+    for f in dataclasses.fields(Settings)
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 
-def resolve(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults, then ``values`` (unknown keys ignored); each value parsed and checked.
-
-    Fills the derived defaults: DATABASE_URL from DATA_DIR.
-    """
-    out: dict[str, Any] = {}
-    for s in SETTINGS:
-        raw = values.get(s.name)
-        if raw is None:
-            out[s.name] = s.default
-            continue
-        try:
-            out[s.name] = s.parse(raw)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(
-                f"setting {PREFIX}{s.name}={raw!r} is not valid: {e}. {s.help}",
-                details={"setting": s.name},
-            ) from e
-    data_dir = Path(out["DATA_DIR"]).expanduser().resolve()
-    out["DATA_DIR"] = str(data_dir)
-    if not out["DATABASE_URL"]:
-        out["DATABASE_URL"] = f"sqlite:///{data_dir / 'appeal.db'}"
-    return out
+def resolve(values: Mapping[str, Any]) -> Settings:
+    """``Settings`` from ``values`` by name (``DATA_DIR``; unknown keys, such as Flask's,
+    and None are ignored: the default stays)."""
+    return Settings(**{s.attr: values[s.name] for s in SETTINGS if values.get(s.name) is not None})
 
 
-def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
-    """Settings from ``APPEAL_VALIDATOR_*`` (and ``DATABASE_URL``), then ``overrides``."""
+def from_env(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """The loader: ``APPEAL_VALIDATOR_*`` (and ``DATABASE_URL``), then ``overrides`` by
+    name (``create_app``'s test_config, CLI flags; None is no override)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     if env.get("DATABASE_URL"):
         values["DATABASE_URL"] = env["DATABASE_URL"]
     for s in SETTINGS:
-        if f"{PREFIX}{s.name}" in env:
-            values[s.name] = env[f"{PREFIX}{s.name}"]
-    values.update({k: v for k, v in overrides.items() if v is not None})
+        if s.env in env:
+            values[s.name] = env[s.env]
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return resolve(values)
 
 
-def ensure_data_dir(settings: Mapping[str, Any]) -> Path:
+def ensure_data_dir(settings: Settings) -> Path:
     """Create DATA_DIR (and fail with a hint when it cannot be written)."""
-    path = Path(settings["DATA_DIR"])
+    path = settings.data_dir
     try:
         # Private: the database holds reports, cases and webhook secrets, the folders
         # the uploads (0700; the database 0600, which SQLite's journal files inherit).
@@ -180,7 +244,7 @@ def ensure_data_dir(settings: Mapping[str, Any]) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.mkdir(mode=0o700, exist_ok=True)
         (path / "tmp").mkdir(mode=0o700, exist_ok=True)
-        _private_sqlite_file(settings.get("DATABASE_URL") or "")
+        _private_sqlite_file(settings.database_url)
     except OSError as e:
         raise ConfigError(
             f"cannot create the data directory {path}: {e.strerror}. "
@@ -205,10 +269,10 @@ def _private_sqlite_file(url: str) -> None:
         os.close(fd)
 
 
-def secret_key(settings: Mapping[str, Any]) -> str:
+def secret_key(settings: Settings) -> str:
     """SECRET_KEY, or the one generated on first start and kept in DATA_DIR (mode 0600)."""
-    if settings.get("SECRET_KEY"):
-        return str(settings["SECRET_KEY"])
+    if settings.secret_key:
+        return settings.secret_key
     path = ensure_data_dir(settings) / "secret_key"
     try:
         return path.read_text("ascii").strip()

@@ -48,7 +48,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,9 @@ from celery.worker.request import Request
 
 from validator.jobs import settings as settings_mod
 from validator.jobs.runner import JobTimeout, crashed, status_of
-from validator.jobs.store import Check, Store, abandoned_error
+from validator.jobs.settings import Settings
+from validator.jobs.store import Store, abandoned_error
+from validator.jobs.tables import Check
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -77,35 +80,34 @@ HOST = socket.gethostname()[:16]
 # -- configuration ----------------------------------------------------------------------
 
 
-def broker_url(cfg: Mapping[str, Any]) -> str:
+def broker_url(cfg: Settings) -> str:
     """BROKER_URL, or the embedded SQLite broker in DATA_DIR."""
-    return cfg["BROKER_URL"] or f"sqla+sqlite:///{Path(cfg['DATA_DIR']) / 'broker.db'}"
+    return cfg.broker_url or f"sqla+sqlite:///{cfg.data_dir / 'broker.db'}"
 
 
-def run_deadline_s(cfg: Mapping[str, Any]) -> float:
+def run_deadline_s(cfg: Settings) -> float:
     """How long a claimed job may stay ``running``: past the hard limit it cannot be."""
-    return float(cfg["JOB_TIMEOUT_S"] + HARD_LIMIT_GRACE_S + cfg["JOB_LEASE_S"])
+    return float(cfg.job_timeout_s + HARD_LIMIT_GRACE_S + cfg.job_lease_s)
 
 
-def celery_config(settings: Mapping[str, Any]) -> dict[str, Any]:
+def celery_config(cfg: Settings) -> dict[str, Any]:
     """Celery's configuration from the service's settings (declared in settings.py)."""
-    cfg = settings_mod.resolve(settings)
     conf: dict[str, Any] = {
         "broker_url": broker_url(cfg),
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
-        "task_default_queue": cfg["QUEUE"],
+        "task_default_queue": cfg.queue,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,  # one job per process: the next waits in the broker
-        "task_soft_time_limit": cfg["JOB_TIMEOUT_S"],
+        "task_soft_time_limit": cfg.job_timeout_s,
         "result_expires": 7 * 86400,
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
-        "appeal_settings": cfg,
+        "appeal_settings": cfg,  # the typed Settings: the worker's tasks read them
     }
-    if cfg["BROKER_URL"]:
+    if cfg.broker_url:
         # Longer than a check's task may live (the hard limit): Redis must not hand a
         # running job's message to a second worker.
         visibility = int(run_deadline_s(cfg)) + 1
@@ -113,20 +115,20 @@ def celery_config(settings: Mapping[str, Any]) -> dict[str, Any]:
             "visibility_timeout": visibility,
             # kombu looks for messages of dead workers every interval x throttle seconds
             # (100 s by default); one cheap ZRANGE a look, so look every JOB_LEASE_S.
-            "unacked_restore_interval": min(10.0, max(1.0, cfg["JOB_LEASE_S"])),
+            "unacked_restore_interval": min(10.0, max(1.0, cfg.job_lease_s)),
             "unacked_restore_throttle": 1,
         }
-        conf["result_backend"] = cfg["BROKER_URL"]
+        conf["result_backend"] = cfg.broker_url
     else:
         # SQLite: writers wait for the lock instead of failing (kombu passes these
         # options to SQLAlchemy's create_engine).
         conf["broker_transport_options"] = {"connect_args": {"timeout": 30}}
-        conf["result_backend"] = f"db+sqlite:///{Path(cfg['DATA_DIR']) / 'results.db'}"
+        conf["result_backend"] = f"db+sqlite:///{cfg.data_dir / 'results.db'}"
         conf["database_engine_options"] = {"connect_args": {"timeout": 30}}
     return conf
 
 
-def make_celery(settings: Mapping[str, Any], *, main: str = "appeal_validator") -> Celery:
+def make_celery(settings: Settings, *, main: str = "appeal_validator") -> Celery:
     """A Flask-free Celery app (the worker, ``batch --distributed``)."""
     app = Celery(main)
     app.config_from_object(celery_config(settings))
@@ -135,7 +137,7 @@ def make_celery(settings: Mapping[str, Any], *, main: str = "appeal_validator") 
     return app
 
 
-def celery_init_app(app: Flask) -> Celery:
+def celery_init_app(app: Flask, settings: Settings) -> Celery:
     """Flask's ``examples/celery`` factory: tasks run inside the app context."""
 
     class FlaskTask(Task):
@@ -144,7 +146,7 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
-    celery_app.config_from_object(celery_config(app.config))
+    celery_app.config_from_object(celery_config(settings))
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
@@ -212,7 +214,7 @@ def _timed(analysis: Callable[..., dict[str, Any]], limit_s: float) -> Callable[
 
 def execute(
     check_id: str,
-    settings: Mapping[str, Any],
+    settings: Settings,
     *,
     task_id: str,
     analysis: Callable[..., dict[str, Any]] | None = None,
@@ -225,11 +227,10 @@ def execute(
     """
     from validator.jobs.runner import analyze, run_job
 
-    cfg = settings_mod.resolve(settings)
-    store = Store(cfg["DATABASE_URL"])
+    store = Store(settings.database_url)
     try:
         owner = owner_of(task_id)
-        deadline = run_deadline_s(cfg)
+        deadline = run_deadline_s(settings)
         row = store.get(check_id)
         if row is None or row.status in ("done", "failed"):
             return status_of(store, check_id)  # already complete (a redelivery): nothing to do
@@ -237,7 +238,7 @@ def execute(
             if _delivery(row.lease_owner) != _delivery(owner):
                 return {"id": check_id, "status": "running"}  # a duplicate message
             # This message again: the process that had it is gone.
-            if row.attempts >= cfg["JOB_MAX_ATTEMPTS"]:
+            if row.attempts >= settings.job_max_attempts:
                 store.fail(check_id, row.lease_owner, abandoned_error(row.attempts))
                 return status_of(store, check_id)
             if not store.take_over(check_id, row.lease_owner or "", owner, deadline):
@@ -246,10 +247,10 @@ def execute(
             return status_of(store, check_id)
         result = run_job(
             check_id,
-            settings=cfg,
+            settings=settings,
             owner=owner,
             store=store,
-            analysis=_timed(analysis or analyze, cfg["JOB_TIMEOUT_S"]),
+            analysis=_timed(analysis or analyze, settings.job_timeout_s),
         )
         if _sender is not None:
             _sender.wake()  # the job's webhook goes out now, not at the next poll
@@ -269,19 +270,19 @@ def _running_row(store: Store, check_id: str, task_id: str) -> Check | None:
 class CheckRequest(Request):
     """Runs in the worker's main process: ends the rows of tasks whose process cannot."""
 
-    def _settings(self) -> dict[str, Any]:
-        return settings_mod.resolve(self.task.app.conf.get("appeal_settings") or {})
+    def _settings(self) -> Settings:
+        return self.task.app.conf.get("appeal_settings") or Settings()
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
         super().on_timeout(soft, timeout)
         if soft:
             return  # the task itself raises JobTimeout and fails its row
         cfg = self._settings()
-        store = Store(cfg["DATABASE_URL"])
+        store = Store(cfg.database_url)
         try:
             row = _running_row(store, self.args[0], self.id)
             if row is not None:
-                store.fail(row.id, row.lease_owner, JobTimeout(cfg["JOB_TIMEOUT_S"]).to_dict())
+                store.fail(row.id, row.lease_owner, JobTimeout(cfg.job_timeout_s).to_dict())
                 log.warning("check %s: killed at the hard time limit", row.id)
         finally:
             store.close()
@@ -297,12 +298,12 @@ class CheckRequest(Request):
         # Before the message is requeued: its redelivery must find the job failed, and
         # this can never fail a run that took the job over.
         cfg = self._settings()
-        store = Store(cfg["DATABASE_URL"])
+        store = Store(cfg.database_url)
         try:
             row = _running_row(store, self.args[0], self.id)
             if (
                 row is not None
-                and row.attempts >= cfg["JOB_MAX_ATTEMPTS"]
+                and row.attempts >= cfg.job_max_attempts
                 and process_gone(row.lease_owner)
             ):
                 message = (
@@ -335,7 +336,7 @@ class Recoverer:
     def __init__(
         self,
         store: Store,
-        cfg: Mapping[str, Any],
+        cfg: Settings,
         send: Callable[[str], None],
         queue_empty: Callable[[], bool],
     ) -> None:
@@ -349,10 +350,10 @@ class Recoverer:
         The broker is asked first: when it cannot be reached, nothing is requeued.
         """
         cfg, store = self.cfg, self.store
-        every_s = float(cfg["JOB_LEASE_S"])
+        every_s = float(cfg.job_lease_s)
         empty = self.queue_empty()
         dead = [row for row in store.running() if _dead(row)]
-        requeued, failed = store.requeue(dead, cfg["JOB_MAX_ATTEMPTS"])
+        requeued, failed = store.requeue(dead, cfg.job_max_attempts)
         self.unsent.update(requeued)
         now = time.monotonic()
         self.sent = {k: t for k, t in self.sent.items() if now - t < every_s}
@@ -399,17 +400,17 @@ class Recovery(bootsteps.StartStopStep):
         self.orphaned = False
 
     def start(self, worker: Any) -> None:
-        cfg = worker.app.conf.get("appeal_settings")
+        cfg: Settings | None = worker.app.conf.get("appeal_settings")
         if not cfg:
             return
         self.recoverer = Recoverer(
-            Store(cfg["DATABASE_URL"]),
+            Store(cfg.database_url),
             cfg,
             lambda check_id: submit_check(check_id, cfg),
-            lambda: queue_size(worker.app, cfg["QUEUE"]) == 0,
+            lambda: queue_size(worker.app, cfg.queue) == 0,
         )
         self.tick()
-        self.tref.append(worker.timer.call_repeatedly(float(cfg["JOB_LEASE_S"]), self.tick))
+        self.tref.append(worker.timer.call_repeatedly(float(cfg.job_lease_s), self.tick))
         parent = os.environ.get(PARENT_ENV)
         if parent and parent.isdigit():
             self.tref.append(worker.timer.call_repeatedly(0.5, self.watch, (int(parent),)))
@@ -439,22 +440,21 @@ class Recovery(bootsteps.StartStopStep):
 # -- the worker process that serve starts -------------------------------------------------
 
 
-def worker_env(settings: Mapping[str, Any]) -> dict[str, str]:
+def worker_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a worker process exactly these settings."""
     env = dict(os.environ)
     for s in settings_mod.SETTINGS:
-        value = None if s.name == "SECRET_KEY" else settings.get(s.name)  # not the worker's
-        name = f"{settings_mod.PREFIX}{s.name}"
+        value = None if s.name == "SECRET_KEY" else getattr(settings, s.attr)  # not the worker's
         if value is None:
-            env.pop(name, None)
+            env.pop(s.env, None)
         else:
-            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+            env[s.env] = str(value).lower() if isinstance(value, bool) else str(value)
     env.pop("DATABASE_URL", None)  # APPEAL_VALIDATOR_DATABASE_URL, set above, is the one
     return env
 
 
 def start_worker(
-    settings: Mapping[str, Any],
+    settings: Settings,
     *,
     concurrency: int | None = None,
     analysis_target: str | None = None,
@@ -466,13 +466,12 @@ def start_worker(
     service) takes it too; when only this process dies, the worker finishes the job in
     hand and stops (``Recovery.watch``).
     """
-    cfg = settings_mod.resolve(settings)
-    env = worker_env(cfg)
+    env = worker_env(settings)
     env[PARENT_ENV] = str(os.getpid())
     # What is importable here (the analysis target of a test) is importable there.
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     cmd = [sys.executable, "-m", "validator", "worker", "--loglevel", "warning",
-           "--concurrency", str(concurrency or cfg["WORKERS"]),
+           "--concurrency", str(concurrency or settings.workers),
            "--hostname", f"embedded-{os.getpid()}@%h"]  # fmt: skip
     if analysis_target:
         cmd += ["--analysis-target", analysis_target]
@@ -517,12 +516,12 @@ def _init_process(**_: Any) -> None:
 
     from validator.jobs.webhooks import Sender
 
-    cfg = current_app.conf.get("appeal_settings")
+    cfg: Settings | None = current_app.conf.get("appeal_settings")
     if not cfg or _sender is not None:
         return
     if os.environ.get(PARENT_ENV):  # serve's worker: its web requests go first
         os.nice(10)
-    _sender = Sender(Store(cfg["DATABASE_URL"]), cfg)
+    _sender = Sender(Store(cfg.database_url), cfg)
     _sender.start()
 
 
@@ -545,22 +544,23 @@ def _stop_webhooks(**_: Any) -> None:
 )
 def run_check(self: Task, check_id: str, storage_path: str) -> dict[str, Any]:
     """Run one check; ``storage_path`` is DATA_DIR on the shared mount. Returns JSON."""
-    settings = dict(self.app.conf.get("appeal_settings") or settings_mod.from_env())
-    settings["DATA_DIR"] = storage_path
+    # DATA_DIR is the submitter's (the same shared mount); the rest are this worker's.
+    settings = replace(self.app.conf.get("appeal_settings") or settings_mod.from_env(),
+                       data_dir=Path(storage_path))  # fmt: skip
     target = self.app.conf.get(TARGET_CONF) or DEFAULT_TARGET
     return execute(check_id, settings, task_id=self.request.id, analysis=_resolve(target))
 
 
-def submit_check(check_id: str, settings: Mapping[str, Any]) -> None:
+def submit_check(check_id: str, settings: Settings) -> None:
     """Hand a queued check to the workers (the web process only enqueues)."""
     # The soft limit raises JobTimeout in Python; a task stuck in C code (a decoder)
     # cannot see it, so its process is killed HARD_LIMIT_GRACE_S later and
     # CheckRequest.on_timeout fails the job. Only checks get the hard limit: nothing
     # would fail a killed batch case's row.
     run_check.apply_async(
-        args=[check_id, str(settings["DATA_DIR"])],
-        queue=settings["QUEUE"],
-        time_limit=settings["JOB_TIMEOUT_S"] + HARD_LIMIT_GRACE_S,
+        args=[check_id, str(settings.data_dir)],
+        queue=settings.queue,
+        time_limit=settings.job_timeout_s + HARD_LIMIT_GRACE_S,
     )
 
 
@@ -599,10 +599,10 @@ def submit_batch(
     """
     cfg = settings_mod.from_env()
     make_celery(cfg)
-    results = [run_batch_case.apply_async(args=[job], queue=cfg["QUEUE"]) for job in jobs]
+    results = [run_batch_case.apply_async(args=[job], queue=cfg.queue) for job in jobs]
     out = []
     for r in results:
-        res = r.get(timeout=cfg["JOB_TIMEOUT_S"] * 2, disable_sync_subtasks=False)
+        res = r.get(timeout=cfg.job_timeout_s * 2, disable_sync_subtasks=False)
         r.forget()
         out.append(res)
         if step is not None:

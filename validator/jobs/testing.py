@@ -149,7 +149,8 @@ def error_analysis(path: str, **kw: Any) -> dict[str, Any]:
 def worker(
     app_or_settings: Any, *, target: str | None = None, concurrency: int | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``appeal-validator worker`` for a test app (or settings), killed on exit.
+    """``appeal-validator worker`` for a test app (or its settings or test_config), killed
+    on exit.
 
     The analysis is ``target``, else the app's ``ANALYSIS_TARGET``, else the real one.
     Its output goes to ``<DATA_DIR>-worker.log`` beside the data directory. Killed, not
@@ -163,9 +164,11 @@ def worker(
     if extensions is not None:
         settings = extensions["appeal"].settings
         target = target or app_or_settings.config.get("ANALYSIS_TARGET")
-    else:
+    elif isinstance(app_or_settings, settings_mod.Settings):
+        settings = app_or_settings
+    else:  # test_config, such as app_config()'s
         settings = settings_mod.resolve(app_or_settings)
-    data_dir = Path(settings["DATA_DIR"])
+    data_dir = settings.data_dir
     with open(data_dir.parent / f"{data_dir.name}-worker.log", "ab") as log:
         proc = start_worker(settings, concurrency=concurrency, analysis_target=target, stdout=log)
     try:

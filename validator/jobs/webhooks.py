@@ -22,13 +22,15 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from validator import __version__
 
 if TYPE_CHECKING:
-    from validator.jobs.store import Check, Delivery, Store
+    from validator.jobs.settings import Settings
+    from validator.jobs.store import Store
+    from validator.jobs.tables import Check, Delivery
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ DEFAULT_TOLERANCE_S = 300
 
 def event_body(event: str, check: Check) -> str:
     """The JSON body of ``event`` (``check.done`` / ``check.failed``) for ``check``."""
-    from validator.jobs.store import iso, utcnow
+    from validator.jobs.tables import iso, utcnow
 
     return json.dumps(
         {
@@ -143,9 +145,9 @@ def post(
         conn.close()
 
 
-def deliver(store: Store, delivery: Delivery, settings: Mapping[str, Any]) -> bool:
+def deliver(store: Store, delivery: Delivery, settings: Settings) -> bool:
     """Make one attempt of ``delivery`` (already claimed) and record it; True on 2xx."""
-    from validator.jobs.store import utcnow
+    from validator.jobs.tables import utcnow
 
     secret = store.webhook_secret(delivery.check_id)
     if secret is None:  # the check was deleted meanwhile: nothing left to tell
@@ -175,8 +177,8 @@ def deliver(store: Store, delivery: Delivery, settings: Mapping[str, Any]) -> bo
             delivery.url,
             delivery.body,
             headers,
-            timeout=settings["WEBHOOK_TIMEOUT_S"],
-            allow_private=settings["WEBHOOK_ALLOW_PRIVATE"],
+            timeout=settings.webhook_timeout_s,
+            allow_private=settings.webhook_allow_private,
         )
         if not 200 <= status < 300:
             error = f"the receiver answered HTTP {status}"
@@ -186,8 +188,8 @@ def deliver(store: Store, delivery: Delivery, settings: Mapping[str, Any]) -> bo
         error = f"{type(e).__name__}: {e}"
     ok = error is None
     retry_at = None
-    if not ok and retry and delivery.attempt < settings["WEBHOOK_MAX_ATTEMPTS"]:
-        delay = settings["WEBHOOK_BACKOFF_S"] * 2 ** (delivery.attempt - 1)
+    if not ok and retry and delivery.attempt < settings.webhook_max_attempts:
+        delay = settings.webhook_backoff_s * 2 ** (delivery.attempt - 1)
         retry_at = utcnow() + timedelta(seconds=delay)
     store.record_delivery(
         delivery,
@@ -205,7 +207,7 @@ def deliver(store: Store, delivery: Delivery, settings: Mapping[str, Any]) -> bo
 class Sender:
     """A background thread that delivers due webhooks until ``stop()``."""
 
-    def __init__(self, store: Store, settings: Mapping[str, Any]) -> None:
+    def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self._stop = threading.Event()
@@ -214,7 +216,7 @@ class Sender:
 
     def start(self) -> None:
         # 'sending' rows of a process that died mid-request go out again.
-        self.store.requeue_stuck_deliveries(self.settings["WEBHOOK_TIMEOUT_S"] * 3)
+        self.store.requeue_stuck_deliveries(self.settings.webhook_timeout_s * 3)
         self._thread.start()
 
     def wake(self) -> None:
@@ -235,5 +237,5 @@ class Sender:
                     continue
             except Exception:  # the loop must survive a database hiccup
                 log.warning("webhook sender: unexpected error", exc_info=True)
-            self._wake.wait(self.settings["POLL_S"])
+            self._wake.wait(self.settings.poll_s)
             self._wake.clear()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import logging
 import mimetypes
-import os
 import secrets
 import time
 from collections.abc import Mapping
@@ -25,8 +24,10 @@ from typing import Any
 from flask import Flask, g
 
 from validator.jobs import settings as settings_mod
+from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
-from validator.jobs.store import WEB_TENANT, ApiKey, Check, Store, Tenant, hash_key
+from validator.jobs.store import WEB_TENANT, Store, hash_key
+from validator.jobs.tables import ApiKey, Check, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ AUTH_CACHE_S = 5.0
 class Services:
     """What the blueprints use: ``app.extensions["appeal"]``."""
 
-    settings: dict[str, Any]
+    settings: Settings
     store: Store
     storage: LocalStorage
     tmp_dir: Path
@@ -124,23 +125,25 @@ def content_security_policy() -> str:
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """The app factory. ``test_config`` overrides the environment's settings."""
+    """The app factory. ``test_config`` overrides the environment's settings.
+
+    The service's settings are ``app.extensions["appeal"].settings`` (typed, read by
+    the library); ``app.config`` gets them too, by name, as Flask apps show theirs.
+    """
     app = Flask(__name__)
     # Flask defines SESSION_COOKIE_SAMESITE (None): a setdefault would keep None. Set
     # here, before the environment and test_config, which may still override it.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.config.from_prefixed_env("APPEAL_VALIDATOR")
-    if os.environ.get("DATABASE_URL") and "DATABASE_URL" not in app.config:
-        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    app.config.from_prefixed_env("APPEAL_VALIDATOR")  # Flask's own keys (SESSION_*, ...)
     if test_config:
         app.config.update(test_config)
-    cfg = settings_mod.resolve(app.config)
+    cfg = settings_mod.from_env(overrides=test_config)
     data_dir = settings_mod.ensure_data_dir(cfg)
-    app.config.update(cfg)
+    app.config.update(cfg.as_config())
     app.config["SECRET_KEY"] = settings_mod.secret_key(cfg)
     # The body may carry the form fields and the case besides the video: 1 MiB slack;
     # the video's own size is checked against MAX_UPLOAD_MB once stored.
-    app.config["MAX_CONTENT_LENGTH"] = (cfg["MAX_UPLOAD_MB"] + 1) << 20
+    app.config["MAX_CONTENT_LENGTH"] = (cfg.max_upload_mb + 1) << 20
     app.config["MAX_FORM_MEMORY_SIZE"] = 1 << 20
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese reasons stay readable
@@ -149,7 +152,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.request_class = UploadRequest
 
-    store = Store(cfg["DATABASE_URL"])
+    store = Store(cfg.database_url)
     web_tenant = store.tenant(WEB_TENANT)
     assert web_tenant is not None
     services = Services(
@@ -162,7 +165,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # The web process only enqueues; workers run the jobs (serve starts one beside it).
     from validator.jobs.tasks import celery_init_app
 
-    celery_init_app(app)
+    celery_init_app(app, cfg)
     atexit.register(services.close)
     app.extensions["appeal"] = services
 

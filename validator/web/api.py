@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from validator import __version__
 from validator.errors import CaseError
-from validator.jobs.store import Check, Delivery
+from validator.jobs.tables import Check, Delivery
 from validator.report.model import openapi_components
 from validator.web.errors import BadRequest, CheckNotDone, NotFound, Unauthorized, Unavailable
 from validator.web.uploads import create_check, parse_case
@@ -99,7 +99,7 @@ def health() -> Response:
             "status": "ok",
             "version": __version__,
             "database": "ok",
-            "broker": "redis" if svc.settings["BROKER_URL"] else "embedded",
+            "broker": "redis" if svc.settings.broker_url else "embedded",
             "checks": counts,
         }
     )

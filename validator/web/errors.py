@@ -131,11 +131,11 @@ def _from_http(e: HTTPException) -> HttpError:
     cls = _BY_STATUS.get(status)
     if status == 413:
         # The video's limit, not MAX_CONTENT_LENGTH (which adds room for the form fields).
-        mb = current_app.config.get("MAX_UPLOAD_MB")
+        mb = current_app.extensions["appeal"].settings.max_upload_mb
         return PayloadTooLarge(
             f"the upload is larger than this service accepts ({mb} MB); trim the video "
             "or re-encode it at a lower bitrate.",
-            details={"max_bytes": mb << 20 if mb else request.max_content_length},
+            details={"max_bytes": mb << 20},
         )
     if status == 405:
         return MethodNotAllowed(

@@ -30,7 +30,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from validator.jobs.store import Check
+from validator.jobs.tables import Check
 from validator.models import REQUIREMENTS
 from validator.web.errors import CsrfFailed, NotFound
 from validator.web.i18n import CLAIMS, current_lang, labels
@@ -84,7 +84,7 @@ def _page(template: str, status: int = 200, **ctx: Any) -> Response:
             lang=lang,
             t=labels(lang),
             csrf_token=csrf_token(),
-            max_mb=svc.settings["MAX_UPLOAD_MB"],
+            max_mb=svc.settings.max_upload_mb,
             **ctx,
         ),
         status=status,

@@ -20,7 +20,8 @@ from flask import Request, current_app
 from werkzeug.datastructures import FileStorage
 
 from validator.errors import CaseError, EmptyFile
-from validator.jobs.store import Check, canonical_hash
+from validator.jobs.store import canonical_hash
+from validator.jobs.tables import Check
 from validator.jobs.webhooks import check_url
 from validator.media.sniff import media_type as sniffed_type
 from validator.web.errors import (
@@ -144,10 +145,10 @@ def create_check(
     stored = svc.storage.put_stream(tenant, check_id, stream)
     file.close()
     try:
-        limit = svc.settings["MAX_UPLOAD_MB"] << 20
+        limit = svc.settings.max_upload_mb << 20
         if stored.size > limit:
             raise PayloadTooLarge(
-                f"the video is larger than {svc.settings['MAX_UPLOAD_MB']} MB; trim or "
+                f"the video is larger than {svc.settings.max_upload_mb} MB; trim or "
                 "re-encode it at a lower bitrate.",
                 details={"max_bytes": limit, "size_bytes": stored.size},
             )

@@ -19,10 +19,10 @@ off meanwhile and checked before the commit (SQLite's own recipe for schema chan
 https://www.sqlite.org/lang_altertable.html#otheralter), and ``render_as_batch`` makes
 Alembic rebuild a table where SQLite cannot ALTER it.
 
-A change to the models in ``store.py`` needs a revision in ``versions/`` (next number,
+A change to the models in ``tables.py`` needs a revision in ``versions/`` (next number,
 ``down_revision`` the previous one): tests/test_store_migrations.py fails while the
 migrated schema and the models differ. Constraints are named as PostgreSQL names them
-(``store.Base``), so a revision can drop one by name; on an adopted SQLite database
+(``tables.Base``), so a revision can drop one by name; on an adopted SQLite database
 they are unnamed (create_all named none there), so a revision that drops one passes
 ``naming_convention=Base.metadata.naming_convention`` to ``op.batch_alter_table``,
 which names the reflected ones the same way.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from validator.jobs.store import Base, UTCDateTime
+from validator.jobs.tables import Base, UTCDateTime
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -21,7 +21,7 @@ if connection is None:
 
 def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
     """Autogenerate writes the column type, never the models' own decorator: a revision
-    must not change when ``store.py`` does."""
+    must not change when ``tables.py`` does."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"
     return False

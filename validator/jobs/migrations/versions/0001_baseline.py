@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-30
 
 Written out in column types, not the models, so that it stays what it is when
-``store.py`` changes. Constraint names are PostgreSQL's defaults (``store.Base``), which
+``tables.py`` changes. Constraint names are PostgreSQL's defaults (``tables.Base``), which
 ``create_all`` got there too: a pre-migrations database is adopted by stamping this.
 """
 
