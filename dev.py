@@ -2,7 +2,7 @@
 """One entry point for the project's tasks; needs only Python 3.11+ (stdlib).
 
     python3 dev.py run     # set up .venv, start the service (upload form + API), print its URL
-    python3 dev.py test    # set up .venv with test tools, ruff, then the whole test suite
+    python3 dev.py test    # set up .venv with test tools, ruff, mypy, then the whole test suite
     python3 dev.py bench   # the benchmark (benchmarks/bench_check.py)
 
 Extra arguments after ``test`` go to pytest (e.g. ``python3 dev.py test -m "not slow"``).
@@ -54,6 +54,7 @@ def test(argv: list[str]) -> int:
     setup("dev")
     sh(PY, "-m", "ruff", "check", ".")
     sh(PY, "-m", "ruff", "format", "--check", ".")
+    sh(PY, "-m", "mypy")  # the library (pyproject [tool.mypy]): the stage contracts hold
     env = dict(os.environ, FIXTURE_CACHE=str(ROOT / ".cache" / "fixtures"))
     return subprocess.run([str(PY), "-m", "pytest", *argv], cwd=ROOT, env=env).returncode
 

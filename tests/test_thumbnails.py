@@ -102,3 +102,62 @@ def test_moments_and_contact_sheet_layout():
     tiles = [(np.full((90, 160, 3), 128, np.uint8), f"tile {i}") for i in range(5)]
     sheet = contact_sheet(tiles)
     assert sheet.shape[1] == 4 * 200 and sheet.shape[0] == 2 * (200 + 18)
+
+
+def _two_streams(path: Path) -> Path:
+    """An MP4 whose first video stream is a short red clip (5 frames, like a preview
+    track) and whose second is the recording: 60 green frames."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        streams = []
+        for _ in range(2):
+            vs = out.add_stream("libx264", rate=30)
+            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+            streams.append(vs)
+        # The recording is the default track (as a phone's main track is).
+        streams[0].disposition = av.stream.Disposition(0)
+        streams[1].disposition = av.stream.Disposition.default
+        for vs, n, bgr in ((streams[0], 5, (0, 0, 255)), (streams[1], 60, (0, 255, 0))):
+            img = np.zeros((48, 64, 3), np.uint8)
+            img[:] = bgr
+            for i in range(n):
+                fr = av.VideoFrame.from_ndarray(img, format="bgr24")
+                fr.pts, fr.time_base = i, Fraction(1, 30)
+                for pkt in vs.encode(fr):
+                    out.mux(pkt)
+            for pkt in vs.encode(None):
+                out.mux(pkt)
+    return path
+
+
+def test_pictures_come_from_the_stream_the_check_analysed(tmp_path, monkeypatch):
+    from validator.media.probe import probe
+    from validator.policy import load_policy
+    from validator.report import thumbnails
+
+    video = _two_streams(tmp_path / "two.mp4")
+    chosen = probe(video, load_policy()).video_stream_index
+    assert chosen == 1  # the recording, not the 5-frame track before it
+    (first,) = thumbnails._decode(video, [0.1])
+    (picked,) = thumbnails._decode(video, [0.1], chosen)
+    assert first is not None and picked is not None
+    assert first[..., 2].mean() > 200 and first[..., 1].mean() < 60  # red: stream 0
+    assert picked[..., 1].mean() > 200 and picked[..., 2].mean() < 60  # green: stream 1
+
+    # check_case hands the probe's choice to the thumbnails.
+    asked: list[int | None] = []
+
+    def decode(video: Path, times: list[float], stream_index: int | None = None) -> list:
+        asked.append(stream_index)
+        return [None for _ in times]
+
+    def one_moment(report: dict) -> list[thumbnails.Moment]:
+        return [thumbnails.Moment("x.jpg", "x", 0.1, {})]
+
+    monkeypatch.setattr(thumbnails, "_decode", decode)
+    monkeypatch.setattr(thumbnails, "moments", one_moment)
+    check_case(None, [video], tmp_path / "out")
+    assert asked == [1]

@@ -140,18 +140,18 @@ def check_case(
                 progress((i + fraction) / n, stage)
 
         try:
-            data = check(
-                path, facts=facts or case, policy=pol, progress=step, clock=clock
-            ).to_dict()
+            report = check(path, facts=facts or case, policy=pol, progress=step, clock=clock)
         except InputError as e:
             unreadable.append(Unreadable(path.name, e))
             continue
+        data = report.to_dict()
         if out is not None:
             from validator.report.thumbnails import write_thumbnails
 
             step(0.99, "thumbnails")
             t0 = clock.counter()
-            write_thumbnails(path, data, out, prefix=f"v{i}-")
+            stream = report.media.video_stream_index if report.media else None
+            write_thumbnails(path, data, out, prefix=f"v{i}-", stream_index=stream)
             data["analysis"]["thumbnails_s"] = round(clock.counter() - t0, 3)
         reports.append(data)
     prediction = None

@@ -13,6 +13,7 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from validator import __version__
 from validator.errors import ValidatorError
@@ -23,7 +24,7 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, not the user's fault
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 itself; keep our format
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 itself; keep our format
         self.print_usage(sys.stderr)
         raise SystemExit(_fail(f"{self.prog}: {message}", EXIT_USAGE, None))
 

@@ -10,7 +10,7 @@ import csv
 import html
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:middl
 .unreadable,.error{background:#eee;color:#a00}img{max-width:160px;max-height:90px}"""
 
 
-def render_html(rows: list[Mapping[str, Any]], title: str) -> str:
+def render_html(rows: Sequence[Mapping[str, Any]], title: str) -> str:
     e = html.escape
     head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS if c not in ("thumbnail", "report"))
     body = []
@@ -128,7 +128,7 @@ def render_html(rows: list[Mapping[str, Any]], title: str) -> str:
     )
 
 
-def write_all(out: Path, rows: list[Mapping[str, Any]], title: str) -> None:
+def write_all(out: Path, rows: Sequence[Mapping[str, Any]], title: str) -> None:
     """Write the three summaries (each atomically)."""
     write_text(out / "summary.jsonl", render_jsonl(rows))
     write_text(out / "summary.csv", render_csv(rows))

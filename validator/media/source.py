@@ -52,9 +52,9 @@ def _plane(frame: av.VideoFrame, i: int, nbytes: int) -> np.ndarray:
     if nbytes == 1:
         buf = np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)
         return buf[:, : p.width]
-    buf = np.frombuffer(memoryview(p), np.uint16).reshape(p.height, p.line_size // 2)[:, : p.width]
+    wide = np.frombuffer(memoryview(p), np.uint16).reshape(p.height, p.line_size // 2)
     # 10-bit to 8-bit: drop the two low bits; analysis does not need them.
-    return (buf >> 2).astype(np.uint8)
+    return (wide[:, : p.width] >> 2).astype(np.uint8)
 
 
 def _scaled_size(w: int, h: int, long_side: int) -> tuple[int, int]:

@@ -377,13 +377,14 @@ def load_case(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             details={"file": origin, "field": "case", "expected": "an object"},
         )
     _check_limits(data, origin, measured)
-    data = copy.deepcopy(dict(data)) if not measured else data
-    errors = _errors(_validator(), data)
+    # A copy the caller's dict does not share (one read from a file is ours already).
+    case: dict[str, Any] = copy.deepcopy(dict(data)) if not measured else dict(data)
+    errors = _errors(_validator(), case)
     if errors:
         _raise(errors, origin)
-    if data.get("platform") is None:
-        data["platform"] = DEFAULT_PLATFORM
-    return data
+    if case.get("platform") is None:
+        case["platform"] = DEFAULT_PLATFORM
+    return case
 
 
 @cache

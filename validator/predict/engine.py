@@ -98,7 +98,8 @@ def merge_videos(
         if v.report is None and v.path:
             open_slots.setdefault(PurePath(v.path).name, []).append(k)
     for j, report in enumerate(reports):
-        file = report.get("file") if isinstance(report.get("file"), Mapping) else {}
+        given = report.get("file")
+        file: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         name, digest = file.get("name"), file.get("sha256")
         if digest and digest in shas:
             continue  # the same file's report was given twice

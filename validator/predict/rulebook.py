@@ -390,6 +390,7 @@ def _rule(
             raise _fail(origin, where, f"{name} must be a {typ.__name__}, got {raw[name]!r}")
         if typ is str and name in raw and not raw[name].strip():
             raise _fail(origin, where, f"{name} must not be empty")
+    rid = raw["id"]  # a non-empty str: checked above
     if not _ID.match(rid):
         raise _fail(origin, where, "id must be dotted lower-case words, like faq5.service.abuse")
     if raw["effect"] not in EFFECTS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ class Report:
     """A finished check. ``data`` is the JSON document; the rest is for Python callers."""
 
     data: dict[str, Any]
+    media: MediaInfo | None = field(default=None, compare=False, repr=False)
 
     @property
     def verdict(self) -> str:
@@ -149,4 +150,4 @@ def build_report(
         "policy": policy.to_dict(),
         "analysis": analysis,
     }
-    return Report(validate_report(data))
+    return Report(validate_report(data), media)

@@ -88,10 +88,16 @@ def moments(report: dict[str, Any]) -> list[Moment]:
 
 
 def write_thumbnails(
-    video: str | Path, report: dict[str, Any], out_dir: str | Path, prefix: str = ""
+    video: str | Path,
+    report: dict[str, Any],
+    out_dir: str | Path,
+    prefix: str = "",
+    *,
+    stream_index: int | None = None,
 ) -> list[str]:
     """Write the thumbnails and the contact sheet into ``out_dir``, each name after
-    ``prefix``; put their names into ``report``.
+    ``prefix``; put their names into ``report``. ``stream_index`` is the video stream the
+    check analysed (``MediaInfo.video_stream_index``; default: the first).
 
     Returns the written names; on any failure, logs it and returns what was written
     (the report keeps ``thumbnail: null`` elsewhere).
@@ -102,7 +108,7 @@ def write_thumbnails(
     if not wanted:
         return written
     try:
-        pictures = _decode(Path(video), [m.t_s for m in wanted])
+        pictures = _decode(Path(video), [m.t_s for m in wanted], stream_index)
         sheet: list[tuple[np.ndarray, str]] = []
         for m, img in zip(wanted, pictures, strict=True):
             if img is None:
@@ -123,7 +129,9 @@ def write_thumbnails(
     return written
 
 
-def _decode(video: Path, times: list[float]) -> list[np.ndarray | None]:
+def _decode(
+    video: Path, times: list[float], stream_index: int | None = None
+) -> list[np.ndarray | None]:
     """Upright BGR frames at ``times`` (the first frame at or after each), by seeking."""
     import av
 
@@ -132,8 +140,12 @@ def _decode(video: Path, times: list[float]) -> list[np.ndarray | None]:
     out: list[np.ndarray | None] = [None] * len(times)
     order = sorted(range(len(times)), key=lambda i: times[i])
     with av.open(str(video)) as container:
-        stream = container.streams.video[0]
+        videos = container.streams.video
+        # The stream the check analysed: a file may hold a cover or a second angle first.
+        stream = next((s for s in videos if s.index == stream_index), videos[0])
         stream.thread_type = "AUTO"
+        if stream.time_base is None:
+            return out
         tb = float(stream.time_base)
         start = float(stream.start_time or 0) * tb
         frames = None

@@ -152,9 +152,9 @@ def _region(
     # the edge pixels' main direction (across the bars), from their summed votes
     k = (slice(y, y + bh), slice(x, x + bw))
     angle = 0.5 * math.atan2(float(vs[k][sel].sum()), float(vc[k][sel].sum()))
-    ys, xs = np.nonzero(sel)
-    xs = (xs + x + 0.5) * CELL_PX
-    ys = (ys + y + 0.5) * CELL_PX
+    rows, cols = np.nonzero(sel)
+    xs = (cols + x + 0.5) * CELL_PX
+    ys = (rows + y + 0.5) * CELL_PX
     c, s = math.cos(angle), math.sin(angle)
     u = xs * c + ys * s
     v = -xs * s + ys * c

@@ -6,7 +6,10 @@ inside the caller's transaction; the models' metadata is the target of autogener
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 
 from validator.jobs.tables import Base, UTCDateTime
 
@@ -19,7 +22,7 @@ if connection is None:
     )
 
 
-def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Autogenerate writes the column type, never the models' own decorator: a revision
     must not change when ``tables.py`` does."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
