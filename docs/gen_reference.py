@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from validator.detectors import event_kinds
 from validator.models import REQUIREMENTS
-from validator.policy import SETTINGS, load_policy
+from validator.policy import THRESHOLDS, load_policy
 from validator.reasons import catalogue
 
 RATIO_CODES = ("too_dark", "overexposed", "blurred")
@@ -58,7 +58,7 @@ def main() -> None:
         "| --- | --- | --- |",
     ]
     p = load_policy()
-    out += [f"| `{s.name}` | {s.value_in(p)} | {s.help} |" for s in SETTINGS]
+    out += [f"| `{s.name}` | {s.value_in(p)} | {s.help} |" for s in THRESHOLDS]
     print("\n".join(out))
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from validator.errors import ConfigError
-from validator.policy import SETTINGS, load_policy
+from validator.policy import THRESHOLDS, load_policy
 
 
 def test_default_profile_has_every_setting_with_a_source():
     p = load_policy()
     assert p.name == "taobao"
-    for s in SETTINGS:
+    for s in THRESHOLDS:
         assert isinstance(s.value_in(p), s.type)
         assert len(p.sources[s.name]) > 10, f"{s.name} needs a source"
 
@@ -92,7 +92,7 @@ def test_sections_are_typed_and_frozen():
     assert p.to_dict() == {"name": "taobao", "version": "2026.11.1", "sha256": p.digest}
     assert p.digest == hashlib.sha256(raw).hexdigest()
     # Every dotted key of the file is one field of one section, and nothing else is.
-    assert set(tomllib.loads(raw.decode())["thresholds"]) == {s.name for s in SETTINGS}
+    assert set(tomllib.loads(raw.decode())["thresholds"]) == {s.name for s in THRESHOLDS}
     assert type(p.completeness.min_faces) is int and type(p.validity.dark_luma) is float
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.completeness.min_faces = 1  # type: ignore[misc]
@@ -115,5 +115,5 @@ def test_docs_list_every_setting():
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "reasons.md").read_text("utf-8")
-    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in doc]
+    missing = [s.name for s in THRESHOLDS if f"`{s.name}`" not in doc]
     assert not missing, f"document these settings in docs/reasons.md: {missing}"

@@ -128,7 +128,7 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
-class Setting:
+class Threshold:
     """One threshold as a profile file and the docs name it: ``section.key``, read from
     the section dataclass's field (its type, and the help in its metadata)."""
 
@@ -155,12 +155,12 @@ def _sections() -> dict[str, type]:
 
 
 SECTIONS: dict[str, type] = _sections()
-SETTINGS: tuple[Setting, ...] = tuple(
-    Setting(section, f.name, get_type_hints(cls)[f.name], f.metadata["help"])
+THRESHOLDS: tuple[Threshold, ...] = tuple(
+    Threshold(section, f.name, get_type_hints(cls)[f.name], f.metadata["help"])
     for section, cls in SECTIONS.items()
     for f in fields(cls)
 )
-SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+THRESHOLDS_BY_NAME = {s.name: s for s in THRESHOLDS}
 
 
 def _parse(text: bytes, origin: str) -> Policy:
@@ -174,13 +174,14 @@ def _parse(text: bytes, origin: str) -> Policy:
                 f"policy {origin} has no {key!r}; copy validator/policies/taobao.toml"
             )
     raw = data["thresholds"]
-    unknown = sorted(set(raw) - set(SETTINGS_BY_NAME))
+    unknown = sorted(set(raw) - set(THRESHOLDS_BY_NAME))
     if unknown:
         raise ConfigError(
-            f"policy {origin} has unknown thresholds {unknown}; known: {sorted(SETTINGS_BY_NAME)}",
+            f"policy {origin} has unknown thresholds {unknown}; "
+            f"known: {sorted(THRESHOLDS_BY_NAME)}",
             details={"unknown": unknown},
         )
-    missing = sorted(set(SETTINGS_BY_NAME) - set(raw))
+    missing = sorted(set(THRESHOLDS_BY_NAME) - set(raw))
     if missing:
         raise ConfigError(
             f"policy {origin} lacks thresholds {missing}; copy them from taobao.toml",
@@ -191,7 +192,7 @@ def _parse(text: bytes, origin: str) -> Policy:
     values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     sources: dict[str, str] = {}
     for name, entry in raw.items():
-        setting = SETTINGS_BY_NAME[name]
+        setting = THRESHOLDS_BY_NAME[name]
         if not isinstance(entry, dict) or "value" not in entry or "source" not in entry:
             raise ConfigError(f"policy {origin}: {name} must be {{ value = ..., source = '...' }}")
         value = entry["value"]

@@ -75,7 +75,7 @@ def create(args: argparse.Namespace) -> int:
 
 
 def list_keys(args: argparse.Namespace) -> int:
-    from validator.jobs.tables import iso
+    from validator.timeutil import iso
 
     store = _store(args)
     try:

@@ -209,7 +209,6 @@ SETTINGS: tuple[Setting, ...] = tuple(
     Setting(f.name, f.name.upper(), PREFIX + f.name.upper(), f.default, **f.metadata)
     for f in dataclasses.fields(Settings)
 )
-SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def resolve(values: Mapping[str, Any]) -> Settings:

@@ -26,16 +26,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from validator.timeutil import iso
+
 STATUSES = ("queued", "running", "done", "failed")  # a check's status, in life-cycle order
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def iso(dt: datetime | None) -> str | None:
-    """RFC 3339 UTC with a Z, or None."""
-    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

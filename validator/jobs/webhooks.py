@@ -40,7 +40,8 @@ DEFAULT_TOLERANCE_S = 300
 
 def event_body(event: str, check: Check) -> str:
     """The JSON body of ``event`` (``check.done`` / ``check.failed``) for ``check``."""
-    from validator.jobs.tables import iso, utcnow
+    from validator.jobs.tables import utcnow
+    from validator.timeutil import iso
 
     return json.dumps(
         {

@@ -115,7 +115,7 @@ _BY_STATUS.update({415: UnsupportedMediaType, 401: Unauthorized, 503: Unavailabl
 JOB_ERROR_CODES = ("job_timeout", "job_crashed", "job_abandoned", "internal_error")
 
 
-def status_of(err: ValidatorError) -> int:
+def http_status(err: ValidatorError) -> int:
     """The HTTP status of any error of the tree."""
     if isinstance(err, HttpError):
         return err.status
@@ -166,7 +166,7 @@ def wants_json() -> bool:
 
 def error_response(err: ValidatorError, status: int | None = None) -> Response:
     """The JSON error body (or the HTML error page) for ``err``."""
-    status = status or status_of(err)
+    status = status or http_status(err)
     if wants_json():
         resp = jsonify({"error": err.to_dict()})
     else:
