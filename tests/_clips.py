@@ -14,6 +14,17 @@ import cv2
 import numpy as np
 
 
+def encode(out: av.container.OutputContainer, vs: av.VideoStream, images) -> None:
+    """Encode BGR ``images`` into stream ``vs`` at one frame a tick, and flush it."""
+    for i, img in enumerate(images):
+        fr = av.VideoFrame.from_ndarray(img, format="bgr24")
+        fr.pts, fr.time_base = i, Fraction(1, 30)
+        for pkt in vs.encode(fr):
+            out.mux(pkt)
+    for pkt in vs.encode(None):
+        out.mux(pkt)
+
+
 def write_clip(path: Path, frames: int = 30, *, faststart: bool = False) -> Path:
     """A 64x48 H.264 MP4 of ``frames`` noise frames at 30 fps."""
     options = {"movflags": "faststart"} if faststart else {}
@@ -21,14 +32,26 @@ def write_clip(path: Path, frames: int = 30, *, faststart: bool = False) -> Path
         vs = out.add_stream("libx264", rate=30)
         vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
         rng = np.random.default_rng(0)
-        for i in range(frames):
-            img = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
-            fr = av.VideoFrame.from_ndarray(img, format="rgb24")
-            fr.pts, fr.time_base = i, Fraction(1, 30)
-            for pkt in vs.encode(fr):
-                out.mux(pkt)
-        for pkt in vs.encode(None):
-            out.mux(pkt)
+        encode(out, vs, (rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(frames)))
+    return path
+
+
+def write_two_streams(path: Path) -> Path:
+    """An MP4 whose first video stream is a short red clip (5 frames, like a preview
+    track) and whose second, the default, is the recording: 60 green frames."""
+    with av.open(str(path), "w") as out:
+        streams = []
+        for _ in range(2):
+            vs = out.add_stream("libx264", rate=30)
+            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+            streams.append(vs)
+        # The recording is the default track (as a phone's main track is).
+        streams[0].disposition = av.stream.Disposition(0)
+        streams[1].disposition = av.stream.Disposition.default
+        for vs, n, bgr in ((streams[0], 5, (0, 0, 255)), (streams[1], 60, (0, 255, 0))):
+            img = np.zeros((48, 64, 3), np.uint8)
+            img[:] = bgr
+            encode(out, vs, [img] * n)
     return path
 
 

@@ -8,6 +8,7 @@ import cv2
 import jsonschema
 import numpy as np
 import pytest
+from _clips import write_two_streams
 from _media import clip
 
 from validator import check, check_case
@@ -104,41 +105,12 @@ def test_moments_and_contact_sheet_layout():
     assert sheet.shape[1] == 4 * 200 and sheet.shape[0] == 2 * (200 + 18)
 
 
-def _two_streams(path: Path) -> Path:
-    """An MP4 whose first video stream is a short red clip (5 frames, like a preview
-    track) and whose second is the recording: 60 green frames."""
-    from fractions import Fraction
-
-    import av
-
-    with av.open(str(path), "w") as out:
-        streams = []
-        for _ in range(2):
-            vs = out.add_stream("libx264", rate=30)
-            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-            streams.append(vs)
-        # The recording is the default track (as a phone's main track is).
-        streams[0].disposition = av.stream.Disposition(0)
-        streams[1].disposition = av.stream.Disposition.default
-        for vs, n, bgr in ((streams[0], 5, (0, 0, 255)), (streams[1], 60, (0, 255, 0))):
-            img = np.zeros((48, 64, 3), np.uint8)
-            img[:] = bgr
-            for i in range(n):
-                fr = av.VideoFrame.from_ndarray(img, format="bgr24")
-                fr.pts, fr.time_base = i, Fraction(1, 30)
-                for pkt in vs.encode(fr):
-                    out.mux(pkt)
-            for pkt in vs.encode(None):
-                out.mux(pkt)
-    return path
-
-
 def test_pictures_come_from_the_stream_the_check_analysed(tmp_path, monkeypatch):
     from validator.media.probe import probe
     from validator.policy import load_policy
     from validator.report import thumbnails
 
-    video = _two_streams(tmp_path / "two.mp4")
+    video = write_two_streams(tmp_path / "two.mp4")
     chosen = probe(video, load_policy()).video_stream_index
     assert chosen == 1  # the recording, not the 5-frame track before it
     (first,) = thumbnails._decode(video, [0.1])
