@@ -21,7 +21,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Build the generated clips a whole-table run needs, in parallel, before it starts:
     on a fresh machine (CI) that halves the wall time of the first build on 2 cores.
     Built clips are reused (``fixtures.generate.build`` checks them), so a run with a
-    filled cache pays nothing."""
+    filled cache pays nothing. ``--collect-only`` builds nothing: it runs no test."""
+    if session.config.option.collectonly:
+        return
     modules = {getattr(item.module, "__name__", "") for item in session.items}
     if not modules & EVERY_VARIANT:
         return
