@@ -6,7 +6,7 @@
 * checks and metrics, computed once per session whichever modules ask for them:
   ``checked_report(path, facts)`` (``validator.check``), ``fixture_report(name)`` (that,
   on a generated clip, with the case of its truth), ``face_metrics(name)`` (the faces
-  detector on a generated clip), ``quality_analysis(path)`` (the quality detector);
+  detector on a generated clip);
 * the web: ``app`` (a test app with its own ``DATA_DIR`` under ``tmp_path`` and a worker
   running the fake analysis) and ``client``.
 
@@ -34,12 +34,10 @@ import pytest
 from _media import CACHE, DEVSET, REALDATA, clip
 
 if TYPE_CHECKING:
-    import numpy as np
     from flask import Flask
     from flask.testing import FlaskClient
 
     from validator.detectors.faces import FaceMetrics
-    from validator.detectors.quality import QualityMetrics
     from validator.models import Report
 
 # Test modules that check every generated variant: when a run collects them, all the
@@ -94,12 +92,9 @@ def fixture_cache() -> Path:
 @pytest.fixture(scope="session")
 def fixture_clip(fixture_cache: Path) -> Callable[[str], tuple[Path, dict]]:
     """``fixture_clip(name)``: the generated variant ``name`` and a copy of its truth,
-    built once per run; skips the test when this checkout's generator has no such variant."""
-    from fixtures.generate import VARIANTS  # numpy, OpenCV, PyAV: only for tests that build
+    built once per run (an unknown name is an error that lists the known ones)."""
 
     def get(name: str) -> tuple[Path, dict]:
-        if name not in VARIANTS:
-            pytest.skip(f"fixture variant {name!r} is not in this checkout's fixtures")
         return clip(name)  # _media's build cache, shared with the tests that import it
 
     return get
@@ -146,7 +141,8 @@ def face_metrics(
 ) -> Callable[[str], tuple[FaceMetrics, dict]]:
     """``face_metrics(name)``: the faces detector's metrics on a generated variant (run
     with the waybill detector, whose reads tell labelled faces apart), and a copy of the
-    variant's truth."""
+    variant's truth; skips the test when this checkout's generator has no such variant."""
+    from fixtures.generate import VARIANTS
     from validator.analyze import run_detectors
     from validator.detectors.faces import FaceDetector
     from validator.detectors.waybill import WaybillDetector
@@ -165,38 +161,10 @@ def face_metrics(
         return found["faces"].metrics
 
     def get(name: str) -> tuple[FaceMetrics, dict]:
+        if name not in VARIANTS:
+            pytest.skip(f"fixture variant {name!r} is not in this checkout's fixtures")
         path, truth = fixture_clip(name)
         return decoded(path), truth
-
-    return get
-
-
-@pytest.fixture(scope="session")
-def quality_analysis() -> Callable[[Path], tuple[int, int, QualityMetrics, tuple[np.ndarray, ...]]]:
-    """``quality_analysis(path)``: a clip's display width and height, the quality
-    detector's metrics (default policy) and up to three full-size, not-dark gray frames
-    (every 45th), decoded once per run."""
-    from validator.detectors.quality import QualityDetector
-    from validator.media.source import VideoSource
-    from validator.policy import load_policy
-
-    policy = load_policy()
-
-    @cache
-    def get(path: Path) -> tuple[int, int, QualityMetrics, tuple[np.ndarray, ...]]:
-        det = QualityDetector(None, policy)
-        size: tuple[int, int] | None = None
-        hires: list[np.ndarray] = []
-        with VideoSource(path) as src:
-            for f in src:
-                if size is None or (f.index % 45 == 0 and len(hires) < 3):
-                    y = f.hires(100_000)
-                    size = (y.shape[1], y.shape[0])
-                    if y.mean() > 30:
-                        hires.append(y.copy())
-                det.process(f)
-        assert size is not None
-        return size[0], size[1], det.finish().metrics, tuple(hires)
 
     return get
 
