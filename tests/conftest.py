@@ -15,6 +15,8 @@ factories with a cache: two modules that need the same clip's report or metrics 
 once per run (``test_faces`` and ``test_opening`` share ``face_metrics``,
 ``test_fixture_truth`` and ``test_fixture_matrix`` share ``fixture_report``). What they
 return is shared between tests: read it, do not change it (the truths are copies).
+A cache that only one module reads stays in it as a module fixture (``test_cuts_generality``'s
+``box``, ``test_quality_generality``'s ``analyzed``, ``test_waybill_conformance``'s ``gray``).
 
 Test modules never ``from conftest import``: pytest may import ``tests/e2e/conftest.py``
 under the module name ``conftest``, and the import then finds the wrong file (that broke
