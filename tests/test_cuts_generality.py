@@ -31,9 +31,6 @@ FPS = 30
 CRF = 20  # an editing app's "high quality" export
 TOL_S = 2 / FPS  # a hard cut is found on its frame (one frame either way)
 CONTINUITY = {"cut", "possible_cut"}
-# Real clips beside the project (not importable from conftest: pytest may import another
-# conftest module of that name first, tests/e2e's in CI)
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
 # --- clips -------------------------------------------------------------------------------
 
@@ -83,11 +80,9 @@ def gain(img: np.ndarray, g: float) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def box() -> list[np.ndarray]:
+def box(realdata: Path) -> list[np.ndarray]:
     """8 s of the real webcam clip: a hand turns a printed box over a desk; continuous."""
-    if not REALDATA.is_dir():
-        pytest.skip(f"real media folder {REALDATA} is absent (expected ../shared/realdata)")
-    return decode(REALDATA / "opencv-doc" / "box.mp4", 2.0, 10.0)
+    return decode(realdata / "opencv-doc" / "box.mp4", 2.0, 10.0)
 
 
 def cut_at(evs: list[dict], t_s: float, tol: float = TOL_S) -> list[dict]:

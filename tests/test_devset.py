@@ -15,14 +15,12 @@ event.
 from __future__ import annotations
 
 import json
-from functools import cache
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _media import DEVSET
 
-from validator import check
-
-DEVSET = Path(__file__).resolve().parents[1].parent / "shared" / "devset"
 TOL_S = 0.5
 TRACKING = "SF1402837716254"  # the return's number in every devset case (its README)
 CONTINUITY = {"cut", "possible_cut", "gap", "audio_gap", "freeze"}
@@ -44,11 +42,17 @@ pytestmark = [
 ]
 
 
-@cache
-def checked(name: str):
-    t = TRUTH["cases"][name]
-    facts = {"return": {"tracking_number": TRACKING, "signed_at": TRUTH["return_signed_at"]}}
-    return check(DEVSET / t["file"], facts=facts).to_dict(), t
+@pytest.fixture(scope="module")
+def checked(devset: Path, checked_report) -> Callable[[str], tuple[dict, dict]]:
+    """``checked(name)``: the report of a devset case (checked once per run, conftest.py's
+    ``checked_report``) as a dict, and the case's truth."""
+
+    def get(name: str) -> tuple[dict, dict]:
+        t = TRUTH["cases"][name]
+        facts = {"return": {"tracking_number": TRACKING, "signed_at": TRUTH["return_signed_at"]}}
+        return checked_report(devset / t["file"], facts).to_dict(), t
+
+    return get
 
 
 def _params():
@@ -58,7 +62,7 @@ def _params():
 
 
 @pytest.mark.parametrize("name, requirement", list(_params()))
-def test_verdict_matches_truth(name, requirement):
+def test_verdict_matches_truth(checked, name, requirement):
     report, t = checked(name)
     want = t["expect"][requirement]
     right = want if isinstance(want, list) else [want]
@@ -67,7 +71,7 @@ def test_verdict_matches_truth(name, requirement):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_face_count_matches_truth(name):
+def test_face_count_matches_truth(checked, name):
     report, t = checked(name)
     allowed = t["expect"]["completeness"]
     cannot_tell = (
@@ -85,7 +89,7 @@ def _continuity(report: dict) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_every_edit_is_found(name):
+def test_every_edit_is_found(checked, name):
     report, t = checked(name)
     found = _continuity(report)
     for edit in t["events"]:
@@ -100,7 +104,7 @@ def test_every_edit_is_found(name):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_no_continuity_event_that_is_not_there(name):
+def test_no_continuity_event_that_is_not_there(checked, name):
     report, t = checked(name)
     spans = [(e["t"] - TOL_S, e["t"] + (e.get("length_s") or 0.0) + TOL_S) for e in t["events"]]
     extra = [e for e in _continuity(report) if not any(a <= e["t_s"] <= b for a, b in spans)]

@@ -6,21 +6,19 @@ how many count (``faces_counted``); and in-memory clips of a textured box turned
 through known rotations (an orthographic render, below), which test the geometry
 by relation: a quarter turn shows a neighbour, a half turn the opposite face, a
 roll no new face, a face shown again counts once, a glimpse does not count.
+
+The variants' metrics are conftest.py's ``face_metrics``: one decode per variant per run,
+shared with ``test_opening``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from functools import cache
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from fixtures.generate import VARIANTS, build
-from validator.analyze import run_detectors
 from validator.detectors.base import Frame
 from validator.detectors.faces import (
     UNSEEN_SHARE,
@@ -31,29 +29,10 @@ from validator.detectors.faces import (
     unseen_change,
 )
 from validator.detectors.orientation import CUBE, FRONTAL, Turn, exp_so3, fuse
-from validator.detectors.waybill import WaybillDetector
-from validator.media.probe import probe
-from validator.media.source import VideoSource
 from validator.policy import load_policy
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
 P = load_policy()
 TOL_S = 0.5
-
-
-@cache
-def faces_of(name: str) -> tuple[dict, dict]:
-    """The faces detector's metrics on a generated variant, and the variant's truth."""
-    if name not in VARIANTS:
-        pytest.skip(f"fixture variant {name!r} is not in this checkout's fixtures")
-    path, truth = build(name, CACHE)
-    media = probe(path, P)
-    with VideoSource(path, stream_index=media.video_stream_index) as source:
-        # with the waybill detector, whose reads tell labelled faces apart
-        detectors = [FaceDetector(media, P), WaybillDetector(media, P)]
-        found = run_detectors(source, detectors, duration_s=media.duration_s)
-    return found["faces"].metrics, truth
 
 
 def counted(truth: dict) -> list[dict]:
@@ -77,16 +56,16 @@ FACE_VARIANTS = [
 
 
 @pytest.mark.parametrize("name", FACE_VARIANTS)
-def test_face_count_matches_truth(name):
-    m, truth = faces_of(name)
+def test_face_count_matches_truth(face_metrics, name):
+    m, truth = face_metrics(name)
     want = truth.get("faces_counted", len(counted(truth)))
     assert m.established, f"{name}: count not established: {m}"
     assert m.count == want, f"{name}: {m.shown} vs truth {truth['faces']}"
 
 
 @pytest.mark.parametrize("name", FACE_VARIANTS)
-def test_each_face_first_shown_at_its_true_time(name):
-    m, truth = faces_of(name)
+def test_each_face_first_shown_at_its_true_time(face_metrics, name):
+    m, truth = face_metrics(name)
     found = sorted(f["t_s"] for f in m.shown)
     want = sorted(f["first_t_s"] for f in counted(truth))
     assert len(found) == len(want)
@@ -94,16 +73,16 @@ def test_each_face_first_shown_at_its_true_time(name):
         assert abs(got - t) <= TOL_S, f"{name}: first shown at {found}, truth {want}"
 
 
-def test_slow_and_fast_turning_count_the_same():
-    slow, _ = faces_of("slow-turning")
-    fast, _ = faces_of("fast-turning")
+def test_slow_and_fast_turning_count_the_same(face_metrics):
+    slow, _ = face_metrics("slow-turning")
+    fast, _ = face_metrics("fast-turning")
     assert slow.count == 6 and slow.established
     # 0.2 s flicks with 1/3-frame pans: six faces, or a count left to a person
     assert fast.count == 6 or not fast.established
 
 
-def test_plain_carton_is_counted_or_left_to_a_person():
-    m, truth = faces_of("plain-carton")
+def test_plain_carton_is_counted_or_left_to_a_person(face_metrics):
+    m, truth = face_metrics("plain-carton")
     assert truth["faces_counted"] == 6
     # Unprinted kraft faces: geometry follows the turns; the count is six, or not
     # established, never an established count below six (a false fail).
@@ -299,19 +278,20 @@ def run(frames: list[Frame]) -> tuple[dict, FaceDetector]:
 SIX = [("y", 90, 0.7), ("y", 90, 0.7), ("y", 90, 0.7), ("x", 90, 0.7), ("x", -180, 1.2)]
 
 
-@cache
+@pytest.fixture(scope="module")
 def six_faces() -> tuple[dict, FaceDetector]:
+    """The six-face turning clip, rendered and run once for the tests that read it."""
     return run(turning_clip(SIX))
 
 
-def test_a_turning_box_shows_its_six_faces():
-    m, d = six_faces()
+def test_a_turning_box_shows_its_six_faces(six_faces):
+    m, d = six_faces
     assert len(d.holds) == 6
     assert m.count == 6 and m.established, m
 
 
-def test_quarter_turns_are_measured_near_ninety_degrees():
-    _, d = six_faces()
+def test_quarter_turns_are_measured_near_ninety_degrees(six_faces):
+    _, d = six_faces
     from validator.detectors.orientation import rotation_angle_deg
 
     yaws = [rotation_angle_deg(d.turns[k].rotation, np.eye(3)) for k in (1, 2, 3)]
@@ -348,8 +328,8 @@ def test_a_cut_between_two_views_is_a_turn_not_followed():
     assert not m.established
 
 
-def test_state_stays_bounded():
-    _, d = six_faces()
+def test_state_stays_bounded(six_faces):
+    _, d = six_faces
     for h in d.holds:  # a few kilobytes of features per hold, never frames
         assert h.features is None or h.features.nbytes <= 400 * 32
     assert len(d.turns) == len(d.holds)

@@ -11,13 +11,14 @@ Every ``TRANSITIONS`` clip hides a removed stretch behind an editing-app transit
 (cross-dissolve of 2-30 frames, dip to black, a 2x speed ramp): completeness must not
 pass, and a cut-like event must be found within ``TOL_S`` of the transition's midpoint.
 
-The checks are shared with ``test_fixture_truth`` (one check per clip per run).
+The checks are shared with ``test_fixture_truth`` (one check per clip per run: conftest.py's
+``fixture_report``).
 """
 
 from __future__ import annotations
 
 import pytest
-from test_fixture_truth import UNSEEN_EDITS, checked
+from _media import UNSEEN_EDITS
 
 from fixtures.generate import MATRIX, TRANSITIONS
 
@@ -33,8 +34,8 @@ def _reasons(report, requirement: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", MATRIX)
-def test_matrix_clip_fails_no_requirement(name, record_property):
-    report, _ = checked(name)
+def test_matrix_clip_fails_no_requirement(fixture_report, name, record_property):
+    report, _ = fixture_report(name)
     verdicts = {r: report.requirement(r)["verdict"] for r in REQUIREMENTS}
     reviews = {r: _reasons(report, r) for r, v in verdicts.items() if v == "review"}
     # Which reasons a clean take gets, per requirement (in the JUnit XML with --junitxml).
@@ -50,7 +51,7 @@ def test_matrix_clip_fails_no_requirement(name, record_property):
 # A 2x speed ramp leaves every frame a real, continuous picture: only the motion runs
 # twice as fast for 0.8 s. Nothing in this project measures that (the cut detector judges
 # differences between frames, the faces detector turns, not their speed), so the ramp is
-# not found: a strict expected failure (test_fixture_truth.UNSEEN_EDITS) that says so,
+# not found: a strict expected failure (_media.UNSEEN_EDITS) that says so,
 # and fails once it is found.
 FOUND = [
     pytest.param(n, id=n, marks=[pytest.mark.xfail(strict=True, reason=UNSEEN_EDITS[n])])
@@ -61,8 +62,8 @@ FOUND = [
 
 
 @pytest.mark.parametrize("name", FOUND)
-def test_transition_is_found(name):
-    report, truth = checked(name)
+def test_transition_is_found(fixture_report, name):
+    report, truth = fixture_report(name)
     [edit] = [e for e in truth["events"] if e["kind"] == "cut"]
     assert "transition" in edit
     completeness = report.requirement("completeness")
@@ -74,9 +75,9 @@ def test_transition_is_found(name):
 
 
 @pytest.mark.parametrize("name", TRANSITIONS)
-def test_transition_clip_fails_nothing_else(name):
+def test_transition_clip_fails_nothing_else(fixture_report, name):
     """Apart from the edit the clip is the clean take: the other requirements hold."""
-    report, _ = checked(name)
+    report, _ = fixture_report(name)
     for requirement in ("consistency", "validity", "timeliness"):
         got = report.requirement(requirement)
         assert got["verdict"] != "fail", f"{name}/{requirement}: {got['reasons']}"

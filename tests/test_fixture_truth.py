@@ -3,30 +3,19 @@
 Each event of the truth must be found within ``TOL_S`` with the right kind; no
 continuity event (cut, gap, audio gap, freeze, black) may be found that the truth
 does not have; each requirement's verdict must be the one the truth expects.
-Clips are built once per run into FIXTURE_CACHE (default ``.cache/fixtures``).
+Clips are built once per run into FIXTURE_CACHE (default ``.cache/fixtures``) and checked
+once per run (conftest.py's ``fixture_report``, shared with ``test_fixture_matrix``).
 """
 
 from __future__ import annotations
 
-import os
-from functools import cache
-from pathlib import Path
-
 import pytest
+from _media import UNSEEN_EDITS
 
-from fixtures.generate import VARIANTS, build
-from validator import check
+from fixtures.generate import VARIANTS
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
 TOL_S = 0.5
 CONTINUITY = {"cut", "possible_cut", "gap", "audio_gap", "freeze", "black"}
-# Edits no detector can see, as strict expected failures: each says why, and fails the
-# day it is found. A 2x speed ramp leaves a continuous picture whose motion runs twice as
-# fast for 0.8 s; nothing here measures speed (issue 10's closing note).
-UNSEEN_EDITS = {
-    "tr-speed-ramp": "a speed ramp keeps the picture continuous: no detector measures speed",
-}
 
 
 def _edit_params():
@@ -36,15 +25,9 @@ def _edit_params():
         yield pytest.param(name, id=name, marks=marks)
 
 
-@cache
-def checked(name: str):
-    path, truth = build(name, CACHE)
-    return check(path, facts=truth["case"]), truth
-
-
 @pytest.mark.parametrize("name", list(_edit_params()))
-def test_every_true_event_is_found(name):
-    report, truth = checked(name)
+def test_every_true_event_is_found(fixture_report, name):
+    report, truth = fixture_report(name)
     for want in truth["events"]:
         near = [
             e
@@ -57,8 +40,8 @@ def test_every_true_event_is_found(name):
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_nothing_found_that_is_not_there(name):
-    report, truth = checked(name)
+def test_nothing_found_that_is_not_there(fixture_report, name):
+    report, truth = fixture_report(name)
     extra = [
         e
         for e in report.events
@@ -85,8 +68,8 @@ def _verdict_params():
 
 
 @pytest.mark.parametrize("name, requirement", list(_verdict_params()))
-def test_verdict_matches_truth(name, requirement):
-    report, truth = checked(name)
+def test_verdict_matches_truth(fixture_report, name, requirement):
+    report, truth = fixture_report(name)
     want = truth["expected_consistency" if requirement == "consistency" else "expected"]
     want = want if requirement == "consistency" else want[requirement]
     got = report.requirement(requirement)
@@ -95,8 +78,8 @@ def test_verdict_matches_truth(name, requirement):
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_faces_counted_match_truth(name):
-    report, truth = checked(name)
+def test_faces_counted_match_truth(fixture_report, name):
+    report, truth = fixture_report(name)
     faces = report.to_dict()["faces"]
     assert bool(report.to_dict().get("starts_open")) == bool(truth.get("starts_open"))
     if truth.get("plain_faces"):
@@ -120,8 +103,8 @@ def test_faces_counted_match_truth(name):
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_media_facts_match_truth(name):
-    report, truth = checked(name)
+def test_media_facts_match_truth(fixture_report, name):
+    report, truth = fixture_report(name)
     m = report.to_dict()["media"]
     assert (m["width"], m["height"]) == (truth["width"], truth["height"])
     assert m["duration_s"] == pytest.approx(truth["duration_s"], abs=0.1)

@@ -5,6 +5,8 @@ The detector sees the opening when the flaps show the dark inside; the truth's
 (0.6-0.8 s in the fixtures) before the flaps move. The bound tested is the
 honest one: not before the seal is broken, and at most ``TOL_S`` after the
 flaps start to open (see the report note on the slit).
+The variants' face metrics are conftest.py's ``face_metrics``: one decode per variant
+per run, shared with the face tests.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_faces import faces_of  # one decode per variant, shared with the face tests
 
 from validator import requirements as req
 from validator.detectors.faces import FaceMetrics, Hold, descriptor, distance
@@ -41,8 +42,8 @@ MERGE = 0.30
         )
     ],
 )
-def test_opening_between_seal_cut_and_flaps(name):
-    m, truth = faces_of(name)
+def test_opening_between_seal_cut_and_flaps(face_metrics, name):
+    m, truth = face_metrics(name)
     assert not m.starts_open
     cut, flaps = truth["opening"]["seal_cut_s"], truth["opening"]["flaps_open_s"]
     assert m.opened_at_s is not None, f"{name}: no opening found"
@@ -51,8 +52,8 @@ def test_opening_between_seal_cut_and_flaps(name):
     assert all(f["t_s"] < m.opened_at_s for f in m.shown)
 
 
-def test_video_that_starts_open_is_flagged():
-    m, truth = faces_of("already-open")
+def test_video_that_starts_open_is_flagged(face_metrics):
+    m, truth = face_metrics("already-open")
     assert truth["starts_open"] is True
     assert m.starts_open is True
     assert m.count == 0

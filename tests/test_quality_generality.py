@@ -17,13 +17,14 @@ against the other two sources the brief names:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from _media import ANDROIDX, DEVSET
+from _media import ANDROIDX
 
 from validator.detectors.quality import QualityDetector, QualityMetrics, edge_spread
 from validator.media.source import ANALYSIS_LONG_SIDE, VideoSource
@@ -62,8 +63,10 @@ FRAME_CLIPS = (
 )
 
 
-@cache
-def analysed(path: Path) -> tuple[int, int, dict, tuple[np.ndarray, ...]]:
+Analysis = tuple[int, int, QualityMetrics, tuple[np.ndarray, ...]]
+
+
+def analyze(path: Path) -> Analysis:
     """Display size, the quality detector's metrics and a few full-size frames of a clip."""
     det = QualityDetector(None, POLICY)
     size: tuple[int, int] | None = None
@@ -78,6 +81,12 @@ def analysed(path: Path) -> tuple[int, int, dict, tuple[np.ndarray, ...]]:
             det.process(f)
     assert size is not None
     return size[0], size[1], det.finish().metrics, tuple(hires)
+
+
+@pytest.fixture(scope="module")
+def analyzed() -> Callable[[Path], Analysis]:
+    """``analyze``, once per clip for this module's tests: each clip is decoded whole."""
+    return cache(analyze)
 
 
 def at_analysis_size(img: np.ndarray) -> np.ndarray:
@@ -100,8 +109,8 @@ def blur_share(img: np.ndarray, pct: float) -> np.ndarray:
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("clip", REAL_CLIPS)
-def test_real_clips_in_focus_are_never_called_blurred(realdata, clip):
-    w, h, metrics, _ = analysed(realdata / clip)
+def test_real_clips_in_focus_are_never_called_blurred(analyzed, realdata, clip):
+    w, h, metrics, _ = analyzed(realdata / clip)
     r = validity(w, h, metrics, None, POLICY)
     codes = [x.code for x in r.reasons]
     assert "blurred" not in codes, (clip, metrics.profile)
@@ -111,26 +120,26 @@ def test_real_clips_in_focus_are_never_called_blurred(realdata, clip):
 
 
 @pytest.mark.realdata
-def test_a_real_handheld_clip_is_known_and_sharp_throughout(realdata):
-    w, h, metrics, _ = analysed(realdata / "opencv-doc/box.mp4")
+def test_a_real_handheld_clip_is_known_and_sharp_throughout(analyzed, realdata):
+    w, h, metrics, _ = analyzed(realdata / "opencv-doc/box.mp4")
     known = [s["blur_pct"] for s in metrics.profile if s["blur_pct"] is not None]
     assert len(known) >= 0.9 * metrics.seconds
     assert max(known) < 0.8 * LIMIT
     assert validity(w, h, metrics, None, POLICY).verdict != "fail"
 
 
-def real_frames(realdata: Path) -> list[np.ndarray]:
-    frames = [f for clip in FRAME_CLIPS for f in analysed(realdata / clip)[3]]
+def real_frames(analyzed: Callable[[Path], Analysis], realdata: Path) -> list[np.ndarray]:
+    frames = [f for clip in FRAME_CLIPS for f in analyzed(realdata / clip)[3]]
     assert len(frames) >= 6
     return frames
 
 
 @pytest.mark.realdata
-def test_blurring_real_frames_by_a_share_of_their_size(realdata):
+def test_blurring_real_frames_by_a_share_of_their_size(analyzed, realdata):
     # 0.2%: print a tenth of the frame wide stays crisp; 0.68%: the devset's out-of-focus
     # clip (sigma 6.5 px at 960 px); the threshold lies between (legibility is lost from
     # about 0.4%: tests/test_quality_calibration.py and the policy's source).
-    for img in real_frames(realdata):
+    for img in real_frames(analyzed, realdata):
         values = [spread_pct(blur_share(img, p)) for p in (0, 0.2, 0.35, 0.5, 0.68, 0.9)]
         assert None not in values
         assert values[1] < LIMIT, values
@@ -140,8 +149,8 @@ def test_blurring_real_frames_by_a_share_of_their_size(realdata):
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("pct", [0.2, 0.6])
-def test_the_same_share_of_blur_reads_the_same_at_every_resolution(realdata, pct):
-    frames = analysed(realdata / f"{ANDROIDX}/h265_with_metadata_track.mp4")[3]
+def test_the_same_share_of_blur_reads_the_same_at_every_resolution(analyzed, realdata, pct):
+    frames = analyzed(realdata / f"{ANDROIDX}/h265_with_metadata_track.mp4")[3]
     base = frames[0]  # a 1080x1920 phone frame of a keyboard, in focus
     readings = []
     for long_side in (854, 1280, 1920, 3840):
@@ -155,23 +164,23 @@ def test_the_same_share_of_blur_reads_the_same_at_every_resolution(realdata, pct
 
 
 @pytest.mark.realdata
-def test_a_4k_clip_is_judged_on_the_share_not_the_pixels(realdata):
-    frames = analysed(realdata / f"{ANDROIDX}/h265_with_metadata_track.mp4")[3]
+def test_a_4k_clip_is_judged_on_the_share_not_the_pixels(analyzed, realdata):
+    frames = analyzed(realdata / f"{ANDROIDX}/h265_with_metadata_track.mp4")[3]
     uhd = cv2.resize(frames[0], (2160, 3840), interpolation=cv2.INTER_CUBIC)
     # sigma 3 px is sharp at 4K (0.08% of the frame); at 854 px it is 0.35%
     assert spread_pct(cv2.GaussianBlur(uhd, (0, 0), 3.0)) < 0.6 * LIMIT
 
 
-def devset_profile(name: str) -> QualityMetrics:
-    path = DEVSET / f"{name}.mp4"
+def devset_profile(analyzed: Callable[[Path], Analysis], devset: Path, name: str) -> QualityMetrics:
+    path = devset / f"{name}.mp4"
     if not path.is_file():
-        pytest.skip(f"development set {DEVSET} is absent")
-    return analysed(path)[2]
+        pytest.skip(f"development set {devset} has no {path.name}")
+    return analyzed(path)[2]
 
 
 @pytest.mark.realdata
-def test_the_independent_renderers_out_of_focus_clip_is_blurred():
-    p = devset_profile("d10_out_of_focus").profile
+def test_the_independent_renderers_out_of_focus_clip_is_blurred(analyzed, devset):
+    p = devset_profile(analyzed, devset, "d10_out_of_focus").profile
     known = [s["blur_pct"] for s in p if s["blur_pct"] is not None]
     assert len(known) >= 0.9 * len(p)
     assert sum(v > LIMIT for v in known) >= 0.9 * len(known)
@@ -179,9 +188,9 @@ def test_the_independent_renderers_out_of_focus_clip_is_blurred():
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", ["d01_clean", "d02_phone_on_stand"])
-def test_the_independent_renderers_plain_desk_clips_are_known_and_sharp(name):
+def test_the_independent_renderers_plain_desk_clips_are_known_and_sharp(analyzed, devset, name):
     # mostly smooth cardboard and table: the frames that the old global metric called blank
-    p = devset_profile(name).profile
+    p = devset_profile(analyzed, devset, name).profile
     known = [s["blur_pct"] for s in p if s["blur_pct"] is not None]
     assert len(known) == len(p)
     assert max(known) < 0.6 * LIMIT

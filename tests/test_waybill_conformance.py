@@ -13,8 +13,9 @@ at all.
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -92,9 +93,18 @@ def _images(folder: str) -> list[Path]:
     return sorted(p for p in (SAMPLES / folder).iterdir() if p.suffix in IMAGE_SUFFIXES)
 
 
-@functools.cache
-def _gray(path: Path) -> np.ndarray | None:
+Loader = Callable[[Path], np.ndarray | None]
+
+
+def _load_gray(path: Path) -> np.ndarray | None:
     return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+
+
+@pytest.fixture(scope="module")
+def gray() -> Loader:
+    """An image as OpenCV loads it in gray (``None`` if it cannot), read once for this
+    module's tests: each image is read at four rotations."""
+    return cache(_load_gray)
 
 
 def _expected(image: Path) -> str | None:
@@ -119,8 +129,8 @@ def _expected_keys(image: Path) -> dict[str, str]:
     return kv
 
 
-def _frame(image: Path, rotation: int) -> np.ndarray | None:
-    g = _gray(image)
+def _frame(gray: Loader, image: Path, rotation: int) -> np.ndarray | None:
+    g = gray(image)
     if g is None or ROTATE[rotation] is None:
         return g
     return cv2.rotate(g, ROTATE[rotation])
@@ -133,14 +143,14 @@ def test_every_code128_and_qrcode_folder_is_covered() -> None:
 
 
 @pytest.mark.parametrize("row", [r for r in ROWS if r.fmt != "None"], ids=lambda r: r.id)
-def test_folder_reaches_zxing_minimum(row: Row) -> None:
+def test_folder_reaches_zxing_minimum(gray: Loader, row: Row) -> None:
     images = _images(row.folder)
     assert len(images) == row.n_images
     passed, misread, missed = [], [], []
     for image in images:
         expected = _expected(image)
         assert expected is not None, f"no expected text for {image.name}"
-        frame = _frame(image, row.rotation)
+        frame = _frame(gray, image, row.rotation)
         assert frame is not None, f"OpenCV cannot load {image}"
         reads = read_codes(frame)
         hit = [r for r in reads if r.text == expected]
@@ -161,13 +171,13 @@ def test_folder_reaches_zxing_minimum(row: Row) -> None:
 
 
 @pytest.mark.parametrize("row", [r for r in ROWS if r.fmt == "None"], ids=lambda r: r.id)
-def test_falsepositives_read_nothing(row: Row) -> None:
+def test_falsepositives_read_nothing(gray: Loader, row: Row) -> None:
     images = _images(row.folder)
     assert len(images) == row.n_images
     read = {}
     loaded = 0
     for image in images:
-        frame = _frame(image, row.rotation)
+        frame = _frame(gray, image, row.rotation)
         if frame is None:
             assert f"{row.folder}/{image.name}" in UNLOADABLE, f"OpenCV cannot load {image}"
             continue
@@ -178,7 +188,7 @@ def test_falsepositives_read_nothing(row: Row) -> None:
     assert read == {}
 
 
-def test_structured_append_parts_read_and_join_in_order() -> None:
+def test_structured_append_parts_read_and_join_in_order(gray: Loader) -> None:
     """qrcode-7 (not in the TSV): one text split over four QR symbols, 01-01 ... 01-04.
 
     zxing-cpp merges the parts by their sequence index; the Python binding does not
@@ -189,7 +199,7 @@ def test_structured_append_parts_read_and_join_in_order() -> None:
     assert len(parts) == 4
     texts = []
     for p in parts:
-        reads = read_codes(_frame(p, 0))
+        reads = read_codes(_frame(gray, p, 0))
         assert len(reads) == 1 and reads[0].format == "QRCode", p.name
         texts.append(reads[0].text)
     assert "".join(texts) == _expected(folder / "01.png")

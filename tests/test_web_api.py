@@ -27,6 +27,8 @@ from validator.web.errors import codes
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = "validator.jobs.testing:fake_analysis"
 MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200  # sniffs as MP4; the fake analysis does not care
+# The ``app`` (its own DATA_DIR, a worker running the fake analysis) and ``client``
+# fixtures are conftest.py's.
 
 
 def fixture_clip(name: str) -> tuple[Path, dict]:
@@ -47,16 +49,6 @@ def make_app(tmp_path: Path, **overrides: object) -> Iterator[Flask]:
             yield app
     finally:
         app.extensions["appeal"].close()
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    yield from make_app(tmp_path, ANALYSIS_TARGET=FAKE)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def key_for(app: Flask, tenant: str, **kw: object) -> dict[str, str]:

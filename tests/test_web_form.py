@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,10 @@ from flask.testing import FlaskClient
 from validator.jobs.testing import app_config, worker
 from validator.web import create_app
 
-FAKE = "validator.jobs.testing:fake_analysis"
 MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200
 XHR = {"X-Requested-With": "XMLHttpRequest"}
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(app_config(tmp_path / "data", ANALYSIS_TARGET=FAKE))
-    with worker(app):  # the web only enqueues
-        yield app
-    app.extensions["appeal"].close()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+# The ``app`` (its own DATA_DIR, a worker running the fake analysis) and ``client``
+# fixtures are conftest.py's.
 
 
 def token(client: FlaskClient) -> str:
