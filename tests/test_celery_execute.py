@@ -30,12 +30,13 @@ def env(tmp_path: Path) -> Iterator[tuple[Settings, Store]]:
         store.close()
 
 
-def queued(cfg: Settings, store: Store) -> str:
-    tenant = store.tenant("acme")
+def queued(cfg: Settings, store: Store, tenant_name: str = "acme") -> str:
+    """A queued check of a file of its own (the same file's report would be reused)."""
+    tenant = store.tenant(tenant_name)
     assert tenant is not None
     check_id = str(uuid.uuid4())
     stored = local_storage(cfg.data_dir).put_stream(
-        str(tenant.id), check_id, io.BytesIO(b"\0\0\0\x18ftypmp42" + b"\0" * 64)
+        str(tenant.id), check_id, io.BytesIO(b"\0\0\0\x18ftypmp42" + check_id.encode() + b"\0" * 28)
     )
     store.create_check(id=check_id, tenant_id=tenant.id, size_bytes=stored.size,
                        sha256=stored.sha256, case=None, facts_hash="x", policy="taobao",
@@ -95,6 +96,46 @@ def test_a_job_whose_worker_keeps_dying_is_abandoned(env) -> None:
                      analysis=fake_analysis)  # fmt: skip
     assert result["status"] == "failed" and result["error"]["code"] == "job_abandoned"
     assert runs(cfg) == 0
+
+
+def ran(cfg: Settings) -> list[str]:
+    """The checks the fake analysis ran, in order (its log names each check's folder)."""
+    log = cfg.data_dir / "fake-analysis.log"
+    return [Path(line).parent.name for line in log.read_text().splitlines()]
+
+
+def test_one_tenants_many_uploads_do_not_hold_another_s_check_behind_them(env) -> None:
+    """Issue 13, item 3: messages arrive in upload order (a FIFO); jobs start round-robin."""
+    cfg, store = env
+    many = [queued(cfg, store, "busy") for _ in range(12)]
+    assert execute(many[0], cfg, task_id="m0", analysis=fake_analysis)["status"] == "done"
+    single = queued(cfg, store, "other")  # uploaded while busy's first check ran
+    # The next message in the queue is busy's second upload's, but it is other's turn.
+    execute(many[1], cfg, task_id="m1", analysis=fake_analysis)
+    assert ran(cfg) == [many[0], single]
+    for i, check_id in enumerate([*many[2:], single], start=2):
+        execute(check_id, cfg, task_id=f"m{i}", analysis=fake_analysis)
+    # Every job ran exactly once, each tenant's in upload order; other's message, last
+    # in the queue, found its check done.
+    assert ran(cfg) == [many[0], single, *many[1:]]
+    assert all(store.get(c).status == "done" for c in [*many, single])
+
+
+def test_a_tenant_at_its_limit_waits_while_others_start(env) -> None:
+    cfg, store = env
+    cfg = replace(cfg, tenant_max_running=1)
+    first, second = queued(cfg, store, "busy"), queued(cfg, store, "busy")
+    assert store.claim(first, owner_of("elsewhere"), 3600)  # running on another worker
+    # busy is at its limit: this message starts nothing and leaves second queued.
+    assert execute(second, cfg, task_id="m1", analysis=fake_analysis)["status"] == "queued"
+    assert store.get(second).status == "queued" and runs(cfg) == 0
+    single = queued(cfg, store, "other")
+    assert store.claim_next(owner_of("m2"), 3600, tenant_limit=1) == single
+    # Two workers choosing at once cannot both take busy past its limit: the claim that
+    # would is given back.
+    store.fail(single, owner_of("m2"), {"code": "x", "message": "x", "details": {}})
+    assert store.claim_next(owner_of("m3"), 3600, tenant_limit=1) is None
+    assert store.claim_next(owner_of("m4"), 3600, tenant_limit=2) == second
 
 
 def test_config_is_json_only_and_acks_late() -> None:

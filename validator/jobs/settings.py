@@ -47,6 +47,16 @@ def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return parse
 
 
+def _count(value: Any) -> int:
+    """A whole number >= 0 (0: no limit)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    out = int(value)
+    if out < 0:
+        raise ValueError(f"must be 0 or more, got {value!r}")
+    return out
+
+
 def _optional_str(value: Any) -> str | None:
     return str(value) if value else None  # an empty variable is an unset one
 
@@ -109,6 +119,15 @@ class Settings:
         metadata={
             "parse": _positive(int),
             "help": "A job whose process died this many times fails (job_crashed, job_abandoned).",
+        },
+    )
+    tenant_max_running: int = field(
+        default=0,
+        metadata={
+            "parse": _count,
+            "help": "Jobs of one tenant (API key owner) running at once, across all workers; "
+            "0: no limit. Jobs start round-robin by tenant either way: one tenant's many "
+            "uploads never hold another's check behind them.",
         },
     )
     poll_s: float = field(

@@ -17,7 +17,7 @@ import secrets
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import create_engine, delete, event, func, select, update
@@ -277,6 +277,102 @@ class Store:
                 )
             )
             return _rowcount(res) == 1
+
+    def claim_next(self, owner: str, lease_s: float, *, tenant_limit: int = 0) -> str | None:
+        """The fairest queued job -> running for ``owner``: its id, or None when no queued
+        job may start now.
+
+        Fair is round-robin by tenant: among the tenants with a queued job and fewer than
+        ``tenant_limit`` running (0: no limit), the one with the fewest jobs running, then
+        the one whose last job started longest ago (never: first); its oldest queued job.
+        The claim is a compare-and-set; one that lost a race tries the next choice. A
+        claim that took its tenant past the limit (two workers choosing at once) is
+        given back.
+        """
+        never = datetime.min.replace(tzinfo=UTC)
+        for _ in range(8):
+            with self.session() as s:
+                waiting = dict(
+                    s.execute(
+                        select(Check.tenant_id, func.min(Check.created_at))
+                        .where(Check.status == "queued")
+                        .group_by(Check.tenant_id)
+                    ).all()
+                )
+                if not waiting:
+                    return None
+                running = dict(
+                    s.execute(
+                        select(Check.tenant_id, func.count())
+                        .where(Check.status == "running", Check.tenant_id.in_(waiting))
+                        .group_by(Check.tenant_id)
+                    ).all()
+                )
+                last = dict(
+                    s.execute(
+                        select(Check.tenant_id, func.max(Check.started_at))
+                        .where(Check.tenant_id.in_(waiting))
+                        .group_by(Check.tenant_id)
+                    ).all()
+                )
+            open_ = [t for t in waiting if not tenant_limit or running.get(t, 0) < tenant_limit]
+            if not open_:
+                return None
+            tenant = min(open_, key=lambda t: (running.get(t, 0), last.get(t) or never, waiting[t]))
+            with self.session() as s:
+                check_id = s.scalar(
+                    select(Check.id)
+                    .where(Check.status == "queued", Check.tenant_id == tenant)
+                    .order_by(Check.created_at, Check.id)
+                    .limit(1)
+                )
+            if check_id is None or not self.claim(check_id, owner, lease_s):
+                continue  # another worker was quicker: choose again
+            if tenant_limit and self._running_count(tenant) > tenant_limit:
+                self._give_back(check_id, owner)
+                continue
+            return check_id
+        return None
+
+    def _running_count(self, tenant_id: int) -> int:
+        with self.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(Check)
+                    .where(Check.status == "running", Check.tenant_id == tenant_id)
+                )
+                or 0
+            )
+
+    def _give_back(self, check_id: str, owner: str) -> None:
+        """Undo ``claim``: running for ``owner`` -> queued, as it was."""
+        with self.session() as s:
+            s.execute(
+                update(Check)
+                .where(Check.id == check_id, Check.status == "running", Check.lease_owner == owner)
+                .values(
+                    status="queued",
+                    stage="queued",
+                    lease_owner=None,
+                    lease_until=None,
+                    started_at=None,
+                    attempts=Check.attempts - 1,
+                )
+            )
+
+    def running_of(self, delivery: str) -> Check | None:
+        """The job that the message ``delivery`` (a task key) runs, if any."""
+        with self.session() as s:
+            return s.scalar(
+                select(Check).where(
+                    Check.status == "running", Check.lease_owner.startswith(f"{delivery}@")
+                )
+            )
+
+    def has_queued(self) -> bool:
+        with self.session() as s:
+            return s.scalar(select(Check.id).where(Check.status == "queued").limit(1)) is not None
 
     def take_over(self, check_id: str, old_owner: str, owner: str, lease_s: float) -> bool:
         """running under ``old_owner`` (whose process is gone) -> running for ``owner``."""

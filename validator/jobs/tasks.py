@@ -19,12 +19,15 @@ Completion is exactly once; delivery is at least once:
   task returned; a pool process that dies mid-job (a decoder segfault, the OOM killer)
   has its message requeued, and Redis hands back the message of a whole worker that
   died after the visibility timeout (longer than the hard time limit).
-* Each job row names the delivery that runs it (``lease_owner``: the task id, the
-  host, the pid and start time of the process). A worker claims a queued job with a
-  compare-and-set; a row that is ``running`` under the *same* task id means its last
-  consumer is gone (the broker redelivered it), so it is taken over, again with a
-  compare-and-set; under another task id it is a duplicate message and is dropped.
-  Finishing is conditional on the owner: a late duplicate can never finish a job twice.
+* A message is a turn of work: it claims the fairest queued job (``Store.claim_next``,
+  round-robin by tenant, ``TENANT_MAX_RUNNING`` at most per tenant), not necessarily
+  the check it was sent for; one message is sent per job, and each claims one job while
+  jobs are queued, so every job gets its turn. Each job row names the delivery that
+  runs it (``lease_owner``: the task id, the host, the pid and start time of the
+  process). The claim is a compare-and-set; a row ``running`` under *this* message's
+  task id means its last consumer is gone (the broker redelivered it), so it is taken
+  over, again with a compare-and-set. A spare or duplicate message finds nothing to
+  start. Finishing is conditional on the owner: a job is never finished twice.
 * Time limits are Celery's: the soft limit (``JOB_TIMEOUT_S``) ends the analysis with
   ``job_timeout``; the hard limit kills a task stuck in C code, and the worker's main
   process (``CheckRequest.on_timeout``) fails its row. A pool process that died
@@ -219,11 +222,15 @@ def execute(
     task_id: str,
     analysis: Callable[..., dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run check ``check_id`` for the delivery ``task_id``, to completion at most once.
+    """Run one queued job for the delivery ``task_id``, to completion at most once.
 
-    See the module docstring: a finished job is returned as it is, a queued one is
-    claimed, a running one is taken over when this same message comes back, and left
-    alone (``{"status": "running"}``) when another message runs it.
+    A message is a turn of work: ``check_id`` was queued with it, but the job it runs is
+    the fairest queued one (``Store.claim_next``: round-robin by tenant), so one tenant's
+    many uploads never hold another's check behind them; every message claims one job
+    while jobs are queued, so each job gets its turn. See the module docstring: the job
+    this same message ran before (its process gone) is taken over; a message that finds
+    nothing to start returns ``check_id``'s status (``done``, or ``running`` under
+    another message).
     """
     from validator.jobs.runner import analyze, run_job
 
@@ -231,22 +238,21 @@ def execute(
     try:
         owner = owner_of(task_id)
         deadline = run_deadline_s(settings)
-        row = store.get(check_id)
-        if row is None or row.status in ("done", "failed"):
-            return status_of(store, check_id)  # already complete (a redelivery): nothing to do
-        if row.status == "running":
-            if _delivery(row.lease_owner) != _delivery(owner):
-                return {"id": check_id, "status": "running"}  # a duplicate message
-            # This message again: the process that had it is gone.
-            if row.attempts >= settings.job_max_attempts:
-                store.fail(check_id, row.lease_owner, abandoned_error(row.attempts))
+        mine = store.running_of(_delivery(owner))
+        if mine is not None:  # this message again: the process that had it is gone
+            job = mine.id
+            if mine.attempts >= settings.job_max_attempts:
+                store.fail(job, mine.lease_owner, abandoned_error(mine.attempts))
+                return status_of(store, job)
+            if not store.take_over(job, mine.lease_owner or "", owner, deadline):
+                return status_of(store, job)
+        else:
+            claimed = store.claim_next(owner, deadline, tenant_limit=settings.tenant_max_running)
+            if claimed is None:
                 return status_of(store, check_id)
-            if not store.take_over(check_id, row.lease_owner or "", owner, deadline):
-                return status_of(store, check_id)
-        elif not store.claim(check_id, owner, deadline):
-            return status_of(store, check_id)
+            job = claimed
         result = run_job(
-            check_id,
+            job,
             settings=settings,
             owner=owner,
             store=store,
@@ -254,17 +260,18 @@ def execute(
         )
         if _sender is not None:
             _sender.wake()  # the job's webhook goes out now, not at the next poll
+        if settings.tenant_max_running and store.has_queued():
+            # A message that met only tenants at their limit started nothing: a job may be
+            # queued without one. One more turn now (a spare one finds nothing to do).
+            submit_check(job, settings)
         return result
     finally:
         store.close()
 
 
-def _running_row(store: Store, check_id: str, task_id: str) -> Check | None:
-    """The job's row while this delivery runs it, else None."""
-    row = store.get(check_id)
-    if row is None or row.status != "running":
-        return None
-    return row if _delivery(row.lease_owner) == _task_key(task_id) else None
+def _running_row(store: Store, task_id: str) -> Check | None:
+    """The row of the job this delivery runs, else None."""
+    return store.running_of(_task_key(task_id))
 
 
 class CheckRequest(Request):
@@ -280,7 +287,7 @@ class CheckRequest(Request):
         cfg = self._settings()
         store = Store(cfg.database_url)
         try:
-            row = _running_row(store, self.args[0], self.id)
+            row = _running_row(store, self.id)
             if row is not None:
                 store.fail(row.id, row.lease_owner, JobTimeout(cfg.job_timeout_s).to_dict())
                 log.warning("check %s: killed at the hard time limit", row.id)
@@ -300,7 +307,7 @@ class CheckRequest(Request):
         cfg = self._settings()
         store = Store(cfg.database_url)
         try:
-            row = _running_row(store, self.args[0], self.id)
+            row = _running_row(store, self.id)
             if (
                 row is not None
                 and row.attempts >= cfg.job_max_attempts
