@@ -425,3 +425,15 @@ def test_labels_read_in_holds_give_the_pairs_apart():
     parts = {"SF1": [[0.2, 0.9], [3.0, 3.1]], "ORDER9": [[4.3, 4.8]]}
     assert different_labels(holds, parts) == {(0, 2), (1, 2)}
     assert different_labels(holds, parts, together=[["ORDER9", "SF1"]]) == set()
+
+
+def test_looks_that_contradict_themselves_are_dropped_weakest_first() -> None:
+    """a~b and b~c while a and c look different: the weaker match goes, the rest stay."""
+    from validator.detectors.faces import self_consistent
+
+    spans = {(0, 6): 0.83, (5, 6): 0.42, (1, 2): 0.9}
+    same = dict.fromkeys(spans, 4.0)
+    different = {(0, 5): 2.0, (3, 4): 4.0}
+    assert self_consistent(same, different, lambda i, j: spans[(i, j)]) == [(0, 6), (1, 2)]
+    # Without the contradiction every match stands.
+    assert self_consistent(same, {(3, 4): 4.0}, lambda i, j: spans[(i, j)]) == sorted(spans)

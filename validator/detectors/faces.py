@@ -73,8 +73,9 @@ features per hold (at most ``MAX_HOLDS``); never frames.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -464,6 +465,37 @@ def match(a: Hold, b: Hold) -> tuple[int, float]:
             best = cells
             span = max(_hull_share(pa[sel], p.points), _hull_share(pb[sel], q.points))
     return best, span
+
+
+def self_consistent(
+    same: dict[tuple[int, int], float],
+    different: dict[tuple[int, int], float],
+    span: Callable[[int, int], float],
+) -> list[tuple[int, int]]:
+    """The "same face" matches that the looks do not contradict themselves.
+
+    Two matches a~b and b~c say a~c; where the looks say a and c are different faces,
+    one of the two matches is wrong (a print shared by two faces, a label's edge), and the
+    weaker one (the smaller ``span``) is dropped. Looks that contradict themselves are no
+    evidence against the turns: the generated label-too-small clip's last hold matched
+    both the first face (span 0.83) and the sixth (0.42) while the first and the sixth
+    look different, which made a count of six that its turns establish "not established".
+    """
+    kept = dict(same)
+    changed = True
+    while changed:
+        changed = False
+        for (a, b), (c, d) in itertools.combinations(sorted(kept), 2):
+            shared = {a, b} & {c, d}
+            if len(shared) != 1:
+                continue
+            ends = tuple(sorted(({a, b} | {c, d}) - shared))
+            if ends in different:
+                weaker = min((a, b), (c, d), key=lambda p: span(*p))
+                del kept[weaker]
+                changed = True
+                break
+    return sorted(kept)
 
 
 def match_cells(a: Hold, b: Hold) -> int:
@@ -1011,7 +1043,8 @@ class FaceDetector(Detector):
         # two alike labels, plain kraft) matter when obeying them would change the count.
         conflict = False
         if fused.conflicts:
-            obey = {pair: OBEY_NATS for pair in same}
+            kept = self_consistent(same, different, lambda i, j: match(before[i], before[j])[1])
+            obey = {pair: OBEY_NATS for pair in kept}
             conflict = fuse(turns, obey, different).count != fused.count
         # Geometry decides: a count resting mostly on turns it could not follow is not one.
         followed = unfollowed <= MAX_UNFOLLOWED_SHARE * len(turns)
