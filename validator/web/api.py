@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from validator import __version__
 from validator.errors import CaseError
 from validator.jobs.tables import Check, Delivery
 from validator.report.model import openapi_components
 from validator.web.errors import BadRequest, CheckNotDone, NotFound, Unauthorized, Unavailable
-from validator.web.uploads import create_check, parse_case
+from validator.web.uploads import JSON_BODY_ENDPOINTS, create_check, parse_case
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -41,6 +42,17 @@ def openapi_document() -> dict[str, Any]:
         raise RuntimeError(f"openapi.json defines the report's components {clash} by hand")
     schemas.update(generated)
     return doc
+
+
+@bp.before_request
+def limit_json_bodies() -> None:
+    # Before anything reads the body: werkzeug then refuses a longer Content-Length at
+    # once (413) and stops reading a chunked body one byte past the limit (where it
+    # would silently cut it; the route answers 413 for that byte).
+    if request.endpoint in JSON_BODY_ENDPOINTS:
+        from validator.predict.case import max_case_bytes
+
+        request.max_content_length = max_case_bytes() + 1
 
 
 @bp.before_request
@@ -114,7 +126,10 @@ def openapi() -> Response:
 def create() -> tuple[Response, int, dict[str, str]]:
     case_text = request.form.get("case")
     if case_text is None and "case" in request.files:
-        raw = request.files["case"].read(1 << 20)
+        from validator.predict.case import max_case_bytes
+
+        # One byte past the limit: parse_case then names the limit, not a cut-off JSON.
+        raw = request.files["case"].read(max_case_bytes() + 1)
         try:
             case_text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -177,9 +192,13 @@ def image_response(path: Path, mime: str) -> Response:
 
 @bp.post("/predictions")
 def prediction() -> Response:
-    from validator.predict.case import decode_json  # the case limits: size, depth, numbers
+    from validator.predict.case import decode_json, max_case_bytes
 
-    body = decode_json(request.get_data(), "body") if request.is_json else None
+    raw = request.get_data()  # at most the limit and one byte (limit_json_bodies)
+    if len(raw) > max_case_bytes():
+        raise RequestEntityTooLarge()
+    # The case limits besides the size: depth, numbers.
+    body = decode_json(raw, "body") if request.is_json else None
     if not isinstance(body, dict):
         raise BadRequest(
             'send a JSON object {"case": {...}, "check_id": ...} with '

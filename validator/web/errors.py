@@ -15,7 +15,8 @@ Tracebacks never reach a client: unexpected exceptions are logged and answered
     not_found               404     no such route, check or file (or another tenant's)
     method_not_allowed      405
     check_not_done          409     a prediction for a check that has not finished
-    payload_too_large       413     the upload is over MAX_UPLOAD_MB
+    payload_too_large       413     the upload is over MAX_UPLOAD_MB, or a JSON body over
+                                    the case limit
     unsupported_media_type  415     the upload is not a video container we know
     empty_file              422     the upload is empty (InputError family: 422)
     idempotency_conflict    422     an Idempotency-Key reused with a different body
@@ -130,13 +131,7 @@ def _from_http(e: HTTPException) -> HttpError:
     status = e.code or 500
     cls = _BY_STATUS.get(status)
     if status == 413:
-        # The video's limit, not MAX_CONTENT_LENGTH (which adds room for the form fields).
-        mb = current_app.extensions["appeal"].settings.max_upload_mb
-        return PayloadTooLarge(
-            f"the upload is larger than this service accepts ({mb} MB); trim the video "
-            "or re-encode it at a lower bitrate.",
-            details={"max_bytes": mb << 20},
-        )
+        return _too_large()
     if status == 405:
         return MethodNotAllowed(
             f"{request.method} is not allowed on {request.path}",
@@ -150,6 +145,29 @@ def _from_http(e: HTTPException) -> HttpError:
         err.status = status
         return err
     return cls(e.description or e.name)
+
+
+def _too_large() -> PayloadTooLarge:
+    """Which limit a 413 from werkzeug met: a JSON route's (the case limit) or the
+    upload's."""
+    from validator.web.uploads import JSON_BODY_ENDPOINTS
+
+    if request.endpoint in JSON_BODY_ENDPOINTS:
+        from validator.predict.case import MAX_CASE_BYTES_ENV, max_case_bytes
+
+        limit = max_case_bytes()
+        return PayloadTooLarge(
+            f"the JSON body is larger than this service accepts ({limit:,} bytes, the "
+            f"case limit; setting {MAX_CASE_BYTES_ENV})",
+            details={"max_bytes": limit},
+        )
+    # The video's limit, not MAX_CONTENT_LENGTH (which adds room for the form fields).
+    mb = current_app.extensions["appeal"].settings.max_upload_mb
+    return PayloadTooLarge(
+        f"the upload is larger than this service accepts ({mb} MB); trim the video "
+        "or re-encode it at a lower bitrate.",
+        details={"max_bytes": mb << 20},
+    )
 
 
 def wants_json() -> bool:

@@ -1,0 +1,140 @@
+"""Hardening issue, item 6: JSON bodies bounded by the case limit, and hostile case
+JSON answered ``bad_case`` on every path."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from validator import cli
+from validator.jobs.testing import app_config
+from validator.predict.case import DEFAULT_MAX_CASE_BYTES
+from validator.web import create_app
+
+MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200
+DEEP = "[" * 5000 + "]" * 5000  # past Python's JSON decoder's recursion
+BIG_INT = "1" + "0" * 5000  # past int()'s 4,300-digit guard (sys.int_info)
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[Any]:
+    """Apps without a worker (nothing here needs a job to run), closed after the test."""
+    apps: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        data = tmp_path / f"data{len(apps)}"
+        app = create_app(app_config(data, RUN_POOL=False, **overrides))
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["appeal"].close()
+
+
+def key_for(app: Flask, tenant: str = "acme") -> dict[str, str]:
+    _, key = app.extensions["appeal"].store.create_key(tenant)
+    return {"Authorization": f"Bearer {key}"}
+
+
+class CountingStream(io.RawIOBase):
+    """A request body of ``size`` bytes that records how much the server pulled."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pos = 0
+        self.pulled = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:  # werkzeug's test client measures the body by seeking
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset + (0, self.pos, self.size)[whence]
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        n = max(0, min(len(buffer), self.size - self.pos))
+        buffer[:n] = b"x" * n
+        self.pos += n
+        self.pulled += n
+        return n
+
+
+# -- item 6: JSON bodies ----------------------------------------------------------------------
+
+
+def test_a_json_body_over_the_case_limit_is_refused_unread(make: Any) -> None:
+    app = make()
+    client = app.test_client()
+    size = 200 << 20
+    body = CountingStream(size)
+    resp = client.post("/api/v1/predictions", input_stream=body, content_length=size,
+                       content_type="application/json", headers=key_for(app))  # fmt: skip
+    assert resp.status_code == 413 and resp.json["error"]["code"] == "payload_too_large"
+    assert resp.json["error"]["details"]["max_bytes"] == DEFAULT_MAX_CASE_BYTES
+    assert body.pulled == 0
+
+
+def test_a_chunked_json_body_stops_at_the_case_limit(make: Any) -> None:
+    app = make()
+    client = app.test_client()
+    body = CountingStream(200 << 20)
+    resp = client.post("/api/v1/predictions", input_stream=body,
+                       content_type="application/json",
+                       headers={**key_for(app), "Transfer-Encoding": "chunked"},
+                       # A server that reads chunked bodies (gunicorn) says so here.
+                       environ_base={"wsgi.input_terminated": True})  # fmt: skip
+    assert resp.status_code == 413
+    assert body.pulled <= DEFAULT_MAX_CASE_BYTES + (1 << 20)
+
+
+@pytest.mark.parametrize("value", [DEEP, BIG_INT], ids=["deep", "big-int"])
+def test_hostile_case_json_is_bad_case_in_the_api(make: Any, value: str) -> None:
+    app = make()
+    client = app.test_client()
+    h = key_for(app)
+    case = '{"claim": {"statement": ' + value + "}}"
+    resp = client.post("/api/v1/predictions", headers={**h, "Content-Type": "application/json"},
+                       data='{"case": ' + case + "}")  # fmt: skip
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "bad_case"
+    for part in ({"case": case}, {"case": (io.BytesIO(case.encode()), "case.json")}):
+        resp = client.post("/api/v1/checks", headers=h,
+                           data={"video": (io.BytesIO(MP4), "a.mp4"), **part})  # fmt: skip
+        assert resp.status_code == 400, resp.get_data(as_text=True)
+        assert resp.json["error"]["code"] == "bad_case"
+
+
+@pytest.mark.parametrize("value", [DEEP, BIG_INT], ids=["deep", "big-int"])
+def test_hostile_case_files_are_bad_case_in_the_cli_and_batch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    from validator.batch.discover import Case, case_key
+    from validator.batch.work import run_case
+
+    path = tmp_path / "case" / "case.json"
+    path.parent.mkdir()
+    path.write_text('{"claim": {"statement": ' + value + "}}", "utf-8")
+    video = tmp_path / "case" / "v.mp4"
+    video.write_bytes(MP4)
+    assert cli.main(["predict", str(path), "--format", "json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad_case"
+    assert cli.main(["check", str(video), "--case", str(path)]) == 2
+    assert "error: " in capsys.readouterr().err
+    assert case_key(Case("case", (video,), path, "case"), "digest", "0")  # no exception
+    job = {"case_id": "case", "slug": "case", "key": "k", "videos": [str(video)],
+           "case_file": str(path), "refused": [], "policy": None, "policy_digest": "d",
+           "out_dir": str(tmp_path / "out")}  # fmt: skip
+    result = run_case(job)
+    assert result["status"] == "error" and result["error"]["code"] == "bad_case", result
