@@ -1,16 +1,19 @@
-"""Hardening issue, item 6: JSON bodies bounded by the case limit, and hostile case
-JSON answered ``bad_case`` on every path."""
+"""Hardening issue, items 5-6: anonymous bodies refused before they are read, JSON
+bodies bounded by the case limit, and hostile case JSON answered ``bad_case`` on every
+path."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from validator import cli
 from validator.jobs.testing import app_config
@@ -18,6 +21,7 @@ from validator.predict.case import DEFAULT_MAX_CASE_BYTES
 from validator.web import create_app
 
 MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200
+XHR = {"X-Requested-With": "XMLHttpRequest"}
 DEEP = "[" * 5000 + "]" * 5000  # past Python's JSON decoder's recursion
 BIG_INT = "1" + "0" * 5000  # past int()'s 4,300-digit guard (sys.int_info)
 
@@ -41,6 +45,11 @@ def make(tmp_path: Path) -> Iterator[Any]:
 def key_for(app: Flask, tenant: str = "acme") -> dict[str, str]:
     _, key = app.extensions["appeal"].store.create_key(tenant)
     return {"Authorization": f"Bearer {key}"}
+
+
+def csrf(client: FlaskClient) -> str:
+    page = client.get("/").get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
 class CountingStream(io.RawIOBase):
@@ -70,6 +79,66 @@ class CountingStream(io.RawIOBase):
         self.pos += n
         self.pulled += n
         return n
+
+
+# -- item 5: anonymous bodies ---------------------------------------------------------------
+
+BIG_BODY = 20 << 20
+MULTIPART = "multipart/form-data; boundary=xyz"
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param("no-session", id="no-session"),
+        pytest.param("token-only-in-body", id="token-only-in-body"),
+        pytest.param("forged-header", id="forged-header"),
+    ],
+)
+def test_an_anonymous_body_is_refused_unread(make: Any, how: str) -> None:
+    client = make().test_client()
+    headers: dict[str, str] = {}
+    if how != "no-session":
+        csrf(client)  # a session with a token, which the body would carry
+    if how == "forged-header":
+        headers["X-CSRF-Token"] = "forged"
+    body = CountingStream(BIG_BODY)
+    resp = client.post("/checks", input_stream=body, content_length=BIG_BODY,
+                       content_type=MULTIPART, headers={**headers, **XHR})  # fmt: skip
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "csrf_failed"
+    assert body.pulled == 0
+
+
+def test_the_token_in_a_header_or_the_query_string_is_accepted(make: Any) -> None:
+    client = make().test_client()
+    token = csrf(client)
+    video = {"video": (io.BytesIO(MP4), "a.mp4")}
+    resp = client.post("/checks", data=dict(video), headers={"X-CSRF-Token": token, **XHR})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    resp = client.post(f"/checks?csrf_token={token}", data={"video": (io.BytesIO(MP4), "a.mp4")})
+    assert resp.status_code == 303
+
+
+def test_the_form_action_carries_the_token(make: Any) -> None:
+    client = make().test_client()
+    page = client.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    action = re.search(r'id="upload-form"[^>]*action="([^"]+)"', page).group(1)
+    assert action == f"/checks?csrf_token={token}"
+
+
+def test_the_number_of_parts_is_bounded(make: Any) -> None:
+    app = make()
+    client = app.test_client()
+    token = csrf(client)
+    fields = {f"f{i}": "x" for i in range(200)}
+    resp = client.post(f"/checks?csrf_token={token}", headers=XHR,
+                       data={"video": (io.BytesIO(MP4), "a.mp4"), **fields})  # fmt: skip
+    assert resp.status_code == 413 and resp.json["error"]["code"] == "payload_too_large"
+    assert "parts" in resp.json["error"]["message"]
+    resp = client.post("/api/v1/checks", headers=key_for(app),
+                       data={"video": (io.BytesIO(MP4), "a.mp4"), **fields})  # fmt: skip
+    assert resp.status_code == 413
 
 
 # -- item 6: JSON bodies ----------------------------------------------------------------------
@@ -113,6 +182,19 @@ def test_hostile_case_json_is_bad_case_in_the_api(make: Any, value: str) -> None
         resp = client.post("/api/v1/checks", headers=h,
                            data={"video": (io.BytesIO(MP4), "a.mp4"), **part})  # fmt: skip
         assert resp.status_code == 400, resp.get_data(as_text=True)
+        assert resp.json["error"]["code"] == "bad_case"
+
+
+@pytest.mark.parametrize("value", [DEEP, BIG_INT], ids=["deep", "big-int"])
+def test_hostile_text_in_the_forms_fields_is_only_text(make: Any, value: str) -> None:
+    # The form builds the case from text fields: what would nest in JSON is a string.
+    client = make().test_client()
+    token = csrf(client)
+    resp = client.post(f"/checks?csrf_token={token}", headers=XHR,
+                       data={"video": (io.BytesIO(MP4), "a.mp4"), "claim_statement": value,
+                             "tracking_number": value})  # fmt: skip
+    assert resp.status_code in (200, 400), resp.get_data(as_text=True)
+    if resp.status_code == 400:
         assert resp.json["error"]["code"] == "bad_case"
 
 

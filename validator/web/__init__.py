@@ -148,9 +148,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese reasons stay readable
 
-    from validator.web.uploads import UploadRequest
+    from validator.web.uploads import MAX_FORM_PARTS, UploadRequest
 
     app.request_class = UploadRequest
+    # Each file part is a spooled temporary file: bound them (werkzeug allows 1,000).
+    app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
 
     store = Store(cfg.database_url)
     web_tenant = store.tenant(WEB_TENANT)

@@ -15,8 +15,8 @@ Tracebacks never reach a client: unexpected exceptions are logged and answered
     not_found               404     no such route, check or file (or another tenant's)
     method_not_allowed      405
     check_not_done          409     a prediction for a check that has not finished
-    payload_too_large       413     the upload is over MAX_UPLOAD_MB, or a JSON body over
-                                    the case limit
+    payload_too_large       413     the upload is over MAX_UPLOAD_MB, a JSON body over the
+                                    case limit, or a form with too many parts
     unsupported_media_type  415     the upload is not a video container we know
     empty_file              422     the upload is empty (InputError family: 422)
     idempotency_conflict    422     an Idempotency-Key reused with a different body
@@ -148,8 +148,8 @@ def _from_http(e: HTTPException) -> HttpError:
 
 
 def _too_large() -> PayloadTooLarge:
-    """Which limit a 413 from werkzeug met: a JSON route's (the case limit) or the
-    upload's."""
+    """Which limit a 413 from werkzeug met: a JSON route's (the case limit), the
+    number of form parts (MAX_FORM_PARTS), or the upload's."""
     from validator.web.uploads import JSON_BODY_ENDPOINTS
 
     if request.endpoint in JSON_BODY_ENDPOINTS:
@@ -160,6 +160,16 @@ def _too_large() -> PayloadTooLarge:
             f"the JSON body is larger than this service accepts ({limit:,} bytes, the "
             f"case limit; setting {MAX_CASE_BYTES_ENV})",
             details={"max_bytes": limit},
+        )
+    length = request.content_length
+    if length is not None and length <= (request.max_content_length or length):
+        # Within the size limit, so werkzeug's parser stopped at the parts' limits.
+        parts = request.max_form_parts
+        return PayloadTooLarge(
+            f"the form has more than {parts} parts, or a field (not a file) larger than "
+            f"{request.max_form_memory_size or 0:,} bytes; send the video, the case and "
+            "the documented fields only",
+            details={"max_parts": parts},
         )
     # The video's limit, not MAX_CONTENT_LENGTH (which adds room for the form fields).
     mb = current_app.extensions["appeal"].settings.max_upload_mb

@@ -36,6 +36,9 @@ SNIFF_BYTES = 512
 # Routes whose body is JSON: their limit is the case limit (``max_case_bytes``), not the
 # upload's MAX_CONTENT_LENGTH (a 200 MiB body once cost /predictions 564 MB of memory).
 JSON_BODY_ENDPOINTS = frozenset({"api.prediction"})
+# Multipart parts a request may have: the API's four fields, the form's seven and the
+# CSRF token, with room to spare (werkzeug's default is 1,000, each a spooled file).
+MAX_FORM_PARTS = 32
 _POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
