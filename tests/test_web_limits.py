@@ -1,11 +1,12 @@
-"""Hardening issue, items 5-6: anonymous bodies refused before they are read, JSON
-bodies bounded by the case limit, and hostile case JSON answered ``bad_case`` on every
-path."""
+"""Hardening issue, items 4-6: rate limits per client address, a health answer without
+tenants' counts, anonymous bodies refused before they are read, JSON bodies bounded by
+the case limit, and hostile case JSON answered ``bad_case`` on every path."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,115 @@ class CountingStream(io.RawIOBase):
         self.pos += n
         self.pulled += n
         return n
+
+
+# -- item 4: rate limits -------------------------------------------------------------------
+
+
+def test_the_window_slides() -> None:
+    from validator.web.limits import SlidingWindow
+
+    now = [0.0]
+    window = SlidingWindow(2, window_s=60.0, clock=lambda: now[0])
+    assert window.retry_after_s("a") == 0
+    window.hit("a")
+    now[0] = 10.0
+    window.hit("a")
+    assert window.retry_after_s("a") == pytest.approx(50.0)  # the first hit leaves at 60 s
+    assert window.retry_after_s("b") == 0  # per address
+    now[0] = 60.5
+    assert window.retry_after_s("a") == 0
+
+
+def test_failed_keys_are_limited_per_address(make: Any) -> None:
+    app = make(FAILED_KEYS_PER_MIN=3)
+    client = app.test_client()
+    good = key_for(app)
+    for _ in range(10):  # good keys never count
+        assert client.get("/api/v1/checks/x", headers=good).status_code == 404
+    bad = {"Authorization": "Bearer av_guess"}
+    for _ in range(3):
+        assert client.get("/api/v1/checks/x", headers=bad).status_code == 401
+    resp = client.get("/api/v1/checks/x", headers=bad)
+    assert resp.status_code == 429 and resp.json["error"]["code"] == "rate_limited"
+    assert 0 < int(resp.headers["Retry-After"]) <= 60
+    assert resp.json["error"]["details"]["retry_after_s"] == int(resp.headers["Retry-After"])
+    # While the address is over its limit no key is looked at: a guess that hit would
+    # otherwise tell itself apart from the misses.
+    assert client.get("/api/v1/checks/x", headers=good).status_code == 429
+    other = {"REMOTE_ADDR": "192.0.2.7"}
+    assert client.get("/api/v1/checks/x", headers=bad, environ_base=other).status_code == 401
+    # Health and the document need no key and are not limited.
+    assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_forwarded_for_is_trusted_only_behind_a_proxy(make: Any) -> None:
+    bad = {"Authorization": "Bearer av_guess"}
+    for proxies, second in ((0, 429), (1, 401)):
+        client = make(FAILED_KEYS_PER_MIN=1, TRUSTED_PROXIES=proxies).test_client()
+        first = client.get("/api/v1/checks/x", headers={**bad, "X-Forwarded-For": "198.51.100.1"})
+        assert first.status_code == 401
+        resp = client.get("/api/v1/checks/x", headers={**bad, "X-Forwarded-For": "198.51.100.2"})
+        assert resp.status_code == second, proxies
+
+
+def test_form_posts_are_limited_per_address(make: Any) -> None:
+    app = make(FORM_POSTS_PER_MIN=2)
+    client = app.test_client()
+    token = csrf(client)
+    for _ in range(2):
+        resp = client.post(
+            f"/checks?csrf_token={token}", data={"video": (io.BytesIO(MP4), "a.mp4")}
+        )
+        assert resp.status_code == 303
+    resp = client.post("/checks?lang=zh", data={"video": (io.BytesIO(MP4), "a.mp4")})
+    assert resp.status_code == 429 and resp.mimetype == "text/html"
+    assert 0 < int(resp.headers["Retry-After"]) <= 60
+    assert "请求过于频繁" in resp.get_data(as_text=True)  # the page speaks the visitor's language
+    resp = client.post(f"/checks?csrf_token={token}", headers=XHR)  # what the script shows
+    assert resp.status_code == 429 and resp.json["error"]["code"] == "rate_limited"
+
+
+def test_health_shows_no_counts(make: Any) -> None:
+    app = make()
+    client = app.test_client()
+    client.post("/api/v1/checks", headers=key_for(app),
+                data={"video": (io.BytesIO(MP4), "a.mp4")})  # fmt: skip
+    body = client.get("/api/v1/health").json
+    assert body["status"] == "ok" and body["storage"] == "ok"
+    assert "checks" not in body
+    assert not any(isinstance(v, dict | list) for v in body.values()), body
+
+
+def test_health_is_degraded_when_storage_is_not_writable(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from validator.web import api
+
+    client = make().test_client()
+    monkeypatch.setattr(api, "storage_writable", lambda path: False)
+    resp = client.get("/api/v1/health")
+    assert resp.status_code == 503
+    assert resp.json["status"] == "degraded" and resp.json["storage"] == "not_writable"
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
+def test_health_is_degraded_with_a_read_only_data_dir(make: Any) -> None:
+    app = make()
+    tmp = app.extensions["appeal"].tmp_dir
+    tmp.chmod(0o500)
+    try:
+        resp = app.test_client().get("/api/v1/health")
+    finally:
+        tmp.chmod(0o700)
+    assert resp.status_code == 503 and resp.json["status"] == "degraded"
+
+
+def test_the_storage_probe_sees_a_missing_folder(tmp_path: Path) -> None:
+    from validator.web.api import storage_writable
+
+    assert storage_writable(tmp_path)
+    assert not storage_writable(tmp_path / "gone")
 
 
 # -- item 5: anonymous bodies ---------------------------------------------------------------

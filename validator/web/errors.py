@@ -20,6 +20,8 @@ Tracebacks never reach a client: unexpected exceptions are logged and answered
     unsupported_media_type  415     the upload is not a video container we know
     empty_file              422     the upload is empty (InputError family: 422)
     idempotency_conflict    422     an Idempotency-Key reused with a different body
+    rate_limited            429     too many failed keys or form posts from one address
+                                    (with Retry-After)
     internal_error          500     a bug; logged with its traceback
     unavailable             503     the database cannot be reached
 """
@@ -86,6 +88,11 @@ class IdempotencyConflict(HttpError):
     status = 422
 
 
+class RateLimited(HttpError):
+    code = "rate_limited"
+    status = 429
+
+
 class InternalError(HttpError):
     code = "internal_error"
     status = 500
@@ -106,11 +113,13 @@ HTTP_ERRORS: tuple[type[HttpError], ...] = (
     PayloadTooLarge,
     UnsupportedMediaType,
     IdempotencyConflict,
+    RateLimited,
     InternalError,
     Unavailable,
 )
 _BY_STATUS = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
 _BY_STATUS.update({415: UnsupportedMediaType, 401: Unauthorized, 503: Unavailable})
+_BY_STATUS[429] = RateLimited
 
 # Codes a failed check's ``error`` can carry besides the validator's InputError codes.
 JOB_ERROR_CODES = ("job_timeout", "job_crashed", "job_abandoned", "internal_error")
@@ -209,6 +218,8 @@ def error_response(err: ValidatorError, status: int | None = None) -> Response:
     resp.status_code = status
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="appeal-validator"'
+    if status == 429 and "retry_after_s" in err.details:
+        resp.headers["Retry-After"] = str(err.details["retry_after_s"])
     return resp
 
 

@@ -9,9 +9,9 @@ the cookie is ``SameSite=Lax``. (A dozen lines instead of Flask-WTF: the form ha
 other use for WTForms.)
 
 Every post is checked before its body is read (werkzeug parses it only when
-``request.form`` or ``request.files`` is touched): the session and the token, so a
-client without a session cannot make the service parse and spool a 500 MB multipart
-body.
+``request.form`` or ``request.files`` is touched): first the address's rate limit,
+then the session and the token, so a client without a session cannot make the
+service parse and spool a 500 MB multipart body.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from validator.jobs.tables import Check
 from validator.models import REQUIREMENTS
 from validator.web.errors import CsrfFailed, NotFound
 from validator.web.i18n import CLAIMS, current_lang, labels
+from validator.web.limits import refuse_if_over
 from validator.web.uploads import create_check, parse_case
 
 bp = Blueprint("form", __name__)
@@ -55,9 +56,13 @@ def csrf_token() -> str:
 
 @bp.before_request
 def guard_posts() -> None:
-    """CSRF for every post, before anything reads the body."""
-    if request.method == "POST":
-        _check_csrf()
+    """Rate limit and CSRF for every post, before anything reads the body."""
+    if request.method != "POST":
+        return
+    svc = current_app.extensions["appeal"]
+    address = refuse_if_over(svc.form_posts, "form posts")
+    svc.form_posts.hit(address)
+    _check_csrf()
 
 
 def _check_csrf() -> None:
