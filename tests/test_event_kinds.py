@@ -153,12 +153,12 @@ def test_the_report_page(spark: type[Detector], tmp_path: Path) -> None:
             # Encoded here, in memory: werkzeug's test client spools a large body to a
             # temporary file it leaves open (as tests/test_web_api.py's upload does).
             video = FileStorage(io.BytesIO(path.read_bytes()), "clean.mp4")
-            boundary, body = encode_multipart({"video": video, "csrf_token": csrf})
+            boundary, body = encode_multipart({"video": video})
             resp = client.post(
                 "/checks",
                 data=body,
                 content_type=f"multipart/form-data; boundary={boundary}",
-                headers={"X-Requested-With": "XMLHttpRequest"},
+                headers={"X-Requested-With": "XMLHttpRequest", "X-CSRF-Token": csrf},
             )
             assert resp.status_code == 200, resp.get_data(as_text=True)
             check_id = resp.json["id"]

@@ -254,8 +254,8 @@ def test_the_forms_checks_are_not_the_apis(client: FlaskClient, app: Flask) -> N
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     resp = client.post(
         "/checks",
-        data={"video": (io.BytesIO(MP4), "a.mp4"), "csrf_token": token},
-        headers={"X-Requested-With": "XMLHttpRequest"},
+        data={"video": (io.BytesIO(MP4), "a.mp4")},
+        headers={"X-Requested-With": "XMLHttpRequest", "X-CSRF-Token": token},
     )
     assert resp.status_code == 200
     check_id = resp.json["id"]

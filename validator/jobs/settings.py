@@ -35,13 +35,14 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _positive(kind: Callable[[Any], Any], *, zero_ok: bool = False) -> Callable[[Any], Any]:
     def parse(value: Any) -> Any:
         if isinstance(value, bool):  # bool is an int in Python; never a count
             raise ValueError(f"expected a number, got {value!r}")
         out = kind(value)
-        if out <= 0:
-            raise ValueError(f"must be greater than 0, got {value!r}")
+        if out < 0 or (out == 0 and not zero_ok):
+            floor = "0 or more" if zero_ok else "greater than 0"
+            raise ValueError(f"must be {floor}, got {value!r}")
         return out
 
     return parse
@@ -179,6 +180,32 @@ class Settings:
     webhook_timeout_s: float = field(
         default=10.0,
         metadata={"parse": _positive(float), "help": "Timeout of one webhook request."},
+    )
+    failed_keys_per_min: int = field(
+        default=20,
+        metadata={
+            "parse": _positive(int),
+            "help": "Unknown or revoked API keys a client address may send per minute; past "
+            "it every API request from that address gets 429 with Retry-After until the "
+            "minute has passed (a good key never counts).",
+        },
+    )
+    form_posts_per_min: int = field(
+        default=20,
+        metadata={
+            "parse": _positive(int),
+            "help": "Posts to the upload form (uploads, deletes) a client address may make "
+            "per minute; past it 429 with Retry-After.",
+        },
+    )
+    trusted_proxies: int = field(
+        default=0,
+        metadata={
+            "parse": _positive(int, zero_ok=True),
+            "help": "Reverse proxies in front of the service: the client address for the "
+            "rate limits is then taken from that many X-Forwarded-For entries. 0 (the "
+            "default): the connection's address; a client could forge the header.",
+        },
     )
     webhook_allow_private: bool = field(
         default=False,

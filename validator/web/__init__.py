@@ -28,6 +28,7 @@ from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import WEB_TENANT, Store, hash_key
 from validator.jobs.tables import ApiKey, Check, Tenant
+from validator.web.limits import SlidingWindow
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class Services:
     storage: LocalStorage
     tmp_dir: Path
     web_tenant_id: int
+    failed_keys: SlidingWindow  # unknown API keys per client address (validator.web.limits)
+    form_posts: SlidingWindow  # the form's anonymous posts per client address
     _closed: bool = field(default=False, repr=False)
     _auth_cache: dict[str, tuple[float, tuple[ApiKey, Tenant]]] = field(
         default_factory=dict, repr=False
@@ -148,9 +151,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese reasons stay readable
 
-    from validator.web.uploads import UploadRequest
+    from validator.web.uploads import MAX_FORM_PARTS, UploadRequest
 
     app.request_class = UploadRequest
+    # Each file part is a spooled temporary file: bound them (werkzeug allows 1,000).
+    app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
+    if cfg.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # remote_addr from X-Forwarded-For, as many entries from the right as there are
+        # proxies we run: entries further left are whatever the client wrote.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies)  # type: ignore[method-assign]
 
     store = Store(cfg.database_url)
     web_tenant = store.tenant(WEB_TENANT)
@@ -161,6 +172,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         storage=local_storage(data_dir),
         tmp_dir=data_dir / "tmp",
         web_tenant_id=web_tenant.id,
+        failed_keys=SlidingWindow(cfg.failed_keys_per_min),
+        form_posts=SlidingWindow(cfg.form_posts_per_min),
     )
     # The web process only enqueues; workers run the jobs (serve starts one beside it).
     from validator.jobs.tasks import celery_init_app

@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+import tempfile
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from sqlalchemy import text as sql_text
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from validator import __version__
 from validator.errors import CaseError
 from validator.jobs.tables import Check, Delivery
 from validator.report.model import openapi_components
 from validator.web.errors import BadRequest, CheckNotDone, NotFound, Unauthorized, Unavailable
-from validator.web.uploads import create_check, parse_case
+from validator.web.limits import refuse_if_over
+from validator.web.uploads import JSON_BODY_ENDPOINTS, create_check, parse_case
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -44,9 +48,24 @@ def openapi_document() -> dict[str, Any]:
 
 
 @bp.before_request
+def limit_json_bodies() -> None:
+    # Before anything reads the body: werkzeug then refuses a longer Content-Length at
+    # once (413) and stops reading a chunked body one byte past the limit (where it
+    # would silently cut it; the route answers 413 for that byte).
+    if request.endpoint in JSON_BODY_ENDPOINTS:
+        from validator.predict.case import max_case_bytes
+
+        request.max_content_length = max_case_bytes() + 1
+
+
+@bp.before_request
 def authenticate() -> None:
     if request.endpoint in PUBLIC:
         return
+    svc = current_app.extensions["appeal"]
+    # An address over its limit of failed keys gets no key looked at, the good one
+    # neither: a guess that hit would otherwise stand out from the 429s of the misses.
+    address = refuse_if_over(svc.failed_keys, "unknown API keys")
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -54,8 +73,9 @@ def authenticate() -> None:
             "send an API key as 'Authorization: Bearer <key>' "
             "(make one with: appeal-validator keys create TENANT)"
         )
-    found = current_app.extensions["appeal"].authenticate(key.strip())
+    found = svc.authenticate(key.strip())
     if found is None:
+        svc.failed_keys.hit(address)  # only a key that was looked up and failed counts
         raise Unauthorized("the API key is unknown or revoked")
     g.api_key, g.tenant = found
 
@@ -85,24 +105,37 @@ def check_resource(row: Check, deliveries: list[Delivery] | None = None) -> dict
     return out
 
 
+def storage_writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (the uploads' DATA_DIR/tmp)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 @bp.get("/health")
-def health() -> Response:
+def health() -> tuple[Response, int]:
+    """Public, so it says nothing of any tenant (no counts of checks): is the database
+    reachable, can uploads be stored. 503 with ``degraded`` when they cannot, so a load
+    balancer takes the instance out; 503 ``unavailable`` when the database is down."""
     svc = current_app.extensions["appeal"]
     try:
-        counts = svc.store.counts()
+        with svc.store.session() as s:
+            s.execute(sql_text("SELECT 1"))
     except Exception as e:  # the database is down or locked out
         raise Unavailable(
             "the job database cannot be reached", details={"type": type(e).__name__}
         ) from e
-    return jsonify(
-        {
-            "status": "ok",
-            "version": __version__,
-            "database": "ok",
-            "broker": "redis" if svc.settings.broker_url else "embedded",
-            "checks": counts,
-        }
-    )
+    writable = storage_writable(svc.tmp_dir)
+    body = {
+        "status": "ok" if writable else "degraded",
+        "version": __version__,
+        "database": "ok",
+        "storage": "ok" if writable else "not_writable",
+        "broker": "redis" if svc.settings.broker_url else "embedded",
+    }
+    return jsonify(body), 200 if writable else 503
 
 
 @bp.get("/openapi.json")
@@ -114,7 +147,10 @@ def openapi() -> Response:
 def create() -> tuple[Response, int, dict[str, str]]:
     case_text = request.form.get("case")
     if case_text is None and "case" in request.files:
-        raw = request.files["case"].read(1 << 20)
+        from validator.predict.case import max_case_bytes
+
+        # One byte past the limit: parse_case then names the limit, not a cut-off JSON.
+        raw = request.files["case"].read(max_case_bytes() + 1)
         try:
             case_text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -177,9 +213,13 @@ def image_response(path: Path, mime: str) -> Response:
 
 @bp.post("/predictions")
 def prediction() -> Response:
-    from validator.predict.case import decode_json  # the case limits: size, depth, numbers
+    from validator.predict.case import decode_json, max_case_bytes
 
-    body = decode_json(request.get_data(), "body") if request.is_json else None
+    raw = request.get_data()  # at most the limit and one byte (limit_json_bodies)
+    if len(raw) > max_case_bytes():
+        raise RequestEntityTooLarge()
+    # The case limits besides the size: depth, numbers.
+    body = decode_json(raw, "body") if request.is_json else None
     if not isinstance(body, dict):
         raise BadRequest(
             'send a JSON object {"case": {...}, "check_id": ...} with '

@@ -15,10 +15,13 @@ Tracebacks never reach a client: unexpected exceptions are logged and answered
     not_found               404     no such route, check or file (or another tenant's)
     method_not_allowed      405
     check_not_done          409     a prediction for a check that has not finished
-    payload_too_large       413     the upload is over MAX_UPLOAD_MB
+    payload_too_large       413     the upload is over MAX_UPLOAD_MB, a JSON body over the
+                                    case limit, or a form with too many parts
     unsupported_media_type  415     the upload is not a video container we know
     empty_file              422     the upload is empty (InputError family: 422)
     idempotency_conflict    422     an Idempotency-Key reused with a different body
+    rate_limited            429     too many failed keys or form posts from one address
+                                    (with Retry-After)
     internal_error          500     a bug; logged with its traceback
     unavailable             503     the database cannot be reached
 """
@@ -85,6 +88,11 @@ class IdempotencyConflict(HttpError):
     status = 422
 
 
+class RateLimited(HttpError):
+    code = "rate_limited"
+    status = 429
+
+
 class InternalError(HttpError):
     code = "internal_error"
     status = 500
@@ -105,11 +113,13 @@ HTTP_ERRORS: tuple[type[HttpError], ...] = (
     PayloadTooLarge,
     UnsupportedMediaType,
     IdempotencyConflict,
+    RateLimited,
     InternalError,
     Unavailable,
 )
 _BY_STATUS = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
 _BY_STATUS.update({415: UnsupportedMediaType, 401: Unauthorized, 503: Unavailable})
+_BY_STATUS[429] = RateLimited
 
 # Codes a failed check's ``error`` can carry besides the validator's InputError codes.
 JOB_ERROR_CODES = ("job_timeout", "job_crashed", "job_abandoned", "internal_error")
@@ -130,13 +140,7 @@ def _from_http(e: HTTPException) -> HttpError:
     status = e.code or 500
     cls = _BY_STATUS.get(status)
     if status == 413:
-        # The video's limit, not MAX_CONTENT_LENGTH (which adds room for the form fields).
-        mb = current_app.extensions["appeal"].settings.max_upload_mb
-        return PayloadTooLarge(
-            f"the upload is larger than this service accepts ({mb} MB); trim the video "
-            "or re-encode it at a lower bitrate.",
-            details={"max_bytes": mb << 20},
-        )
+        return _too_large()
     if status == 405:
         return MethodNotAllowed(
             f"{request.method} is not allowed on {request.path}",
@@ -150,6 +154,39 @@ def _from_http(e: HTTPException) -> HttpError:
         err.status = status
         return err
     return cls(e.description or e.name)
+
+
+def _too_large() -> PayloadTooLarge:
+    """Which limit a 413 from werkzeug met: a JSON route's (the case limit), the
+    number of form parts (MAX_FORM_PARTS), or the upload's."""
+    from validator.web.uploads import JSON_BODY_ENDPOINTS
+
+    if request.endpoint in JSON_BODY_ENDPOINTS:
+        from validator.predict.case import MAX_CASE_BYTES_ENV, max_case_bytes
+
+        limit = max_case_bytes()
+        return PayloadTooLarge(
+            f"the JSON body is larger than this service accepts ({limit:,} bytes, the "
+            f"case limit; setting {MAX_CASE_BYTES_ENV})",
+            details={"max_bytes": limit},
+        )
+    length = request.content_length
+    if length is not None and length <= (request.max_content_length or length):
+        # Within the size limit, so werkzeug's parser stopped at the parts' limits.
+        parts = request.max_form_parts
+        return PayloadTooLarge(
+            f"the form has more than {parts} parts, or a field (not a file) larger than "
+            f"{request.max_form_memory_size or 0:,} bytes; send the video, the case and "
+            "the documented fields only",
+            details={"max_parts": parts},
+        )
+    # The video's limit, not MAX_CONTENT_LENGTH (which adds room for the form fields).
+    mb = current_app.extensions["appeal"].settings.max_upload_mb
+    return PayloadTooLarge(
+        f"the upload is larger than this service accepts ({mb} MB); trim the video "
+        "or re-encode it at a lower bitrate.",
+        details={"max_bytes": mb << 20},
+    )
 
 
 def wants_json() -> bool:
@@ -181,6 +218,8 @@ def error_response(err: ValidatorError, status: int | None = None) -> Response:
     resp.status_code = status
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="appeal-validator"'
+    if status == 429 and "retry_after_s" in err.details:
+        resp.headers["Retry-After"] = str(err.details["retry_after_s"])
     return resp
 
 

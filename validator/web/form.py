@@ -3,9 +3,15 @@
 The form's checks belong to the built-in tenant ``_web`` (API keys cannot be made
 for it) and, within it, to the browser session that uploaded them: another
 session, or any API key, gets 404 for them. CSRF: a random token kept in the
-signed session cookie and echoed by the form (hidden field) or the script
-(``X-CSRF-Token``), compared in constant time; the cookie is ``SameSite=Lax``.
-(A dozen lines instead of Flask-WTF: the form has no other use for WTForms.)
+signed session cookie and echoed by the script (``X-CSRF-Token``) or, without
+JavaScript, by the query string of the form's action URL, compared in constant time;
+the cookie is ``SameSite=Lax``. (A dozen lines instead of Flask-WTF: the form has no
+other use for WTForms.)
+
+Every post is checked before its body is read (werkzeug parses it only when
+``request.form`` or ``request.files`` is touched): first the address's rate limit,
+then the session and the token, so a client without a session cannot make the
+service parse and spool a 500 MB multipart body.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from validator.jobs.tables import Check
 from validator.models import REQUIREMENTS
 from validator.web.errors import CsrfFailed, NotFound
 from validator.web.i18n import CLAIMS, current_lang, labels
+from validator.web.limits import refuse_if_over
 from validator.web.uploads import create_check, parse_case
 
 bp = Blueprint("form", __name__)
@@ -47,8 +54,20 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
+@bp.before_request
+def guard_posts() -> None:
+    """Rate limit and CSRF for every post, before anything reads the body."""
+    if request.method != "POST":
+        return
+    svc = current_app.extensions["appeal"]
+    address = refuse_if_over(svc.form_posts, "form posts")
+    svc.form_posts.hit(address)
+    _check_csrf()
+
+
 def _check_csrf() -> None:
-    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+    # Never request.form: that would parse the very body this check is to refuse.
+    sent = request.headers.get("X-CSRF-Token") or request.args.get("csrf_token") or ""
     want = session.get("csrf") or ""
     if not want or not hmac.compare_digest(sent.encode(), want.encode()):
         raise CsrfFailed(
@@ -119,7 +138,6 @@ def _case_from_form() -> dict[str, Any] | None:
 
 @bp.post("/checks")
 def upload() -> ResponseReturnValue:
-    _check_csrf()
     svc = current_app.extensions["appeal"]
     new = create_check(
         request.files.get("video"),
@@ -181,7 +199,6 @@ def thumbnail(check_id: str, name: str) -> Response:
 
 @bp.post("/checks/<check_id>/delete")
 def delete(check_id: str) -> Response:
-    _check_csrf()
     row = _own(check_id)
     current_app.extensions["appeal"].delete(row)
     return _page("index.html", claims=CLAIMS, form={}, error=None, notice="deleted")

@@ -8,7 +8,6 @@ it goes. The client's filename is kept for display only.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import tempfile
@@ -34,6 +33,12 @@ from validator.web.errors import (
 log = logging.getLogger(__name__)
 
 SNIFF_BYTES = 512
+# Routes whose body is JSON: their limit is the case limit (``max_case_bytes``), not the
+# upload's MAX_CONTENT_LENGTH (a 200 MiB body once cost /predictions 564 MB of memory).
+JSON_BODY_ENDPOINTS = frozenset({"api.prediction"})
+# Multipart parts a request may have: the API's four fields, the form's seven and the
+# CSRF token, with room to spare (werkzeug's default is 1,000, each a spooled file).
+MAX_FORM_PARTS = 32
 _POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -64,13 +69,15 @@ def parse_case(text: str | None) -> dict[str, Any] | None:
     """The case JSON text of a request -> a validated case (CaseError naming the field)."""
     if text is None or not text.strip():
         return None
+    from validator.predict.case import decode_json
+
+    # The case loader's limits (size, nesting, 64-bit numbers): json.loads alone raised
+    # RecursionError or ValueError, a 500, for 5,000 levels or a 5,000-digit number.
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CaseError(
-            f"case: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}",
-            details={"field": "case", "line": e.lineno, "column": e.colno},
-        ) from e
+        data = decode_json(text, "case")
+    except CaseError as e:  # named as a request field, as before, not as a file
+        details = {"field": "case", **{k: v for k, v in e.details.items() if k != "file"}}
+        raise CaseError(e.message, details=details) from e
     if not isinstance(data, dict):
         raise CaseError(
             "case: expected a JSON object {...}",

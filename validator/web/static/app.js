@@ -36,6 +36,9 @@
       var xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
       xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+      // The server checks the token before it reads the body (the action URL carries
+      // it too, for the form without JavaScript).
+      xhr.setRequestHeader("X-CSRF-Token", form.elements.csrf_token.value);
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.addEventListener("progress", function (e) {
         if (e.lengthComputable) {
