@@ -320,6 +320,64 @@ def test_the_pinned_tls_connection_sends_the_name_as_sni(
     assert tls.calls[0]["headers"]["Host"] == f"hook.test:{tls.port}"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://127.0.0.1:8080/hook", id="loopback"),
+        pytest.param("http://localhost/hook", id="localhost"),
+        pytest.param("http://[::1]/hook", id="loopback-v6"),
+        pytest.param("http://[::ffff:127.0.0.1]/hook", id="v4-mapped-loopback"),
+        pytest.param("http://0.0.0.0/hook", id="unspecified"),
+        pytest.param("http://10.1.2.3/hook", id="private"),
+        pytest.param("http://192.168.0.10/hook", id="private-192"),
+        pytest.param("http://169.254.169.254/latest/meta-data/", id="metadata"),
+        pytest.param("http://[fd00:ec2::254]/", id="metadata-v6"),
+        pytest.param("http://metadata.test/", id="name-to-metadata"),
+        pytest.param("http://intranet.test/", id="name-to-ula"),
+        pytest.param("http://nowhere.test/", id="unresolvable"),
+    ],
+)
+def test_private_callback_urls_are_refused_at_submit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    _resolver(monkeypatch, {"metadata.test": ["169.254.169.254"], "intranet.test": ["fd12::7"],
+                            "nowhere.test": ["nxdomain"]})  # fmt: skip
+    app = create_app(app_config(tmp_path / "data", WEBHOOK_ALLOW_PRIVATE=False, RUN_POOL=False))
+    try:
+        _, key = app.extensions["appeal"].store.create_key("acme")
+        resp = app.test_client().post(
+            "/api/v1/checks",
+            headers={"Authorization": f"Bearer {key}"},
+            data={"video": (io.BytesIO(MP4), "a.mp4"), "callback_url": url},
+        )
+    finally:
+        app.extensions["appeal"].close()
+    assert resp.status_code == 400, resp.json
+    err = resp.json["error"]
+    assert err["code"] == "callback_url_blocked" and err["details"]["field"] == "callback_url"
+    # The message says the rule, never what a name resolved to (an internal address).
+    assert "public" in err["message"]
+    for internal in ("169.254.169.254", "fd12::7"):
+        assert internal in url or internal not in json.dumps(resp.json)
+
+
+def test_public_callback_urls_are_accepted_at_submit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _resolver(monkeypatch, {"hooks.test": [PUBLIC_IP]})
+    app = create_app(app_config(tmp_path / "data", WEBHOOK_ALLOW_PRIVATE=False, RUN_POOL=False))
+    try:
+        _, key = app.extensions["appeal"].store.create_key("acme")
+        resp = app.test_client().post(
+            "/api/v1/checks",
+            headers={"Authorization": f"Bearer {key}"},
+            data={"video": (io.BytesIO(MP4), "a.mp4"), "callback_url": "https://hooks.test/x"},
+        )
+    finally:
+        app.extensions["appeal"].close()
+    assert resp.status_code == 202, resp.json
+
+
 def test_every_delivery_outcome_is_documented() -> None:
     root = Path(__file__).resolve().parents[1]
     doc = (root / "docs" / "api.md").read_text("utf-8")
