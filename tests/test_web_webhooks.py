@@ -239,6 +239,19 @@ def test_a_slow_receiver_does_not_delay_another_tenants_webhook(tmp_path: Path) 
         fast.close()
 
 
+def test_the_deadline_ends_a_dripping_answer() -> None:
+    slow = Dripper(interval_s=0.5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(webhooks.DeadlineExceeded) as caught:
+            webhooks.post(slow.url, "{}", {}, timeout=5.0, allow_private=True, deadline_s=2.0)
+        took_s = time.monotonic() - started
+    finally:
+        slow.close()
+    assert 2.0 <= took_s < 3.0  # every read came within the 5 s timeout
+    assert webhooks.outcome(caught.value) == "timeout"
+
+
 # -- the connection goes to the address that was checked (issue 15, item 2) ---------------
 
 PUBLIC_IP = "93.184.216.34"  # a global address; never actually connected to here

@@ -221,8 +221,7 @@ class _Deadline:
         self._fds: list[int] = []
         self._over = False  # the attempt ended: the descriptors may be reused
         self.expired = False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._timer: threading.Timer | None = None
 
     def remaining(self) -> float:
         return max(0.0, self._at - time.monotonic())
@@ -255,13 +254,16 @@ class _Deadline:
             dup.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> _Deadline:
+        self._timer = threading.Timer(self.remaining(), self._expire)
+        self._timer.daemon = True
         self._timer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
             self._over = True
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -270,27 +272,24 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
     the Host header (and, in the HTTPS subclass, SNI and the certificate check) use it."""
 
     addresses: tuple[str, ...] = ()
-    deadline: _Deadline | None = None
+    deadline: _Deadline  # set by post() before the request
 
     def connect(self) -> None:
         error: OSError = Unresolvable(f"cannot resolve {self.host}: no address")
         for address in self.addresses:
-            timeout = self.timeout
-            if self.deadline is not None:
-                if self.deadline.remaining() <= 0:
-                    raise DeadlineExceeded("the webhook deadline passed")
-                timeout = min(timeout, self.deadline.remaining())  # type: ignore[type-var]
+            remaining_s = self.deadline.remaining()
+            if remaining_s <= 0:
+                raise DeadlineExceeded("the webhook deadline passed")
+            # The per-step timeout post() passed, cut to what is left of the deadline.
+            timeout = min(self.timeout or remaining_s, remaining_s)
             try:
-                self.sock = socket.create_connection(
-                    (address, self.port), timeout, self.source_address
-                )
+                self.sock = socket.create_connection((address, self.port), timeout)
                 break
             except OSError as e:
                 error = e
         else:
             raise error
-        if self.deadline is not None:
-            self.deadline.watch(self.sock)
+        self.deadline.watch(self.sock)
         with suppress(OSError):  # as http.client does: the request goes in one packet
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -378,7 +377,7 @@ def deliver(store: Store, delivery: Delivery, settings: Settings) -> bool:
             deadline_s=settings.webhook_deadline_s,
         )
         if not 200 <= status < 300:
-            error = f"http_{status // 100}xx"
+            error = f"http_{status // 100}xx" if 100 <= status < 600 else "protocol_error"
     except (Blocked, OSError, http.client.HTTPException) as e:
         error, retry = outcome(e), not isinstance(e, Blocked)
         # The text stays in the service's log, for its operators.
