@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from flask import Flask
+from werkzeug.test import TestResponse
 
 from validator.jobs import webhooks
 from validator.jobs.testing import app_config, worker
@@ -29,11 +31,16 @@ MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200
 
 
 class Receiver:
-    """A local webhook receiver answering the statuses in ``script`` (then 200)."""
+    """A local webhook receiver answering the statuses in ``script`` (then 200); with
+    ``drip_s``, one byte of an answer every ``drip_s`` for as long as the test runs
+    (every read succeeds: a per-socket timeout never fires)."""
 
-    def __init__(self, script: list[int], tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, script: list[int], tls: ssl.SSLContext | None = None, drip_s: float | None = None
+    ) -> None:
         self.script = list(script)
         self.calls: list[dict] = []
+        self.stop = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,6 +48,9 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.calls.append({"headers": dict(self.headers), "body": body,
                                        "path": self.path, "at": time.monotonic()})  # fmt: skip
+                if drip_s is not None:
+                    receiver.drip(self.wfile, drip_s)
+                    return
                 status = receiver.script.pop(0) if receiver.script else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -57,7 +67,19 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def drip(self, out: BinaryIO, interval_s: float) -> None:
+        head = b"HTTP/1.1 200 OK\r\nX-Drip: "
+        sent = 0
+        while not self.stop.wait(interval_s):
+            try:
+                out.write(head[sent : sent + 1] or b"a")
+                out.flush()
+            except OSError:  # the sender gave up: what the deadline is for
+                return
+            sent += 1
+
     def close(self) -> None:
+        self.stop.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
@@ -168,50 +190,12 @@ def test_verify_rejects_old_timestamps() -> None:
 # -- one tenant's slow receiver delays no one else (issue 15, item 1) ----------------------
 
 
-class Dripper:
-    """A receiver that answers one byte a second for as long as the test runs: every
-    read succeeds, so a per-socket timeout never fires."""
-
-    def __init__(self, interval_s: float = 1.0) -> None:
-        self.stop = threading.Event()
-        self.calls: list[float] = []
-        dripper = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                dripper.calls.append(time.monotonic())
-                head = b"HTTP/1.1 200 OK\r\nX-Drip: "
-                sent = 0
-                while not dripper.stop.wait(interval_s):
-                    try:
-                        self.wfile.write(head[sent : sent + 1] or b"a")
-                        self.wfile.flush()
-                    except OSError:  # the sender gave up: what the deadline is for
-                        return
-                    sent += 1
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 def _at(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def test_a_slow_receiver_does_not_delay_another_tenants_webhook(tmp_path: Path) -> None:
-    slow, fast = Dripper(), Receiver([])
+    slow, fast = Receiver([], drip_s=1.0), Receiver([])
     deadline_s = 8.0
     try:
         # Two sender threads; tenant A has three deliveries due, more than the pool.
@@ -240,7 +224,7 @@ def test_a_slow_receiver_does_not_delay_another_tenants_webhook(tmp_path: Path) 
 
 
 def test_the_deadline_ends_a_dripping_answer() -> None:
-    slow = Dripper(interval_s=0.5)
+    slow = Receiver([], drip_s=0.5)
     try:
         started = time.monotonic()
         with pytest.raises(webhooks.DeadlineExceeded) as caught:
@@ -333,6 +317,20 @@ def test_the_pinned_tls_connection_sends_the_name_as_sni(
     assert tls.calls[0]["headers"]["Host"] == f"hook.test:{tls.port}"
 
 
+def submit(tmp_path: Path, callback_url: str) -> TestResponse:
+    """POST /api/v1/checks with ``callback_url`` to an app that guards against SSRF."""
+    app = create_app(app_config(tmp_path / "data", WEBHOOK_ALLOW_PRIVATE=False, RUN_POOL=False))
+    try:
+        _, key = app.extensions["appeal"].store.create_key("acme")
+        return app.test_client().post(
+            "/api/v1/checks",
+            headers={"Authorization": f"Bearer {key}"},
+            data={"video": (io.BytesIO(MP4), "a.mp4"), "callback_url": callback_url},
+        )
+    finally:
+        app.extensions["appeal"].close()
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -355,16 +353,7 @@ def test_private_callback_urls_are_refused_at_submit(
 ) -> None:
     _resolver(monkeypatch, {"metadata.test": ["169.254.169.254"], "intranet.test": ["fd12::7"],
                             "nowhere.test": ["nxdomain"]})  # fmt: skip
-    app = create_app(app_config(tmp_path / "data", WEBHOOK_ALLOW_PRIVATE=False, RUN_POOL=False))
-    try:
-        _, key = app.extensions["appeal"].store.create_key("acme")
-        resp = app.test_client().post(
-            "/api/v1/checks",
-            headers={"Authorization": f"Bearer {key}"},
-            data={"video": (io.BytesIO(MP4), "a.mp4"), "callback_url": url},
-        )
-    finally:
-        app.extensions["appeal"].close()
+    resp = submit(tmp_path, url)
     assert resp.status_code == 400, resp.json
     err = resp.json["error"]
     assert err["code"] == "callback_url_blocked" and err["details"]["field"] == "callback_url"
@@ -378,16 +367,7 @@ def test_public_callback_urls_are_accepted_at_submit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _resolver(monkeypatch, {"hooks.test": [PUBLIC_IP]})
-    app = create_app(app_config(tmp_path / "data", WEBHOOK_ALLOW_PRIVATE=False, RUN_POOL=False))
-    try:
-        _, key = app.extensions["appeal"].store.create_key("acme")
-        resp = app.test_client().post(
-            "/api/v1/checks",
-            headers={"Authorization": f"Bearer {key}"},
-            data={"video": (io.BytesIO(MP4), "a.mp4"), "callback_url": "https://hooks.test/x"},
-        )
-    finally:
-        app.extensions["appeal"].close()
+    resp = submit(tmp_path, "https://hooks.test/x")
     assert resp.status_code == 202, resp.json
 
 
