@@ -179,7 +179,28 @@ class Settings:
     )
     webhook_timeout_s: float = field(
         default=10.0,
-        metadata={"parse": _positive(float), "help": "Timeout of one webhook request."},
+        metadata={
+            "parse": _positive(float),
+            "help": "Timeout of each step of a webhook request (connecting, one read); "
+            "WEBHOOK_DEADLINE_S bounds the whole attempt.",
+        },
+    )
+    webhook_deadline_s: float = field(
+        default=30.0,
+        metadata={
+            "parse": _positive(float),
+            "help": "Overall limit of one webhook attempt (connect, TLS, request, answer); "
+            "past it the attempt fails as a timeout and is retried. A receiver that sends "
+            "a byte every few seconds never trips WEBHOOK_TIMEOUT_S, but trips this.",
+        },
+    )
+    webhook_pool_size: int = field(
+        default=4,
+        metadata={
+            "parse": _positive(int),
+            "help": "Webhook attempts each worker process makes at once, at most one per "
+            "tenant: a slow receiver delays only its own tenant's webhooks.",
+        },
     )
     failed_keys_per_min: int = field(
         default=20,

@@ -15,7 +15,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -536,19 +536,26 @@ class Store:
                 )
             )
 
-    def claim_due_delivery(self) -> Delivery | None:
-        """pending and due -> sending; the row, or None."""
+    def claim_due_delivery(
+        self, *, skip_tenants: Collection[int] = ()
+    ) -> tuple[Delivery, int] | None:
+        """The earliest due delivery, pending -> sending, and its check's tenant; None
+        when none is due. ``skip_tenants`` (a sender's tenants in flight) wait their
+        turn: one tenant's slow receiver must not take every sender thread."""
         now = utcnow()
         for _ in range(5):
             with self.session() as s:
-                row = s.scalar(
-                    select(Delivery)
+                query = (
+                    select(Delivery, Check.tenant_id)
+                    .join(Check, Check.id == Delivery.check_id)
                     .where(Delivery.status == "pending", Delivery.scheduled_at <= now)
-                    .order_by(Delivery.scheduled_at)
-                    .limit(1)
                 )
-            if row is None:
+                if skip_tenants:
+                    query = query.where(Check.tenant_id.not_in(list(skip_tenants)))
+                found = s.execute(query.order_by(Delivery.scheduled_at).limit(1)).first()
+            if found is None:
                 return None
+            row, tenant_id = found
             with self.session() as s:
                 res = s.execute(
                     update(Delivery)
@@ -557,7 +564,7 @@ class Store:
                 )
                 if _rowcount(res) == 1:
                     row.status = "sending"
-                    return row
+                    return row, tenant_id
         return None
 
     def webhook_secret(self, check_id: str) -> str | None:

@@ -10,6 +10,7 @@ Tracebacks never reach a client: unexpected exceptions are logged and answered
     bad_request             400     a missing or malformed field or header
     usage / bad_case        400     the validator's UsageError / CaseError (case JSON)
     bad_config              400     an unknown policy name
+    callback_url_blocked    400     a callback_url whose host is not public (SSRF)
     csrf_failed             400     the form's CSRF token is missing or wrong
     unauthorized            401     no, unknown or revoked API key
     not_found               404     no such route, check or file (or another tenant's)
@@ -47,6 +48,10 @@ class HttpError(ValidatorError):
 
 class BadRequest(HttpError):
     code = "bad_request"
+
+
+class CallbackUrlBlocked(HttpError):
+    code = "callback_url_blocked"
 
 
 class CsrfFailed(HttpError):
@@ -105,6 +110,7 @@ class Unavailable(HttpError):
 
 HTTP_ERRORS: tuple[type[HttpError], ...] = (
     BadRequest,
+    CallbackUrlBlocked,
     CsrfFailed,
     Unauthorized,
     NotFound,

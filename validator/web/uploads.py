@@ -21,10 +21,11 @@ from werkzeug.datastructures import FileStorage
 from validator.errors import CaseError, EmptyFile
 from validator.jobs.store import canonical_hash
 from validator.jobs.tables import Check
-from validator.jobs.webhooks import check_url
+from validator.jobs.webhooks import Blocked, check_destination, check_url
 from validator.media.sniff import media_type as sniffed_type
 from validator.web.errors import (
     BadRequest,
+    CallbackUrlBlocked,
     IdempotencyConflict,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -106,10 +107,26 @@ def policy_digest(name: str | None) -> tuple[str, str]:
 
 def callback(url: str | None) -> str | None:
     url = (url or "").strip() or None
-    if url is not None and (why := check_url(url)) is not None:
+    if url is None:
+        return None
+    if (why := check_url(url)) is not None:
         raise BadRequest(
             f"callback_url: {why}", details={"field": "callback_url", "value": url[:200]}
         )
+    if current_app.extensions["appeal"].settings.webhook_allow_private:
+        return url
+    try:
+        # Refused now, not only at delivery, where the client would see it late, as a
+        # failed delivery. Each attempt checks again: DNS answers change.
+        check_destination(url)
+    except (Blocked, OSError) as e:
+        # One message for "resolves to a private address" and "does not resolve", and
+        # never the address: either would map the service's internal DNS for a client.
+        raise CallbackUrlBlocked(
+            "callback_url: the host must resolve to public internet addresses only; "
+            "loopback, private, link-local and cloud metadata addresses are refused",
+            details={"field": "callback_url", "value": url[:200]},
+        ) from e
     return url
 
 
