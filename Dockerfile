@@ -11,5 +11,6 @@ WORKDIR /home/appeal
 VOLUME /data
 EXPOSE 8000
 # The web processes only enqueue: one worker beside them runs the analyses (an SQLite
-# broker in /data). docker-compose.yml runs gunicorn alone, with Redis and worker containers.
-CMD ["sh", "-c", "appeal-validator worker --concurrency 1 & exec gunicorn --workers 2 --threads 8 --timeout 600 --bind 0.0.0.0:8000 'validator.web:create_app()'"]
+# broker in /data), niced so that the CPU-bound analyses never slow the status polls.
+# docker-compose.yml runs gunicorn alone, with Redis and worker containers.
+CMD ["sh", "-c", "nice -n 10 appeal-validator worker --concurrency 1 & exec gunicorn --workers 2 --threads 8 --timeout 600 --bind 0.0.0.0:8000 'validator.web:create_app()'"]
