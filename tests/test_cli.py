@@ -206,3 +206,78 @@ def test_an_error_of_no_kind_is_exit_70_not_fail(tmp_path, capsys, monkeypatch) 
     monkeypatch.setattr("validator._cli.check.check_case", unclassified)
     code, _, err = run_cli(capsys, "check", str(write_clip(tmp_path / "v.mp4", frames=3)))
     assert code == 70 and "something went wrong" in err
+
+
+class _Terminal:
+    """A stderr that says it is a terminal, and keeps what was written."""
+
+    def __init__(self, tty: bool = True) -> None:
+        self.text, self.tty = "", tty
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_progress_shows_stage_and_percent_on_a_terminal_only() -> None:
+    from validator._cli.check import TerminalProgress
+
+    term = _Terminal()
+    p = TerminalProgress(term, every_s=0.0)  # type: ignore[arg-type]
+    p(0.0, "probing")
+    p(0.42, "decoding")
+    p(1.0, "done")
+    lines = term.text.split("\r")
+    assert "probing   0%" in lines and "decoding  42%" in lines
+    assert term.text.endswith("\r" + " " * len("decoding  42%") + "\r")  # erased at the end
+    piped = _Terminal(tty=False)
+    q = TerminalProgress(piped, every_s=0.0)  # type: ignore[arg-type]
+    q(0.5, "decoding")
+    q.close()
+    assert piped.text == ""
+
+
+def test_check_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    """Through a real pseudo-terminal: the stages appear on stderr, stdout stays the report."""
+    import os
+    import pty
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=60)
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "validator", "check", str(clip), "--format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            timeout=120,
+            check=False,
+        )
+        os.close(secondary)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(primary)
+    assert proc.returncode in (0, 1, 3)
+    assert json.loads(proc.stdout)["verdict"] in ("pass", "fail", "review")
+    assert b"probing" in seen and b"%" in seen
+    # Piped (no terminal): nothing on stderr.
+    piped = subprocess.run(
+        [sys.executable, "-m", "validator", "check", str(clip)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert piped.stderr == b""
