@@ -15,16 +15,14 @@ from validator.detectors.waybill import DENSE_HZ, WaybillDetector
 from validator.models import Reason
 from validator.policy import load_policy
 from validator.waybill.aggregate import (
-    REASONS,
     VERDICT_OF,
     CodeSummary,
     WaybillTracker,
     make_reason,
-    message,
     near,
-    verdict,
     verdict_from_metrics,
 )
+from validator.waybill.aggregate import verdict as _verdict
 from validator.waybill.carriers import (
     carriers,
     identify,
@@ -38,6 +36,13 @@ from validator.waybill.reader import CodeRead, read_codes, scan
 SF = "SF1234567890123"
 YT = "YT5521907733418"  # another carrier's number, far from SF (13 of 15 characters differ)
 NO_POLICY = load_policy()  # the shipped profile
+
+
+def verdict(*args, **kw):
+    """The waybill verdict with the shipped profile's threshold."""
+    return _verdict(*args, fail_min_frames=NO_POLICY.waybill.fail_min_frames, **kw)
+
+
 # The detector tests below count reads at 3 a second.
 THREE_HZ = dataclasses.replace(
     NO_POLICY, waybill=dataclasses.replace(NO_POLICY.waybill, sample_hz=3.0)
@@ -375,7 +380,8 @@ def test_verdict(expected, codes, want_verdict: str, want_code: str) -> None:
     v, code, details = verdict(expected, codes, sampled_frames=30)
     assert (v, code) == (want_verdict, want_code)
     assert VERDICT_OF[code] == v
-    en, zh = message(code, details)
+    r = make_reason((v, code, details))
+    en, zh = r.message_en, r.message_zh
     assert "[missing:" not in en + zh and "{" not in en + zh, (en, zh)
 
 
@@ -388,12 +394,18 @@ def test_verdict_unreadable_needs_regions_on_many_frames() -> None:
 def test_verdict_takes_the_detector_metrics_dicts() -> None:
     metrics = {"codes": [_code(SF, 4).to_dict()], "sampled_frames": 12, "unread_frames": 0}
     assert verdict_from_metrics(SF, metrics, NO_POLICY)[:2] == ("pass", "waybill_match")
-    assert verdict_from_metrics("SF0000000000001", metrics)[:2] == ("fail", "waybill_mismatch")
+    assert verdict_from_metrics("SF0000000000001", metrics, NO_POLICY)[:2] == (
+        "fail",
+        "waybill_mismatch",
+    )
 
 
 def test_reasons_have_both_languages_and_make_reasons() -> None:
-    assert set(REASONS) == set(VERDICT_OF)
-    for en, zh in REASONS.values():
+    from validator.reasons import shipped
+
+    assert set(VERDICT_OF) == {c for c in shipped() if c.startswith("waybill_")}
+    for code in VERDICT_OF:
+        en, zh = shipped()[code]["en"], shipped()[code]["zh"]
         assert en.strip() and zh.strip()
         assert any("\u4e00" <= ch <= "\u9fff" for ch in zh)
     r = make_reason(verdict(SF, [_code(SF, 3, t=4.25)], sampled_frames=10))
@@ -508,9 +520,9 @@ def test_detector_reads_the_waybill_densely_while_in_view(hires: bool) -> None:
     assert m["whole_frames"] < 3 * 4.0
     assert [e.kind for e in m["events"]] == ["waybill_read"]
     assert m["read_ms_total"] > 0
-    assert verdict_from_metrics(SF, m)[:2] == ("pass", "waybill_match")
-    assert verdict_from_metrics("SF0000000000001", m)[:2] == ("fail", "waybill_mismatch")
-    assert verdict_from_metrics(None, m)[:2] == ("review", "waybill_no_expected")
+    assert verdict_from_metrics(SF, m, NO_POLICY)[:2] == ("pass", "waybill_match")
+    assert verdict_from_metrics("SF0000000000001", m, NO_POLICY)[:2] == ("fail", "waybill_mismatch")
+    assert verdict_from_metrics(None, m, NO_POLICY)[:2] == ("review", "waybill_no_expected")
 
 
 def test_detector_reads_extra_frames_after_a_big_change() -> None:
@@ -521,7 +533,7 @@ def test_detector_reads_extra_frames_after_a_big_change() -> None:
 def test_detector_without_a_code_reports_nothing() -> None:
     m = _run(_clip(None))
     assert m["codes"] == [] and m["events"] == []
-    assert verdict_from_metrics(SF, m)[:2] == ("review", "waybill_not_found")
+    assert verdict_from_metrics(SF, m, NO_POLICY)[:2] == ("review", "waybill_not_found")
 
 
 def test_detector_reads_the_hires_frame_when_there_is_one() -> None:

@@ -8,7 +8,7 @@ The frame detector that drives them is ``validator.detectors.waybill``.
 """
 
 from validator.waybill.aggregate import (
-    REASONS,
+    VERDICT_OF,
     CodeSummary,
     WaybillTracker,
     make_reason,
@@ -26,7 +26,7 @@ from validator.waybill.reader import DEFAULT_FORMATS, CodeRead, Scan, read_codes
 
 __all__ = [
     "DEFAULT_FORMATS",
-    "REASONS",
+    "VERDICT_OF",
     "Carrier",
     "CodeRead",
     "CodeSummary",

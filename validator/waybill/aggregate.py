@@ -49,10 +49,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from validator.models import Reason, Verdict
-from validator.reasons import shipped
+from validator.reasons import reason, shipped
 from validator.waybill.carriers import identify, normalise
 from validator.waybill.reader import CodeRead, Scan
 
@@ -61,11 +61,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NEAR_EDITS",
-    "REASONS",
+    "VERDICT_OF",
     "CodeSummary",
     "WaybillTracker",
     "make_reason",
-    "message",
     "near",
     "verdict",
     "verdict_from_metrics",
@@ -96,20 +95,12 @@ MISREAD_RATIO = 2
 _NEAR_MIN_LEN = 8  # shorter texts are no waybill numbers; 4 edits would join anything
 
 # The messages live in the one reason catalogue (validator/data/reasons.json).
-REASONS: dict[str, tuple[str, str]] = {
-    code: (e["en"], e["zh"]) for code, e in shipped().items() if code.startswith("waybill_")
-}
-
+# The waybill's reason codes and their verdicts: from the one reason catalogue
+# (validator/data/reasons.json), like every other requirement's.
 VERDICT_OF: dict[str, Verdict] = {
-    "waybill_match": "pass",
-    "waybill_mismatch": "fail",
-    "waybill_ambiguous": "review",
-    "waybill_embedded": "review",
-    "waybill_near_match": "review",
-    "waybill_not_matched": "review",
-    "waybill_unreadable": "review",
-    "waybill_not_found": "review",
-    "waybill_no_expected": "review",
+    code: cast("Verdict", e["verdict"])
+    for code, e in shipped().items()
+    if code.startswith("waybill_")
 }
 
 
@@ -352,7 +343,7 @@ def verdict(
     sampled_frames: int | None = None,
     unread_frames: int = 0,
     whole_frames: int | None = None,
-    fail_min_frames: int | None = None,
+    fail_min_frames: int,
 ) -> tuple[Verdict, str, dict[str, Any]]:
     """``(verdict, reason code, details)`` for the return's tracking number ``expected``.
 
@@ -360,12 +351,8 @@ def verdict(
     ``WaybillMetrics.codes``). ``sampled_frames`` counts the frames read in any way,
     ``whole_frames`` those read whole (``unread_frames`` is out of these; it
     defaults to ``sampled_frames``). ``details`` holds the message fields and
-    ``at_s``. ``fail_min_frames`` left ``None`` takes the shipped policy's value.
+    ``at_s``. ``fail_min_frames`` is the policy's ``waybill.fail_min_frames``.
     """
-    if fail_min_frames is None:
-        from validator.policy import load_policy
-
-        fail_min_frames = load_policy().waybill.fail_min_frames
     cs = [_as_summary(c) for c in codes]
     n = len(cs)
     sampled = sampled_frames if sampled_frames is not None else 0
@@ -456,7 +443,7 @@ def _short(text: str, n: int = 40) -> str:
 
 
 def verdict_from_metrics(
-    expected: str | None, metrics: Mapping[str, Any], policy: Policy | None = None
+    expected: str | None, metrics: Mapping[str, Any], policy: Policy
 ) -> tuple[Verdict, str, dict[str, Any]]:
     """``verdict`` on the waybill metrics as a dict (``WaybillMetrics.to_dict()``, or read
     back from JSON), thresholds from ``policy``."""
@@ -467,30 +454,17 @@ def verdict_from_metrics(
         sampled_frames=sampled,
         unread_frames=int(metrics.get("unread_frames", 0)),
         whole_frames=int(metrics.get("whole_frames", sampled)),
-        fail_min_frames=None if policy is None else policy.waybill.fail_min_frames,
+        fail_min_frames=policy.waybill.fail_min_frames,
     )
-
-
-class _Fields(dict):
-    def __missing__(self, key: str) -> str:
-        return f"[missing:{key}]"  # visible in a message, never an exception in a report
-
-
-def message(code: str, details: Mapping[str, Any]) -> tuple[str, str]:
-    """The English and Chinese messages of a reason code, filled from ``details``."""
-    en, zh = REASONS[code]
-    fields = _Fields({k: (f"{v:.1f}" if isinstance(v, float) else v) for k, v in details.items()})
-    return en.format_map(fields), zh.format_map(fields)
 
 
 def make_reason(result: tuple[Verdict, str, Mapping[str, Any]]) -> Reason:
     """A ``validator.models.Reason`` for a ``verdict(...)`` result."""
     v, code, details = result
-    en, zh = message(code, details)
-    return Reason(
-        code=code,
-        verdict=v,
-        message_en=en,
-        message_zh=zh,
-        at_s=tuple(float(t) for t in details.get("at_s", ())),
-    )
+    fields = {
+        k: (f"{x:.1f}" if isinstance(x, float) else x) for k, x in details.items() if k != "at_s"
+    }
+    made = reason(code, tuple(float(t) for t in details.get("at_s", ())), **fields)
+    if made.verdict != v:
+        raise ValueError(f"{code} is a {made.verdict} in the catalogue, not a {v}")
+    return made
