@@ -185,6 +185,18 @@ def _merge(results: list[Result]) -> Facts:
     return tuple(seen.items())
 
 
+def _some_true(rs: list[Result]) -> Result | None:
+    """Three-valued OR of ``rs``: True (with the facts of the true ones) if any is true,
+    else unknown (the unknown ones' facts) if any is unknown; None when all are false."""
+    trues = [r for r in rs if r.value is True]
+    if trues:
+        return Result(True, _merge(trues))
+    unknown = [r for r in rs if r.value is None]
+    if unknown:
+        return Result(None, _merge(unknown))
+    return None
+
+
 def evaluate(node: Mapping[str, Any], root: Any, prefix: str = "") -> Result:
     """Evaluate a validated condition against ``root`` (the facts) in three-valued logic."""
     if "all" in node:
@@ -198,13 +210,8 @@ def evaluate(node: Mapping[str, Any], root: Any, prefix: str = "") -> Result:
         return Result(True, _merge(rs))
     if "any" in node:
         rs = [evaluate(c, root, prefix) for c in node["any"]]
-        trues = [r for r in rs if r.value is True]
-        if trues:
-            return Result(True, _merge(trues))
-        unknown = [r for r in rs if r.value is None]
-        if unknown:
-            return Result(None, _merge(unknown))
-        return Result(False, _merge(rs))
+        either = _some_true(rs)
+        return either if either is not None else Result(False, _merge(rs))
     if "not" in node:
         r = evaluate(node["not"], root, prefix)
         return Result(None if r.value is None else not r.value, r.facts)
@@ -222,12 +229,9 @@ def evaluate(node: Mapping[str, Any], root: Any, prefix: str = "") -> Result:
         if not isinstance(value, list):
             return Result(None, ((shown, None),))
         rs = [evaluate(node["match"], item, f"{shown}[{i}].") for i, item in enumerate(value)]
-        trues = [r for r in rs if r.value is True]
-        if trues:
-            return Result(True, _merge(trues))
-        unknown = [r for r in rs if r.value is None]
-        if unknown:
-            return Result(None, _merge(unknown))
+        either = _some_true(rs)
+        if either is not None:
+            return either
         return Result(False, ((shown, f"{len(value)} item(s), none matching"),))
     facts: Facts = ((shown, value),)
     if op == "is_true":
