@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 # Test modules that check every generated variant: when a run collects them, all the
 # clips are built first, on every core (the tests build one clip at a time, on one core).
 EVERY_VARIANT = {"test_fixture_truth", "test_fixture_matrix", "test_fixtures"}
-# The fake analysis of ``validator.jobs.testing``: the web tests test the plumbing.
-FAKE_ANALYSIS = "validator.jobs.testing:fake_analysis"
+# The fake analysis of ``_service``: the web tests test the plumbing.
+FAKE_ANALYSIS = "_service:fake_analysis"
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -178,7 +178,8 @@ def face_metrics(
 def app(tmp_path: Path) -> Iterator[Flask]:
     """A test app with its own ``DATA_DIR`` under ``tmp_path`` and, beside it, a worker
     running the fake analysis (the web only enqueues); closed after the test."""
-    from validator.jobs.testing import app_config, worker
+    from _service import app_config, worker
+
     from validator.web import create_app
 
     app = create_app(app_config(tmp_path / "data", ANALYSIS_TARGET=FAKE_ANALYSIS))

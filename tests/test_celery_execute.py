@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from _service import fake_analysis
 from sqlalchemy import update
 
 from validator.jobs.settings import Settings, resolve
@@ -16,7 +17,6 @@ from validator.jobs.storage import local_storage
 from validator.jobs.store import Store
 from validator.jobs.tables import Check
 from validator.jobs.tasks import celery_config, execute, owner_of
-from validator.jobs.testing import fake_analysis
 
 
 @pytest.fixture

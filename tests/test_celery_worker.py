@@ -38,7 +38,7 @@ def sleepy_analysis(path: str, **kw: Any) -> dict[str, Any]:
     Logs each start to ``<DATA_DIR>/starts.log``; the fake logs each completed analysis
     to ``fake-analysis.log``.
     """
-    from validator.jobs.testing import _data_dir, fake_analysis
+    from _service import _data_dir, fake_analysis
 
     with open(_data_dir(kw["out_dir"]) / "starts.log", "a") as f:
         f.write(f"{os.getpid()}\n")

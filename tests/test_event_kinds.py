@@ -138,7 +138,8 @@ def test_docs(spark: type[Detector]) -> None:
 
 
 def test_the_report_page(spark: type[Detector], tmp_path: Path) -> None:
-    from validator.jobs.testing import app_config, worker
+    from _service import app_config, worker
+
     from validator.web import create_app
 
     # The job runs in the worker's own process, which imports this module by name.

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from _service import app_config, fake_analysis, worker
 from sqlalchemy import update
 
 from validator.errors import ConfigError, UsageError
@@ -21,7 +22,6 @@ from validator.jobs.storage import LocalStorage
 from validator.jobs.store import Store, canonical_hash, hash_key
 from validator.jobs.tables import Check, utcnow
 from validator.jobs.tasks import Recoverer, owner_of
-from validator.jobs.testing import app_config, fake_analysis, worker
 from validator.media.sniff import media_type
 
 
@@ -358,8 +358,8 @@ def _wait_ended(store: Store, check_ids: list[str], timeout: float = 90) -> list
 @pytest.mark.parametrize(
     ("target", "code"),
     [
-        pytest.param("validator.jobs.testing:slow_analysis", "job_timeout", id="hung-decoder"),
-        pytest.param("validator.jobs.testing:crash_analysis", "job_crashed", id="segfault"),
+        pytest.param("_service:slow_analysis", "job_timeout", id="hung-decoder"),
+        pytest.param("_service:crash_analysis", "job_crashed", id="segfault"),
     ],
 )
 def test_worker_never_leaves_a_job_running(
@@ -381,8 +381,8 @@ def test_two_workers_and_duplicate_messages_run_each_job_once(store: Store, cfg:
     ids = [r.id for r in rows]
     _submit(cfg, *ids, *ids)  # every message twice (a resend, a redelivery)
     with (
-        worker(cfg, target="validator.jobs.testing:fake_analysis"),
-        worker(cfg, target="validator.jobs.testing:fake_analysis"),
+        worker(cfg, target="_service:fake_analysis"),
+        worker(cfg, target="_service:fake_analysis"),
     ):
         done = _wait_ended(store, ids)
         time.sleep(2)  # the duplicates are consumed too
@@ -402,7 +402,7 @@ def test_a_job_stopped_with_its_worker_runs_again_at_the_next_start(
     _submit(cfg, row.id)
     # Other tests' servers and workers may still be winding down: only new children count.
     before = _children()
-    proc = start_worker(cfg, analysis_target="validator.jobs.testing:slow_analysis")
+    proc = start_worker(cfg, analysis_target="_service:slow_analysis")
     try:
         deadline = time.monotonic() + 60
         while store.get(row.id).stage != "decoding" and time.monotonic() < deadline:
@@ -412,7 +412,7 @@ def test_a_job_stopped_with_its_worker_runs_again_at_the_next_start(
         stop_worker(proc, timeout=2)  # warm, then cold: the analysis is killed
     assert not _children() - before
     assert store.get(row.id).status in ("running", "queued")  # not lost, not failed
-    with worker(cfg, target="validator.jobs.testing:fake_analysis"):
+    with worker(cfg, target="_service:fake_analysis"):
         (done,) = _wait_ended(store, [row.id])
     assert done.status == "done" and done.attempts == 2
 
@@ -432,7 +432,7 @@ def test_a_job_whose_message_never_came_is_sent_by_a_worker(store: Store, cfg: S
     broker holds no message, and the worker's recovery sends the job."""
     cfg = replace(cfg, job_lease_s=1.0)
     row = _queue(store, cfg)  # no _submit: no message
-    with worker(cfg, target="validator.jobs.testing:fake_analysis"):
+    with worker(cfg, target="_service:fake_analysis"):
         (done,) = _wait_ended(store, [row.id], timeout=60)
     assert done.status == "done" and done.attempts == 1
 
@@ -498,7 +498,7 @@ def test_the_worker_of_a_killed_server_finishes_its_job_and_exits(
         assert not _running(worker_pid), "the orphaned worker runs on"
     finally:
         server.stdout.close()
-        from validator.jobs.testing import kill_tree
+        from _service import kill_tree
 
         kill_tree(worker_pid)
     done = store.get(row.id)

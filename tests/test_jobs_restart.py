@@ -12,10 +12,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from _service import Server
 
 from validator.jobs import settings
 from validator.jobs.store import Store
-from validator.jobs.testing import Server
 from validator.report.model import report_schema
 
 ROOT = Path(__file__).resolve().parents[1]

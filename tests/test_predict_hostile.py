@@ -200,7 +200,8 @@ def test_an_unexpected_exception_is_exit_70_not_an_outcome(
 
 def test_api_refuses_hostile_cases_with_400(tmp_path: Path) -> None:
     pytest.importorskip("flask")
-    from validator.jobs.testing import app_config
+    from _service import app_config
+
     from validator.web import create_app
 
     app = create_app(app_config(tmp_path / "data", ANALYSIS_TARGET="x:y", RUN_POOL=False))

@@ -13,19 +13,19 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from _service import app_config, worker
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from validator.jobs.testing import app_config, worker
 from validator.report.build import schema
 from validator.web import create_app
 from validator.web.api import openapi_document
 from validator.web.errors import codes
 
 ROOT = Path(__file__).resolve().parents[1]
-FAKE = "validator.jobs.testing:fake_analysis"
+FAKE = "_service:fake_analysis"
 MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200  # sniffs as MP4; the fake analysis does not care
 # The ``app`` (its own DATA_DIR, a worker running the fake analysis) and ``client``
 # fixtures are conftest.py's.

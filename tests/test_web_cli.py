@@ -8,10 +8,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from _service import Server
 
 from validator import cli
 from validator.jobs.store import Store, hash_key
-from validator.jobs.testing import Server
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from _service import app_config, worker
 from flask import Flask
 from flask.testing import FlaskClient
 
-from validator.jobs.testing import app_config, worker
 from validator.web import create_app
 
 MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200

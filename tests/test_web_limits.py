@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _service import app_config
 from flask import Flask
 from flask.testing import FlaskClient
 
 from validator import cli
-from validator.jobs.testing import app_config
 from validator.predict.case import DEFAULT_MAX_CASE_BYTES
 from validator.web import create_app
 

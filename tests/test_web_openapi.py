@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from _service import app_config, worker
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 
-from validator.jobs.testing import app_config, worker
 from validator.web import create_app
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a test dependency")
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
-FAKE = "validator.jobs.testing:fake_analysis"
+FAKE = "_service:fake_analysis"
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from _service import app_config, worker
 from flask import Flask
 from werkzeug.test import TestResponse
 
 from validator.jobs import webhooks
-from validator.jobs.testing import app_config, worker
 from validator.jobs.webhooks import SIGNATURE_HEADER, sign, verify
 from validator.web import create_app
 
-FAKE = "validator.jobs.testing:fake_analysis"
+FAKE = "_service:fake_analysis"
 MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200
 
 
@@ -158,7 +158,7 @@ def test_a_request_callback_overrides_the_keys_and_failures_are_sent(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     receiver.script.clear()
-    with make_app(tmp_path, ANALYSIS_TARGET="validator.jobs.testing:error_analysis") as app:
+    with make_app(tmp_path, ANALYSIS_TARGET="_service:error_analysis") as app:
         _, key = app.extensions["appeal"].store.create_key("acme", callback_url="http://x.invalid/")
         check_id = post_check(app, key, callback_url=receiver.url + "?t=1")
         records = deliveries(app, key, check_id, until=1)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from _media import clip
+from _service import Server
 
-from validator.jobs.testing import Server
 from validator.models import combine
 
 CHROMIUM = Path(os.environ.get("APPEAL_VALIDATOR_CHROMIUM", "/usr/bin/chromium"))

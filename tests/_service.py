@@ -1,11 +1,11 @@
-"""Helpers for tests and the benchmark (like ``flask.testing``): fake analyses, a worker
-beside a test app, and a server.
+"""Helpers for the tests and the API benchmark (like ``flask.testing``): fake analyses,
+a worker beside a test app, and a server. Test code: it ships in no package.
 
 The fake analyses stand in for ``runner.analyze`` in tests of the plumbing
 (idempotency, isolation, webhooks, time limits): the Celery worker runs them in its
 pool process exactly like the real one, by their dotted name, e.g.
-``create_app({"ANALYSIS_TARGET": "validator.jobs.testing:fake_analysis"})`` and then
-``with worker(app): ...``.
+``create_app({"ANALYSIS_TARGET": "_service:fake_analysis"})`` and then
+``with worker(app): ...`` (the worker inherits this process's import path).
 """
 
 from __future__ import annotations
@@ -215,18 +215,12 @@ class Server:
         environ.update(env or {})
         environ["APPEAL_VALIDATOR_DATA_DIR"] = str(self.data_dir)
         environ.setdefault("PYTHONUNBUFFERED", "1")
+        # The server (and the worker it starts) can import what this process can: this
+        # module, named as an analysis target, the project.
+        environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self.log = open(self.data_dir.parent / f"{self.data_dir.name}-server.log", "ab")  # noqa: SIM115
-        # ``appeal-validator serve`` through cli.main once cli.py lists it (the lead adds
-        # it to COMMANDS); the same code path through serve.main before.
-        code = (
-            "import sys; from validator.cli import COMMANDS, main\n"
-            "if 'serve' not in COMMANDS: from validator._cli.serve import main\n"
-            "else: sys.argv.insert(1, 'serve')\n"
-            "sys.exit(main(sys.argv[1:]))"
-        )
-        cmd = [sys.executable, "-c", code]
         self.proc = subprocess.Popen(
-            [*cmd, "--port", "0", "--workers", str(workers)],
+            [sys.executable, "-m", "validator", "serve", "--port", "0", "--workers", str(workers)],
             stdout=subprocess.PIPE,
             stderr=self.log,
             env=environ,
