@@ -434,7 +434,7 @@ def test_a_job_whose_message_never_came_is_sent_by_a_worker(store: Store, cfg: S
     row = _queue(store, cfg)  # no _submit: no message
     with worker(cfg, target="validator.jobs.testing:fake_analysis"):
         (done,) = _wait_ended(store, [row.id], timeout=60)
-    assert done.status == "done" and done.attempts == 1
+    assert done.status == "done" and done.attempts == 1, done.error
 
 
 def stuck_analysis(path: str, **kw: object) -> dict:
@@ -461,6 +461,37 @@ def test_the_hard_time_limit_fails_the_job_its_process_cannot(store: Store, cfg:
         (done,) = _wait_ended(store, [row.id], timeout=60)
     assert done.status == "failed" and done.error["code"] == "job_timeout"
     assert done.attempts == 1 and done.lease_owner is None
+
+
+def greedy_analysis(path: str, **kw: object) -> dict:
+    """An analysis that wants 3 GB (a decoder's buffers for a huge picture), except for
+    a video that reads ``modest``; untouched zeros, so without a limit it costs no
+    memory at all and finishes."""
+    import numpy as np
+
+    from validator.jobs.testing import fake_analysis
+
+    kw["progress"](0.1, "decoding")  # type: ignore[operator]
+    if Path(path).read_bytes() != b"modest":
+        buffers = np.zeros(3 << 30, np.uint8)
+        del buffers
+    return fake_analysis(path, **kw)  # type: ignore[arg-type]
+
+
+def test_an_analysis_over_the_memory_bound_fails_its_job_not_the_worker(
+    store: Store, cfg: Settings
+) -> None:
+    cfg = replace(cfg, worker_max_memory_mb=1536)
+    greedy, after = _queue(store, cfg), _queue(store, cfg, content=b"modest")
+    _submit(cfg, greedy.id, after.id)
+    with worker(cfg, target="test_jobs:greedy_analysis"):
+        failed, done = _wait_ended(store, [greedy.id, after.id], timeout=60)
+    assert failed.status == "failed" and failed.attempts == 1, failed.error
+    assert failed.error["code"] == "job_out_of_memory"
+    assert failed.error["details"] == {"reason": "memory", "limit_mb": 1536}
+    assert "WORKER_MAX_MEMORY_MB" in failed.error["message"]
+    # the pool process lived on: the next job ran in it, once (no crash, no redelivery)
+    assert done.status == "done" and done.attempts == 1, done.error
 
 
 def test_the_worker_of_a_killed_server_finishes_its_job_and_exits(

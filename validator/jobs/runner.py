@@ -40,6 +40,20 @@ class JobTimeout(ValidatorError):
         )
 
 
+class JobOutOfMemory(ValidatorError):
+    """The analysis asked for more memory than WORKER_MAX_MEMORY_MB lets its process have."""
+
+    code = "job_out_of_memory"
+
+    def __init__(self, limit_mb: int) -> None:
+        super().__init__(
+            f"the analysis needed more memory than the worker's limit of {limit_mb} MB "
+            "(APPEAL_VALIDATOR_WORKER_MAX_MEMORY_MB) and was stopped. A video of a smaller "
+            "picture size helps, or a larger limit.",
+            details={"reason": "memory", "limit_mb": limit_mb},
+        )
+
+
 def crashed(message: str, exit_code: int | None) -> dict[str, Any]:
     """The ``job_crashed`` error body of a job whose analysis process died or never ran."""
     return {
@@ -139,6 +153,10 @@ def _run(
         )
     except ValidatorError as e:  # the precise reason: not_a_video, undecodable, ...
         db.fail(row.id, owner, _without_paths(e.to_dict(), video, cfg.data_dir))
+        return status_of(db, row.id)
+    except MemoryError:  # past WORKER_MAX_MEMORY_MB (tasks.limit_memory): this job only
+        log.warning("check %s ran out of memory", row.id, exc_info=True)
+        db.fail(row.id, owner, JobOutOfMemory(cfg.worker_max_memory_mb).to_dict())
         return status_of(db, row.id)
     except Exception as e:
         log.warning("check %s failed on an internal error", row.id, exc_info=True)

@@ -47,6 +47,15 @@ def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return parse
 
 
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    out = int(value)
+    if out < 0:
+        raise ValueError(f"must be 0 or more, got {value!r}")
+    return out
+
+
 def _optional_str(value: Any) -> str | None:
     return str(value) if value else None  # an empty variable is an unset one
 
@@ -109,6 +118,18 @@ class Settings:
         metadata={
             "parse": _positive(int),
             "help": "A job whose process died this many times fails (job_crashed, job_abandoned).",
+        },
+    )
+    worker_max_memory_mb: int = field(
+        # Address space (RLIMIT_AS), not resident memory: a 1080p check peaks at about
+        # 1.0 GB of it (200 MB resident), an 8K one at 1.4 GB (600 MB), measured on 2
+        # cores; decoder threads and malloc arenas reserve more on larger machines.
+        default=4096,
+        metadata={
+            "parse": _non_negative_int,
+            "help": "Memory (address space, MB) one analysis process of a worker may use; "
+            "an analysis past it fails with job_out_of_memory and the worker goes on. "
+            "0: no limit.",
         },
     )
     poll_s: float = field(

@@ -504,9 +504,32 @@ def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 _sender: Any = None
 
 
+def limit_memory(limit_mb: int) -> None:
+    """Bound this process's address space (RLIMIT_AS) to ``limit_mb``; 0 leaves it.
+
+    Why RLIMIT_AS in each pool process rather than Celery's
+    ``worker_max_memory_per_child``: Celery looks at a child's memory only after a task
+    returned, to recycle it, so one analysis could still take all the machine's memory
+    (and the OOM killer any process); with the limit, the allocation that goes past it
+    fails (``MemoryError``, FFmpeg's ENOMEM is one too), the runner fails that job with
+    ``job_out_of_memory`` and the process goes on with the next. It is address space,
+    not resident memory (see the setting's help for the measured peaks).
+    """
+    if limit_mb <= 0:
+        return
+    import resource
+
+    want = limit_mb << 20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+
+
 @worker_process_init.connect
 def _init_process(**_: Any) -> None:
-    """A worker pool process (niced beside serve) also delivers due webhooks.
+    """A worker pool process (niced beside serve) bounds its memory and also delivers
+    due webhooks.
 
     Started after the fork, in the pool process itself; several senders are safe
     (a delivery is claimed with a conditional UPDATE).
@@ -519,6 +542,7 @@ def _init_process(**_: Any) -> None:
     cfg: Settings | None = current_app.conf.get("appeal_settings")
     if not cfg or _sender is not None:
         return
+    limit_memory(cfg.worker_max_memory_mb)
     if os.environ.get(PARENT_ENV):  # serve's worker: its web requests go first
         os.nice(10)
     _sender = Sender(Store(cfg.database_url), cfg)

@@ -293,6 +293,8 @@ def probe(path: str | Path, policy: Policy) -> MediaInfo:
 
     try:
         facts = inspect_container(container, name, policy, boxes)
+    except MemoryError:  # FFmpeg's ENOMEM is one too: not a damaged file
+        raise
     except (av.error.FFmpegError, OSError, ValueError) as e:  # PyAV also raises ValueError
         raise UndecodableVideo(
             f"{name} cannot be read ({error_text(e)}): it is damaged. Copy the original recording "

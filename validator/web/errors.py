@@ -112,7 +112,13 @@ _BY_STATUS = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: Payloa
 _BY_STATUS.update({415: UnsupportedMediaType, 401: Unauthorized, 503: Unavailable})
 
 # Codes a failed check's ``error`` can carry besides the validator's InputError codes.
-JOB_ERROR_CODES = ("job_timeout", "job_crashed", "job_abandoned", "internal_error")
+JOB_ERROR_CODES = (
+    "job_timeout",
+    "job_crashed",
+    "job_abandoned",
+    "job_out_of_memory",
+    "internal_error",
+)
 
 
 def http_status(err: ValidatorError) -> int:
