@@ -267,6 +267,32 @@ def test_celery_kills_a_check_the_soft_time_limit_cannot_stop(
 # -- storage and sniffing ---------------------------------------------------------------
 
 
+def test_the_sweeper_removes_the_folders_no_check_owns(store: Store, cfg: Settings) -> None:
+    """What a killed process leaves behind (a job that wrote after a deletion and died
+    before it could clean up, a deletion cut short) goes; a live check and an upload
+    that has not made its row yet stay."""
+    from validator.jobs.tasks import sweep_orphans
+
+    live = _queue(store, cfg)
+    files = cfg.data_dir / "files"
+    tenant = files / str(live.tenant_id)
+    orphan = tenant / "0b7a3c52-9d1e-4f7a-8c55-2f1d2a7c9e10" / "derived"
+    orphan.mkdir(parents=True)
+    (orphan / "v0-face-1.jpg").write_bytes(b"picture")
+    interrupted = tenant / ".deleted-5e0f6f0e-8f55-4f0c-9d52-0c4c5ef3e7a1"
+    interrupted.mkdir()
+    (interrupted / "video").write_bytes(b"video")
+    young = tenant / "7d1c6c1e-2b1a-4a8e-9d8b-8a4c1b6f5e20"  # an upload a moment old
+    young.mkdir()
+    old = time.time() - 7200
+    for folder in (orphan.parent, interrupted, tenant / live.id):
+        os.utime(folder, (old, old))
+    assert sweep_orphans(store, cfg) == 2
+    assert not orphan.parent.exists() and not interrupted.exists()
+    assert (tenant / live.id / "video").exists() and young.exists()
+    assert sweep_orphans(store, cfg) == 0
+
+
 def test_put_stream_is_atomic_and_hashes(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path)
     stored = storage.put_stream("1", "abc", io.BytesIO(b"x" * 3_000_000))
@@ -321,6 +347,29 @@ def test_run_job_records_the_precise_input_error(store: Store, cfg: Settings) ->
     result = run_job(row.id, settings=cfg, store=store)  # the real check
     assert result["status"] == "failed"
     assert result["error"]["code"] in ("undecodable", "not_a_video", "no_video_stream")
+
+
+def test_a_deleted_check_stops_its_running_analysis(
+    store: Store, cfg: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = _queue(store, cfg)
+    storage = LocalStorage(cfg.data_dir / "files")
+    reached: list[str] = []
+
+    def analysis(path: str, *, out_dir: str, progress, **kw: object) -> dict:
+        progress(0.1, "decoding")
+        store.delete_check(row.id)  # what DELETE does: the row, then the files
+        storage.delete_check(str(row.tenant_id), row.id)
+        progress(1.0, "decoding")  # the next progress write finds no row: stop here
+        reached.append("the end")
+        return fake_analysis(path, out_dir=out_dir, progress=progress, **kw)
+
+    assert run_job(row.id, settings=cfg, store=store, analysis=analysis) == {
+        "id": row.id,
+        "status": "missing",
+    }
+    assert reached == [] and "internal error" not in caplog.text
+    assert not (cfg.data_dir / "files" / str(row.tenant_id) / row.id).exists()
 
 
 def test_run_job_turns_a_bug_into_internal_error(store: Store, cfg: Settings) -> None:

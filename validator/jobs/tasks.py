@@ -43,6 +43,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -382,13 +383,35 @@ class Recoverer:
         return sent
 
 
+ORPHAN_GRACE_S = 3600.0  # an upload's folder is seconds older than its row; far more
+ORPHAN_SWEEP_EVERY_S = 3600.0  # a walk of every check's folder: hourly is enough
+
+
+def sweep_orphans(store: Store, cfg: Settings) -> int:
+    """Remove the storage folders no check owns (``LocalStorage.orphans``); their count.
+
+    Deletion is final without it (the runner removes what it wrote after a deletion);
+    this finds what a process killed at that moment, or during a deletion, left.
+    """
+    from validator.jobs.storage import local_storage
+
+    storage = local_storage(cfg.data_dir)
+    found = storage.orphans(store.existing, ORPHAN_GRACE_S)
+    for folder in found:
+        shutil.rmtree(folder, ignore_errors=True)
+    if found:
+        log.warning("storage: removed %d folder(s) of deleted checks", len(found))
+    return len(found)
+
+
 def _dead(row: Check) -> bool:
     past = row.lease_until is not None and row.lease_until < datetime.now(UTC)
     return past or process_gone(row.lease_owner)
 
 
 class Recovery(bootsteps.StartStopStep):
-    """A worker step: a ``Recoverer`` round at start and every JOB_LEASE_S; with serve's
+    """A worker step: a ``Recoverer`` round at start and every JOB_LEASE_S, the storage
+    sweep (``sweep_orphans``) at start and every ORPHAN_SWEEP_EVERY_S; with serve's
     ``APPEAL_VALIDATOR_PARENT_PID``, a warm shutdown when the server is gone."""
 
     requires = ("celery.worker.components:Timer",)
@@ -411,6 +434,8 @@ class Recovery(bootsteps.StartStopStep):
         )
         self.tick()
         self.tref.append(worker.timer.call_repeatedly(float(cfg.job_lease_s), self.tick))
+        self.sweep()
+        self.tref.append(worker.timer.call_repeatedly(ORPHAN_SWEEP_EVERY_S, self.sweep))
         parent = os.environ.get(PARENT_ENV)
         if parent and parent.isdigit():
             self.tref.append(worker.timer.call_repeatedly(0.5, self.watch, (int(parent),)))
@@ -421,6 +446,13 @@ class Recovery(bootsteps.StartStopStep):
             self.recoverer.round()
         except Exception:  # a database or broker hiccup: the next round tries again
             log.warning("recovery: round failed", exc_info=True)
+
+    def sweep(self) -> None:
+        assert self.recoverer is not None
+        try:
+            sweep_orphans(self.recoverer.store, self.recoverer.cfg)
+        except Exception:  # a database hiccup, a folder that cannot be read: next time
+            log.warning("storage: sweep failed", exc_info=True)
 
     def watch(self, parent: int) -> None:
         if os.getppid() != parent and not self.orphaned:
