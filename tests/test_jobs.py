@@ -269,9 +269,9 @@ def test_celery_kills_a_check_the_soft_time_limit_cannot_stop(
 
 def test_the_sweeper_removes_the_folders_no_check_owns(store: Store, cfg: Settings) -> None:
     """What a killed process leaves behind (a job that wrote after a deletion and died
-    before it could clean up, a deletion cut short) goes; a live check and an upload
-    that has not made its row yet stay."""
-    from validator.jobs.tasks import sweep_orphans
+    before it could clean up, a deletion cut short, a job's staging folder) goes; a live
+    check, a running job's staging and an upload that has no row yet stay."""
+    from validator.jobs.tasks import run_deadline_s, sweep_orphans
 
     live = _queue(store, cfg)
     files = cfg.data_dir / "files"
@@ -284,12 +284,16 @@ def test_the_sweeper_removes_the_folders_no_check_owns(store: Store, cfg: Settin
     (interrupted / "video").write_bytes(b"video")
     young = tenant / "7d1c6c1e-2b1a-4a8e-9d8b-8a4c1b6f5e20"  # an upload a moment old
     young.mkdir()
-    old = time.time() - 7200
-    for folder in (orphan.parent, interrupted, tenant / live.id):
+    killed = tenant / live.id / ".derived-0123456789abcdef"  # a job killed mid-way
+    killed.mkdir()
+    running = tenant / live.id / ".derived-fedcba9876543210"  # a job at work
+    running.mkdir()
+    old = time.time() - run_deadline_s(cfg) - 60
+    for folder in (orphan.parent, interrupted, tenant / live.id, killed):
         os.utime(folder, (old, old))
-    assert sweep_orphans(store, cfg) == 2
-    assert not orphan.parent.exists() and not interrupted.exists()
-    assert (tenant / live.id / "video").exists() and young.exists()
+    assert sweep_orphans(store, cfg) == 3
+    assert not orphan.parent.exists() and not interrupted.exists() and not killed.exists()
+    assert (tenant / live.id / "video").exists() and young.exists() and running.exists()
     assert sweep_orphans(store, cfg) == 0
 
 

@@ -173,19 +173,33 @@ class LocalStorage:
                 return  # deleted at the same moment by another (a job that found it gone)
             shutil.rmtree(trash, ignore_errors=True)
 
-    def orphans(self, live: Callable[[Iterable[str]], set[str]], older_than_s: float) -> list[Path]:
-        """Folders no check owns, older than ``older_than_s``: a check folder whose id
-        ``live`` (the store's query: the ids that still have a row) does not return, and
-        the leftovers of an interrupted deletion. Young folders are left: an upload
-        writes its file a moment before its row."""
-        before = time.time() - older_than_s
+    def orphans(
+        self,
+        live: Callable[[Iterable[str]], set[str]],
+        older_than_s: float,
+        stale_staging_s: float,
+    ) -> list[Path]:
+        """Folders nothing will use again: a check folder whose id ``live`` (the store's
+        query: the ids that still have a row) does not return, older than
+        ``older_than_s`` (an upload writes its file a moment before its row); the
+        leftovers of an interrupted deletion; and in a live check's folder, a job's
+        staging folder untouched for ``stale_staging_s`` (longer than a job may run: its
+        process was killed)."""
+        now = time.time()
         found: list[Path] = []
         for tenant in _subdirs(self.root):
-            folders = [p for p in _subdirs(tenant) if _mtime(p) < before]
-            ids = [p.name for p in folders if _SAFE_ID.match(p.name)]
-            alive = live(ids) if ids else set()
-            dead = set(ids) - alive
-            found += [p for p in folders if p.name.startswith(_DELETED) or p.name in dead]
+            folders = _subdirs(tenant)
+            old = [p for p in folders if _mtime(p) < now - older_than_s]
+            ids = [p.name for p in old if _SAFE_ID.match(p.name)]
+            dead = set(ids) - (live(ids) if ids else set())
+            found += [p for p in old if p.name.startswith(_DELETED) or p.name in dead]
+            for check in folders:
+                if _SAFE_ID.match(check.name) and check.name not in dead:
+                    found += [
+                        p
+                        for p in _subdirs(check)
+                        if p.name.startswith(_STAGING) and _mtime(p) < now - stale_staging_s
+                    ]
         return found
 
 

@@ -391,12 +391,13 @@ def sweep_orphans(store: Store, cfg: Settings) -> int:
     """Remove the storage folders no check owns (``LocalStorage.orphans``); their count.
 
     Deletion is final without it (the runner removes what it wrote after a deletion);
-    this finds what a process killed at that moment, or during a deletion, left.
+    this finds what a process killed at that moment, or during a deletion, left, and the
+    staging folders of jobs killed mid-way (older than a job may run).
     """
     from validator.jobs.storage import local_storage
 
     storage = local_storage(cfg.data_dir)
-    found = storage.orphans(store.existing, ORPHAN_GRACE_S)
+    found = storage.orphans(store.existing, ORPHAN_GRACE_S, run_deadline_s(cfg))
     for folder in found:
         shutil.rmtree(folder, ignore_errors=True)
     if found:
