@@ -4,8 +4,10 @@
     python3 dev.py run     # set up .venv, start the service (upload form + API), print its URL
     python3 dev.py test    # set up .venv with test tools, ruff, mypy, then the whole test suite
     python3 dev.py bench   # the benchmark (benchmarks/bench_check.py)
+    python3 dev.py fuzz    # each fuzzer of tests/test_fuzz.py for FUZZ_SECONDS (60) s
 
 Extra arguments after ``test`` go to pytest (e.g. ``python3 dev.py test -m "not slow"``).
+``fuzz`` keeps what it finds in tests/fuzz_corpus/ (FUZZ_SAVE=1; commit it with the fix).
 """
 
 from __future__ import annotations
@@ -59,13 +61,25 @@ def test(argv: list[str]) -> int:
     return subprocess.run([str(PY), "-m", "pytest", *argv], cwd=ROOT, env=env).returncode
 
 
+def fuzz(argv: list[str]) -> int:
+    """The fuzzers' long run (the test suite runs them briefly): FUZZ_SECONDS each."""
+    setup("dev")
+    env = dict(os.environ, FIXTURE_CACHE=str(ROOT / ".cache" / "fixtures"))
+    env.setdefault("FUZZ_SECONDS", "60")
+    env.setdefault("FUZZ_SAVE", "1")
+    # pytest-timeout's limit per test: the run, plus a round that ends past it
+    limit = int(float(env["FUZZ_SECONDS"]) * 2 + 120)
+    cmd = [str(PY), "-m", "pytest", "-m", "fuzz", f"--timeout={limit}", "tests/test_fuzz.py"]
+    return subprocess.run([*cmd, *argv], cwd=ROOT, env=env).returncode
+
+
 def bench(argv: list[str]) -> int:
     setup("dev")
     return subprocess.run([str(PY), "benchmarks/bench_check.py", *argv], cwd=ROOT).returncode
 
 
 def main() -> int:
-    tasks = {"run": run, "test": test, "bench": bench}
+    tasks = {"run": run, "test": test, "bench": bench, "fuzz": fuzz}
     if len(sys.argv) < 2 or sys.argv[1] not in tasks:
         print(__doc__)
         return 2

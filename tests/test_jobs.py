@@ -267,6 +267,36 @@ def test_celery_kills_a_check_the_soft_time_limit_cannot_stop(
 # -- storage and sniffing ---------------------------------------------------------------
 
 
+def test_the_sweeper_removes_the_folders_no_check_owns(store: Store, cfg: Settings) -> None:
+    """What a killed process leaves behind (a job that wrote after a deletion and died
+    before it could clean up, a deletion cut short, a job's staging folder) goes; a live
+    check, a running job's staging and an upload that has no row yet stay."""
+    from validator.jobs.tasks import run_deadline_s, sweep_orphans
+
+    live = _queue(store, cfg)
+    files = cfg.data_dir / "files"
+    tenant = files / str(live.tenant_id)
+    orphan = tenant / "0b7a3c52-9d1e-4f7a-8c55-2f1d2a7c9e10" / "derived"
+    orphan.mkdir(parents=True)
+    (orphan / "v0-face-1.jpg").write_bytes(b"picture")
+    interrupted = tenant / ".deleted-5e0f6f0e-8f55-4f0c-9d52-0c4c5ef3e7a1"
+    interrupted.mkdir()
+    (interrupted / "video").write_bytes(b"video")
+    young = tenant / "7d1c6c1e-2b1a-4a8e-9d8b-8a4c1b6f5e20"  # an upload a moment old
+    young.mkdir()
+    killed = tenant / live.id / ".derived-0123456789abcdef"  # a job killed mid-way
+    killed.mkdir()
+    running = tenant / live.id / ".derived-fedcba9876543210"  # a job at work
+    running.mkdir()
+    old = time.time() - run_deadline_s(cfg) - 60
+    for folder in (orphan.parent, interrupted, tenant / live.id, killed):
+        os.utime(folder, (old, old))
+    assert sweep_orphans(store, cfg) == 3
+    assert not orphan.parent.exists() and not interrupted.exists() and not killed.exists()
+    assert (tenant / live.id / "video").exists() and young.exists() and running.exists()
+    assert sweep_orphans(store, cfg) == 0
+
+
 def test_put_stream_is_atomic_and_hashes(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path)
     stored = storage.put_stream("1", "abc", io.BytesIO(b"x" * 3_000_000))
@@ -321,6 +351,29 @@ def test_run_job_records_the_precise_input_error(store: Store, cfg: Settings) ->
     result = run_job(row.id, settings=cfg, store=store)  # the real check
     assert result["status"] == "failed"
     assert result["error"]["code"] in ("undecodable", "not_a_video", "no_video_stream")
+
+
+def test_a_deleted_check_stops_its_running_analysis(
+    store: Store, cfg: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = _queue(store, cfg)
+    storage = LocalStorage(cfg.data_dir / "files")
+    reached: list[str] = []
+
+    def analysis(path: str, *, out_dir: str, progress, **kw: object) -> dict:
+        progress(0.1, "decoding")
+        store.delete_check(row.id)  # what DELETE does: the row, then the files
+        storage.delete_check(str(row.tenant_id), row.id)
+        progress(1.0, "decoding")  # the next progress write finds no row: stop here
+        reached.append("the end")
+        return fake_analysis(path, out_dir=out_dir, progress=progress, **kw)
+
+    assert run_job(row.id, settings=cfg, store=store, analysis=analysis) == {
+        "id": row.id,
+        "status": "missing",
+    }
+    assert reached == [] and "internal error" not in caplog.text
+    assert not (cfg.data_dir / "files" / str(row.tenant_id) / row.id).exists()
 
 
 def test_run_job_turns_a_bug_into_internal_error(store: Store, cfg: Settings) -> None:
@@ -434,7 +487,7 @@ def test_a_job_whose_message_never_came_is_sent_by_a_worker(store: Store, cfg: S
     row = _queue(store, cfg)  # no _submit: no message
     with worker(cfg, target="_service:fake_analysis"):
         (done,) = _wait_ended(store, [row.id], timeout=60)
-    assert done.status == "done" and done.attempts == 1
+    assert done.status == "done" and done.attempts == 1, done.error
 
 
 def stuck_analysis(path: str, **kw: object) -> dict:
@@ -461,6 +514,36 @@ def test_the_hard_time_limit_fails_the_job_its_process_cannot(store: Store, cfg:
         (done,) = _wait_ended(store, [row.id], timeout=60)
     assert done.status == "failed" and done.error["code"] == "job_timeout"
     assert done.attempts == 1 and done.lease_owner is None
+
+
+def greedy_analysis(path: str, **kw: object) -> dict:
+    """An analysis that wants 3 GB (a decoder's buffers for a huge picture), except for
+    a video that reads ``modest``; untouched zeros, so without a limit it costs no
+    memory at all and finishes."""
+    import numpy as np
+    from _service import fake_analysis
+
+    kw["progress"](0.1, "decoding")  # type: ignore[operator]
+    if Path(path).read_bytes() != b"modest":
+        buffers = np.zeros(3 << 30, np.uint8)
+        del buffers
+    return fake_analysis(path, **kw)  # type: ignore[arg-type]
+
+
+def test_an_analysis_over_the_memory_bound_fails_its_job_not_the_worker(
+    store: Store, cfg: Settings
+) -> None:
+    cfg = replace(cfg, worker_max_memory_mb=1536)
+    greedy, after = _queue(store, cfg), _queue(store, cfg, content=b"modest")
+    _submit(cfg, greedy.id, after.id)
+    with worker(cfg, target="test_jobs:greedy_analysis"):
+        failed, done = _wait_ended(store, [greedy.id, after.id], timeout=60)
+    assert failed.status == "failed" and failed.attempts == 1, failed.error
+    assert failed.error["code"] == "job_out_of_memory"
+    assert failed.error["details"] == {"reason": "memory", "limit_mb": 1536}
+    assert "WORKER_MAX_MEMORY_MB" in failed.error["message"]
+    # the pool process lived on: the next job ran in it, once (no crash, no redelivery)
+    assert done.status == "done" and done.attempts == 1, done.error
 
 
 def test_the_worker_of_a_killed_server_finishes_its_job_and_exits(

@@ -11,8 +11,10 @@ import json
 import os
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import pytest
 from _clips import make_input, write_clip
 from _media import ANDROIDX, EXIFTOOL, MEI
@@ -279,6 +281,57 @@ def test_absurd_media(tmp_path: Path, policy: Policy, limits: dict, reason: str)
     with pytest.raises(AbsurdMedia) as exc:
         probe(path, policy_with(policy, **limits))
     assert exc.value.code == "absurd_media" and exc.value.details["reason"] == reason
+
+
+def write_flat_clip(path: Path, width: int, height: int, frames: int) -> Path:
+    """A clip of one flat grey picture repeated: huge frames, a few bytes each after the
+    first (the shape of a decode bomb). The same yuv420p frame is re-sent, so no colour
+    conversion costs time: 240 frames at 3840x2160 take about 3 s."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=30)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"preset": "ultrafast"}
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([100]) * plane.buffer_size)
+        for i in range(frames):
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            for pkt in vs.encode(frame):
+                out.mux(pkt)
+        for pkt in vs.encode(None):
+            out.mux(pkt)
+    return path
+
+
+def test_a_decode_bomb_is_rejected_before_the_analysis(tmp_path: Path, policy: Policy) -> None:
+    # The issue's bomb: 49 s of 8K in 610 KB, 8e4 pixels a byte. This one is 4K for 8 s
+    # in about 33 KB: within media.max_pixels, media.max_duration_s and the decode budget,
+    # but no camera writes that many pictures into so few bytes.
+    path = write_flat_clip(tmp_path / "bomb.mp4", 3840, 2160, 240)
+    with pytest.raises(AbsurdMedia) as exc:
+        probe(path, policy)
+    d = exc.value.details
+    assert exc.value.code == "absurd_media" and d["reason"] == "pixels_per_byte"
+    assert (d["width"], d["height"], d["frames"]) == (3840, 2160, 240)
+    assert d["fps"] == pytest.approx(30) and d["duration_s"] == pytest.approx(8, abs=0.1)
+    assert d["decoded_pixels"] == 3840 * 2160 * 240
+    assert d["pixels_per_byte"] > d["limit"] == policy.media.max_pixels_per_byte
+    for number in ("3840x2160", "240 frames", "media.max_pixels_per_byte", "original"):
+        assert number in exc.value.message, number
+
+
+def test_the_decode_budget_bounds_the_pictures_a_check_decodes(
+    tmp_path: Path, policy: Policy
+) -> None:
+    path = write_clip(tmp_path / "clip.mp4", frames=45)  # 64x48 x 45 frames = 138240 pixels
+    probe(path, policy_with(policy, max_decoded_pixels=64 * 48 * 45))  # at the budget: fine
+    with pytest.raises(AbsurdMedia) as exc:
+        probe(path, policy_with(policy, max_decoded_pixels=100_000))
+    d = exc.value.details
+    assert d["reason"] == "decode_budget" and d["budget"] == 100_000
+    assert (d["width"], d["height"], d["frames"], d["decoded_pixels"]) == (64, 48, 45, 138240)
+    assert d["fps"] == pytest.approx(30) and d["duration_s"] == pytest.approx(1.5, abs=0.05)
+    assert "media.max_decoded_pixels" in exc.value.message and "138240" in exc.value.message
 
 
 def test_naive_and_odd_time_tags() -> None:

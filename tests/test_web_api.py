@@ -310,6 +310,43 @@ def test_delete_removes_the_video_and_everything_derived(client: FlaskClient, ap
     assert_error(client.delete(f"/api/v1/checks/{check_id}", headers=h), 404, "not_found")
 
 
+def test_a_delete_while_the_thumbnails_are_written_is_final(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race of the issue: DELETE answered 204 while the job went on writing its
+    pictures, which stayed on disk for good. Here the DELETE lands between two pictures
+    of the real writer, deterministically."""
+    from validator.jobs.runner import run_job
+    from validator.report import thumbnails
+
+    path, _ = fixture_clip("too-short")
+    apps = make_app(tmp_path, RUN_POOL=False)
+    app = next(apps)
+    try:
+        client = app.test_client()
+        h = key_for(app, "acme")
+        check_id = upload(client, h, path.read_bytes()).json["id"]
+        files = Path(app.config["DATA_DIR"]) / "files"
+        deleted: list[int] = []
+        write = thumbnails._write_jpeg
+
+        def delete_mid_write(target: Path, img: object) -> None:
+            if not deleted:
+                write(target, img)  # one picture is written, then the DELETE lands
+                deleted.append(client.delete(f"/api/v1/checks/{check_id}", headers=h).status_code)
+            write(target, img)  # the writer goes on, unaware
+
+        monkeypatch.setattr(thumbnails, "_write_jpeg", delete_mid_write)
+        result = run_job(check_id, settings=app.extensions["appeal"].settings)
+        assert deleted == [204]
+        assert result == {"id": check_id, "status": "missing"}
+        left = [p.relative_to(files) for p in files.rglob("*") if check_id in str(p)]
+        assert left == [], "the deleted check's files came back"
+        assert_error(client.get(f"/api/v1/checks/{check_id}", headers=h), 404, "not_found")
+    finally:
+        apps.close()
+
+
 def test_thumbnails(client: FlaskClient, app: Flask) -> None:
     h = key_for(app, "acme")
     done = wait(client, h, upload(client, h).json["id"])

@@ -16,7 +16,7 @@ one place: ``cli.py`` maps it to exit codes, the web layer to one JSON error bod
     │   ├── NotAVideo               not_a_video
     │   ├── NoVideoStream           no_video_stream
     │   ├── UndecodableVideo        undecodable     truncated, metadata only, corrupt
-    │   └── AbsurdMedia             absurd_media    dimensions or duration out of range
+    │   └── AbsurdMedia             absurd_media    size, duration or decode work out of range
     └── AnalysisTimeout             analysis_timeout 4  decoding ran past its time budget
 """
 

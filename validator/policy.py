@@ -102,6 +102,18 @@ class Media:
 
     max_duration_s: float = field(metadata={"help": "Longer files are rejected as absurd."})
     max_pixels: int = field(metadata={"help": "Larger frames are rejected as absurd."})
+    max_decoded_pixels: int = field(
+        metadata={
+            "help": "Pixels a check may decode (width x height x frames, from the probe); "
+            "past it the file is rejected as absurd before the analysis decodes it."
+        }
+    )
+    max_pixels_per_byte: float = field(
+        metadata={
+            "help": "Decoded pixels per byte of the file; past it the file is rejected as "
+            "absurd (a header that claims more pictures than its bytes can hold: a decode bomb)."
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from validator.errors import ValidatorError
 from validator.jobs import settings as settings_mod
 from validator.jobs.settings import Settings
-from validator.jobs.storage import local_storage
+from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import Store
 from validator.jobs.tables import Check
 
@@ -38,6 +39,25 @@ class JobTimeout(ValidatorError):
             "A shorter video (or a larger APPEAL_VALIDATOR_JOB_TIMEOUT_S) helps.",
             details={"reason": "timeout", "limit_s": limit_s},
         )
+
+
+class JobOutOfMemory(ValidatorError):
+    """The analysis asked for more memory than WORKER_MAX_MEMORY_MB lets its process have."""
+
+    code = "job_out_of_memory"
+
+    def __init__(self, limit_mb: int) -> None:
+        super().__init__(
+            f"the analysis needed more memory than the worker's limit of {limit_mb} MB "
+            "(APPEAL_VALIDATOR_WORKER_MAX_MEMORY_MB) and was stopped. A video of a smaller "
+            "picture size helps, or a larger limit.",
+            details={"reason": "memory", "limit_mb": limit_mb},
+        )
+
+
+class _Stopped(Exception):
+    """Raised from the progress callback: the job's row is gone (the check was deleted)
+    or no longer this delivery's, so the analysis stops at its next progress write."""
 
 
 def crashed(message: str, exit_code: int | None) -> dict[str, Any]:
@@ -109,12 +129,29 @@ def _run(
         return {"id": check_id, "status": row.status if row else "missing"}
     storage = local_storage(cfg.data_dir)
     tenant = str(row.tenant_id)
+    try:
+        return _analyse(row, cfg, owner, db, storage, analysis)
+    finally:
+        # Deletion is final (storage.py): a check deleted while this job ran loses the
+        # files the job wrote after the deletion's sweep too (checked after the writes).
+        if db.get(row.id) is None:
+            storage.delete_check(tenant, row.id)
 
+
+def _analyse(
+    row: Check, cfg: Settings, owner: str, db: Store, storage: LocalStorage, analysis: Analyze
+) -> dict[str, Any]:
+    tenant = str(row.tenant_id)
     reusable = db.find_reusable(
         row.tenant_id, row.sha256, row.facts_hash, row.policy_digest, exclude=row.id
     )
     if reusable is not None and reusable.report is not None:
-        storage.copy_derived(tenant, reusable.id, row.id)
+        try:
+            storage.copy_derived(tenant, reusable.id, row.id)
+        except FileNotFoundError:
+            if db.get(row.id) is None:
+                return status_of(db, row.id)  # deleted meanwhile: nothing to finish
+            raise
         db.finish(row.id, owner, _rebind(reusable.report, row), reused_from=reusable.id)
         return status_of(db, row.id)
 
@@ -124,26 +161,49 @@ def _run(
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S or fraction >= 1.0:
             last[0] = now
-            db.set_progress(row.id, owner, fraction, stage)
+            if not db.set_progress(row.id, owner, fraction, stage):
+                raise _Stopped(row.id)
 
-    derived = storage.derived_dir(tenant, row.id)
-    derived.mkdir(mode=0o700, parents=True, exist_ok=True)
     video = storage.video_path(tenant, row.id)
+    try:
+        staging: Path | None = storage.begin_derived(tenant, row.id)
+    except FileNotFoundError:
+        if db.get(row.id) is None:
+            return status_of(db, row.id)  # deleted before it ran: nothing to do
+        staging = None  # the folder is gone, the row is not: the probe says video_missing
+    out_dir = staging or storage.derived_dir(tenant, row.id)
     try:
         data = analysis(
             str(video),
             case=row.case,
             policy=row.policy,
-            out_dir=str(derived),
+            out_dir=str(out_dir),
             progress=progress,
         )
+        if staging is not None:
+            try:
+                storage.publish_derived(tenant, row.id, staging)
+            except FileNotFoundError:
+                if db.get(row.id) is None:
+                    return status_of(db, row.id)  # deleted meanwhile: nothing to publish
+                raise
+            staging = None
+    except _Stopped:  # deleted, or taken over: whoever has the row now ends it
+        return status_of(db, row.id)
     except ValidatorError as e:  # the precise reason: not_a_video, undecodable, ...
         db.fail(row.id, owner, _without_paths(e.to_dict(), video, cfg.data_dir))
+        return status_of(db, row.id)
+    except MemoryError:  # past WORKER_MAX_MEMORY_MB (tasks.limit_memory): this job only
+        log.warning("check %s ran out of memory", row.id, exc_info=True)
+        db.fail(row.id, owner, JobOutOfMemory(cfg.worker_max_memory_mb).to_dict())
         return status_of(db, row.id)
     except Exception as e:
         log.warning("check %s failed on an internal error", row.id, exc_info=True)
         db.fail(row.id, owner, _internal(e))
         return status_of(db, row.id)
+    finally:
+        if staging is not None:  # not published: a failed analysis leaves no pictures
+            shutil.rmtree(staging, ignore_errors=True)
     db.finish(row.id, owner, _rebind(data, row))
     return status_of(db, row.id)
 

@@ -131,6 +131,18 @@ class Settings:
             "uploads never hold another's check behind them.",
         },
     )
+    worker_max_memory_mb: int = field(
+        # Address space (RLIMIT_AS), not resident memory: a 1080p check peaks at about
+        # 1.0 GB of it (200 MB resident), an 8K one at 1.4 GB (600 MB), measured on 2
+        # cores; decoder threads and malloc arenas reserve more on larger machines.
+        default=4096,
+        metadata={
+            "parse": _count,
+            "help": "Memory (address space, MB) one analysis process of a worker may use; "
+            "an analysis past it fails with job_out_of_memory and the worker goes on. "
+            "0: no limit.",
+        },
+    )
     poll_s: float = field(
         default=0.5,
         metadata={

@@ -5,20 +5,33 @@ adds an implementation. Paths are built from server-made ids (tenant id, check
 uuid), never from a client's filename. Writes are atomic: a temporary file in the
 same folder, fsync, ``os.replace``, fsync of the folder; a reader sees the whole
 file or none.
+
+Deletion is final. A job writes its derived files into a staging folder inside the
+check's folder (``begin_derived``: made only while that folder exists) and renames it
+into place (``publish_derived``) before it finishes the row; the deletion removes the
+row first, then the folder. So whatever a job wrote is either removed by the deletion
+or, when it landed after it, by the job itself, which finds the row gone
+(``runner``); what a killed process leaves behind, ``orphans`` finds for the sweeper.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import tempfile
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK = 1 << 20
+_STAGING = ".derived-"  # a job's derived files until it publishes them (never an id)
+_DELETED = ".deleted-"  # a check folder being deleted
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -51,7 +64,18 @@ class Storage(Protocol):
         """A derived file by its bare name, or None (no such file, or an unsafe name)."""
         ...
 
-    def copy_derived(self, tenant: str, from_id: str, to_id: str) -> None: ...
+    def copy_derived(self, tenant: str, from_id: str, to_id: str) -> None:
+        """Copy one check's derived files to another's, staged and published like a job's."""
+        ...
+
+    def begin_derived(self, tenant: str, check_id: str) -> Path:
+        """A new, empty staging folder for a job's derived files, inside the check's
+        folder; ``FileNotFoundError`` when that folder is gone (the check was deleted)."""
+        ...
+
+    def publish_derived(self, tenant: str, check_id: str, staging: Path) -> None:
+        """Put ``staging`` in the place of the check's derived files (a rename)."""
+        ...
 
     def delete_check(self, tenant: str, check_id: str) -> None:
         """Remove the video and everything derived from it."""
@@ -121,15 +145,76 @@ class LocalStorage:
     def copy_derived(self, tenant: str, from_id: str, to_id: str) -> None:
         src = self.derived_dir(tenant, from_id)
         if src.is_dir():
-            shutil.copytree(src, self.derived_dir(tenant, to_id), dirs_exist_ok=True)
+            staging = self.begin_derived(tenant, to_id)
+            shutil.copytree(src, staging, dirs_exist_ok=True)
+            self.publish_derived(tenant, to_id, staging)
+
+    def begin_derived(self, tenant: str, check_id: str) -> Path:
+        staging = self._dir(tenant, check_id) / f"{_STAGING}{secrets.token_hex(8)}"
+        staging.mkdir(mode=0o700)  # never its parents: a deleted check stays deleted
+        return staging
+
+    def publish_derived(self, tenant: str, check_id: str, staging: Path) -> None:
+        target = self.derived_dir(tenant, check_id)
+        old = target.with_name(f"{_STAGING}old-{secrets.token_hex(8)}")
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(target, old)  # a former attempt's files (a rerun after a crash)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
 
     def delete_check(self, tenant: str, check_id: str) -> None:
         folder = self._dir(tenant, check_id)
         if folder.exists():
             # Rename first so a half-finished delete never looks like a live check.
-            trash = folder.with_name(f".deleted-{check_id}")
-            os.replace(folder, trash)
+            trash = folder.with_name(f"{_DELETED}{check_id}.{secrets.token_hex(4)}")
+            try:
+                os.replace(folder, trash)
+            except FileNotFoundError:
+                return  # deleted at the same moment by another (a job that found it gone)
             shutil.rmtree(trash, ignore_errors=True)
+
+    def orphans(
+        self,
+        live: Callable[[Iterable[str]], set[str]],
+        older_than_s: float,
+        stale_staging_s: float,
+    ) -> list[Path]:
+        """Folders nothing will use again: a check folder whose id ``live`` (the store's
+        query: the ids that still have a row) does not return, older than
+        ``older_than_s`` (an upload writes its file a moment before its row); the
+        leftovers of an interrupted deletion; and in a live check's folder, a job's
+        staging folder untouched for ``stale_staging_s`` (longer than a job may run: its
+        process was killed)."""
+        now = time.time()
+        found: list[Path] = []
+        for tenant in _subdirs(self.root):
+            folders = _subdirs(tenant)
+            old = [p for p in folders if _mtime(p) < now - older_than_s]
+            ids = [p.name for p in old if _SAFE_ID.match(p.name)]
+            dead = set(ids) - (live(ids) if ids else set())
+            found += [p for p in old if p.name.startswith(_DELETED) or p.name in dead]
+            for check in folders:
+                if _SAFE_ID.match(check.name) and check.name not in dead:
+                    found += [
+                        p
+                        for p in _subdirs(check)
+                        if p.name.startswith(_STAGING) and _mtime(p) < now - stale_staging_s
+                    ]
+        return found
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:  # removed meanwhile
+        return []
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")  # gone meanwhile: nothing to sweep
 
 
 def local_storage(data_dir: str | Path) -> LocalStorage:

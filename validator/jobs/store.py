@@ -232,6 +232,15 @@ class Store:
             s.execute(delete(Delivery).where(Delivery.check_id == check_id))
             return _rowcount(s.execute(delete(Check).where(Check.id == check_id))) == 1
 
+    def existing(self, check_ids: Iterable[str]) -> set[str]:
+        """The ones of ``check_ids`` that have a row (the storage sweeper asks)."""
+        ids = list(check_ids)
+        out: set[str] = set()
+        with self.session() as s:
+            for i in range(0, len(ids), 500):  # bounded IN lists
+                out.update(s.scalars(select(Check.id).where(Check.id.in_(ids[i : i + 500]))))
+        return out
+
     def counts(self) -> dict[str, int]:
         with self.session() as s:
             rows = s.execute(select(Check.status, func.count()).group_by(Check.status)).all()

@@ -46,6 +46,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -389,13 +390,36 @@ class Recoverer:
         return sent
 
 
+ORPHAN_GRACE_S = 3600.0  # an upload's folder is seconds older than its row; far more
+ORPHAN_SWEEP_EVERY_S = 3600.0  # a walk of every check's folder: hourly is enough
+
+
+def sweep_orphans(store: Store, cfg: Settings) -> int:
+    """Remove the storage folders no check owns (``LocalStorage.orphans``); their count.
+
+    Deletion is final without it (the runner removes what it wrote after a deletion);
+    this finds what a process killed at that moment, or during a deletion, left, and the
+    staging folders of jobs killed mid-way (older than a job may run).
+    """
+    from validator.jobs.storage import local_storage
+
+    storage = local_storage(cfg.data_dir)
+    found = storage.orphans(store.existing, ORPHAN_GRACE_S, run_deadline_s(cfg))
+    for folder in found:
+        shutil.rmtree(folder, ignore_errors=True)
+    if found:
+        log.warning("storage: removed %d folder(s) of deleted checks", len(found))
+    return len(found)
+
+
 def _dead(row: Check) -> bool:
     past = row.lease_until is not None and row.lease_until < datetime.now(UTC)
     return past or process_gone(row.lease_owner)
 
 
 class Recovery(bootsteps.StartStopStep):
-    """A worker step: a ``Recoverer`` round at start and every JOB_LEASE_S; with serve's
+    """A worker step: a ``Recoverer`` round at start and every JOB_LEASE_S, the storage
+    sweep (``sweep_orphans``) at start and every ORPHAN_SWEEP_EVERY_S; with serve's
     ``APPEAL_VALIDATOR_PARENT_PID``, a warm shutdown when the server is gone."""
 
     requires = ("celery.worker.components:Timer",)
@@ -418,6 +442,8 @@ class Recovery(bootsteps.StartStopStep):
         )
         self.tick()
         self.tref.append(worker.timer.call_repeatedly(float(cfg.job_lease_s), self.tick))
+        self.sweep()
+        self.tref.append(worker.timer.call_repeatedly(ORPHAN_SWEEP_EVERY_S, self.sweep))
         parent = os.environ.get(PARENT_ENV)
         if parent and parent.isdigit():
             self.tref.append(worker.timer.call_repeatedly(0.5, self.watch, (int(parent),)))
@@ -428,6 +454,13 @@ class Recovery(bootsteps.StartStopStep):
             self.recoverer.round()
         except Exception:  # a database or broker hiccup: the next round tries again
             log.warning("recovery: round failed", exc_info=True)
+
+    def sweep(self) -> None:
+        assert self.recoverer is not None
+        try:
+            sweep_orphans(self.recoverer.store, self.recoverer.cfg)
+        except Exception:  # a database hiccup, a folder that cannot be read: next time
+            log.warning("storage: sweep failed", exc_info=True)
 
     def watch(self, parent: int) -> None:
         if os.getppid() != parent and not self.orphaned:
@@ -511,9 +544,32 @@ def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 _sender: Any = None
 
 
+def limit_memory(limit_mb: int) -> None:
+    """Bound this process's address space (RLIMIT_AS) to ``limit_mb``; 0 leaves it.
+
+    Why RLIMIT_AS in each pool process rather than Celery's
+    ``worker_max_memory_per_child``: Celery looks at a child's memory only after a task
+    returned, to recycle it, so one analysis could still take all the machine's memory
+    (and the OOM killer any process); with the limit, the allocation that goes past it
+    fails (``MemoryError``, FFmpeg's ENOMEM is one too), the runner fails that job with
+    ``job_out_of_memory`` and the process goes on with the next. It is address space,
+    not resident memory (see the setting's help for the measured peaks).
+    """
+    if limit_mb <= 0:
+        return
+    import resource
+
+    want = limit_mb << 20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+
+
 @worker_process_init.connect
 def _init_process(**_: Any) -> None:
-    """A worker pool process (niced beside serve) also delivers due webhooks.
+    """A worker pool process (niced beside serve) bounds its memory and also delivers
+    due webhooks.
 
     Started after the fork, in the pool process itself; several senders are safe
     (a delivery is claimed with a conditional UPDATE).
@@ -526,6 +582,7 @@ def _init_process(**_: Any) -> None:
     cfg: Settings | None = current_app.conf.get("appeal_settings")
     if not cfg or _sender is not None:
         return
+    limit_memory(cfg.worker_max_memory_mb)
     if os.environ.get(PARENT_ENV):  # serve's worker: its web requests go first
         os.nice(10)
     _sender = Sender(Store(cfg.database_url), cfg)

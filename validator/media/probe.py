@@ -9,7 +9,7 @@ escape. Memory stays bounded: the box walker reads only small boxes, the
 timeline keeps timestamp arrays, and only the first frame is decoded.
 
 The steps live in their own modules; this one runs them in order and keeps the limits
-that need all of them (a single frame, the duration):
+that need all of them (a single frame, the duration, the decode budget):
 
 * ``sniff``: what the file is from its first bytes (pictures and text are refused
   before a decoder sees them);
@@ -188,6 +188,60 @@ def _read_head(p: Path) -> tuple[bytes, int]:
             ) from e
 
 
+def _check_decode_budget(
+    name: str,
+    size_bytes: int,
+    width: int,
+    height: int,
+    timeline: Timeline,
+    duration_s: float,
+    policy: Policy,
+    *,
+    fps: float | None,
+) -> None:
+    """Refuse, before the analysis decodes a frame, a file whose pictures cost more to
+    decode than ``policy.media`` allows: the work is width x height x frames (each frame
+    is decoded once; the timeline counted them from the packets, decoding none).
+
+    Two budgets: ``max_decoded_pixels`` bounds a check's work; ``max_pixels_per_byte``
+    bounds what a small upload can buy (a decode bomb: flat 8K pictures of a few bytes
+    each that pass every other limit and hold a worker for minutes).
+    """
+    frames = timeline.frame_count
+    pixels = width * height * frames
+    per_byte = pixels / max(1, size_bytes)
+    what = (
+        f"{name} holds {frames} frames of {width}x{height}"
+        + (f" at {fps:.3g} fps" if fps else "")
+        + f" over {duration_s:.1f} s in {size_bytes} bytes: {pixels} pixels to decode"
+    )
+    numbers = {
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "duration_s": duration_s,
+        "frames": frames,
+        "size_bytes": size_bytes,
+        "decoded_pixels": pixels,
+        "pixels_per_byte": round(per_byte, 1),
+    }
+    budget = policy.media.max_decoded_pixels
+    if pixels > budget:
+        raise AbsurdMedia(
+            f"{what}, over the budget of {budget} (media.max_decoded_pixels of policy "
+            f"{policy.name}). Upload only the unboxing recording, as the phone recorded it.",
+            details={"reason": "decode_budget", **numbers, "budget": budget},
+        )
+    limit = policy.media.max_pixels_per_byte
+    if per_byte > limit:
+        raise AbsurdMedia(
+            f"{what}, {per_byte:.0f} pixels a byte, over the {limit:g} of "
+            f"media.max_pixels_per_byte (policy {policy.name}): no camera stores that many "
+            "pictures in so few bytes. Upload the original recording from the phone's camera.",
+            details={"reason": "pixels_per_byte", **numbers, "limit": limit},
+        )
+
+
 def probe(path: str | Path, policy: Policy) -> MediaInfo:
     """Open ``path``, prove it is a decodable video, and describe it (see module docstring).
 
@@ -239,6 +293,8 @@ def probe(path: str | Path, policy: Policy) -> MediaInfo:
 
     try:
         facts = inspect_container(container, name, policy, boxes)
+    except MemoryError:  # FFmpeg's ENOMEM is one too: not a damaged file
+        raise
     except (av.error.FFmpegError, OSError, ValueError) as e:  # PyAV also raises ValueError
         raise UndecodableVideo(
             f"{name} cannot be read ({error_text(e)}): it is damaged. Copy the original recording "
@@ -288,6 +344,11 @@ def probe(path: str | Path, policy: Policy) -> MediaInfo:
             f"{policy.name} (media.max_duration_s). Upload only the unboxing recording.",
             details={"reason": "duration", "duration_s": duration, "limit_s": max_dur},
         )
+
+    _check_decode_budget(
+        name, size, facts.coded_width, facts.coded_height, timeline, duration, policy,
+        fps=facts.fps_nominal or timeline.fps_measured,
+    )  # fmt: skip
 
     accepted, rejected = ranked_creation_times(tags, boxes, facts.video_index)
     recorded, why = choose_recorded(accepted, rejected)

@@ -215,6 +215,8 @@ class VideoSource:
                         )
                     )
                     index += 1
+        except MemoryError as e:  # FFmpeg's ENOMEM too: past the worker's memory bound
+            put(e)
         except av.error.FFmpegError as e:
             if index == 0:
                 put(UndecodableVideo(f"{self.path.name} could not be decoded: {e}"))

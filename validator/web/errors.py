@@ -128,7 +128,13 @@ _BY_STATUS.update({415: UnsupportedMediaType, 401: Unauthorized, 503: Unavailabl
 _BY_STATUS[429] = RateLimited
 
 # Codes a failed check's ``error`` can carry besides the validator's InputError codes.
-JOB_ERROR_CODES = ("job_timeout", "job_crashed", "job_abandoned", "internal_error")
+JOB_ERROR_CODES = (
+    "job_timeout",
+    "job_crashed",
+    "job_abandoned",
+    "job_out_of_memory",
+    "internal_error",
+)
 
 
 def http_status(err: ValidatorError) -> int:
