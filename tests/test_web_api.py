@@ -283,6 +283,19 @@ def test_idempotency_key_returns_the_same_job(client: FlaskClient, app: Flask) -
     assert len(videos) == 2  # replays and conflicts keep no file
 
 
+def test_the_check_shows_the_callback_url_in_effect(client: FlaskClient, app: Flask) -> None:
+    """docs/api.md: the request's callback_url, else the key's; null: no webhook."""
+    keyed = key_for(app, "acme", callback_url="http://127.0.0.1:9/key-hook")
+    accepted = upload(client, keyed).json
+    assert accepted["callback_url"] == "http://127.0.0.1:9/key-hook"
+    done = wait(client, keyed, accepted["id"])
+    assert done["callback_url"] == "http://127.0.0.1:9/key-hook"
+    assert {d["url"] for d in done["webhook_deliveries"]} <= {done["callback_url"]}
+    own = upload(client, keyed, callback_url="http://127.0.0.1:9/own").json
+    assert own["callback_url"] == "http://127.0.0.1:9/own"
+    assert upload(client, key_for(app, "globex")).json["callback_url"] is None
+
+
 def test_same_file_facts_and_policy_reuse_the_result(client: FlaskClient, app: Flask) -> None:
     h = key_for(app, "acme")
     first = wait(client, h, upload(client, h).json["id"])

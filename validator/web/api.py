@@ -164,6 +164,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
         callback_url=request.form.get("callback_url"),
         idempotency_key=request.headers.get("Idempotency-Key"),
         api_key_id=g.api_key.id,
+        key_callback_url=g.api_key.callback_url,
     )
     body = new.row.to_dict(with_report=False)
     headers = {"Location": url_for("api.get_check", check_id=new.row.id)}
