@@ -70,6 +70,11 @@ def event_body(event: str, check: Check) -> str:
     )
 
 
+def event_id(body: str) -> str:
+    """The ``id`` of an event body (``event_body``), the header ``X-Appeal-Delivery``."""
+    return str(json.loads(body)["id"])
+
+
 def sign(secret: str, body: bytes | str, timestamp: int | None = None) -> str:
     """The signature header value for ``body``: ``t=<unix>,v1=<hex>``."""
     t = int(time.time()) if timestamp is None else int(timestamp)
@@ -359,7 +364,11 @@ def deliver(store: Store, delivery: Delivery, settings: Settings) -> bool:
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": f"appeal-evidence-validator/{__version__}",
         "X-Appeal-Event": delivery.event,
-        "X-Appeal-Delivery": str(delivery.id),
+        # The event's id (evt_<uuid4>, as in the body): unique across all checks and the
+        # same on every retry of the event, so a receiver can deduplicate by the header
+        # alone. The row id was neither: each retry is a new row, and SQLite reuses the
+        # ids of deleted rows.
+        "X-Appeal-Delivery": event_id(delivery.body),
         "X-Appeal-Attempt": str(delivery.attempt),
         SIGNATURE_HEADER: sign(secret, delivery.body),
     }
