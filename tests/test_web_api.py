@@ -316,7 +316,7 @@ def test_delete_removes_the_video_and_everything_derived(client: FlaskClient, ap
     check_id = upload(client, h).json["id"]
     wait(client, h, check_id)
     folder = next((Path(app.config["DATA_DIR"]) / "files").glob(f"*/{check_id}"))
-    assert (folder / "video").exists() and (folder / "derived" / "face-1.png").exists()
+    assert (folder / "video").exists() and (folder / "derived" / "v0-face-1.jpg").exists()
     assert client.delete(f"/api/v1/checks/{check_id}", headers=h).status_code == 204
     assert not folder.exists()
     assert_error(client.get(f"/api/v1/checks/{check_id}", headers=h), 404, "not_found")
@@ -326,9 +326,13 @@ def test_delete_removes_the_video_and_everything_derived(client: FlaskClient, ap
 def test_thumbnails(client: FlaskClient, app: Flask) -> None:
     h = key_for(app, "acme")
     done = wait(client, h, upload(client, h).json["id"])
-    url = done["links"]["thumbnails"][0]
-    status, mimetype, _ = fetch(client, url, h)
-    assert status == 200 and mimetype == "image/png"
+    # docs/api.md: JPEGs, named as check_case names them.
+    assert [u.rsplit("/", 1)[-1] for u in done["links"]["thumbnails"]] == [
+        "v0-contact_sheet.jpg", "v0-face-1.jpg"
+    ]  # fmt: skip
+    url = done["links"]["thumbnails"][1]
+    status, mimetype, body = fetch(client, url, h)
+    assert status == 200 and mimetype == "image/jpeg" and body[:2] == b"\xff\xd8"
     base = url.rsplit("/", 1)[0]
     for name in ("nope.png", "..%2Fvideo", "video", ".hidden.png"):
         assert_error(client.get(f"{base}/{name}", headers=h), 404, "not_found")

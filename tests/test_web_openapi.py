@@ -104,7 +104,7 @@ def test_real_responses_conform(app: Flask, auth: dict[str, str]) -> None:
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     calls = [
         ("/checks/{id}", "GET", {"id": check_id}, None),
-        ("/checks/{id}/thumbnails/{name}", "GET", {"id": check_id, "name": "face-1.png"}, None),
+        ("/checks/{id}/thumbnails/{name}", "GET", {"id": check_id, "name": "v0-face-1.jpg"}, None),
         ("/predictions", "POST", {}, {"case": {"claim": {"type": "other"}}, "check_id": check_id}),
         ("/checks/{id}", "DELETE", {"id": check_id}, None),
     ]

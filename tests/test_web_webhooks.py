@@ -132,6 +132,8 @@ def test_signed_retried_and_recorded(tmp_path: Path, receiver: Receiver) -> None
         row, key = app.extensions["appeal"].store.create_key("acme", callback_url=receiver.url)
         check_id = post_check(app, key)
         records = deliveries(app, key, check_id, until=3)
+        shown = app.test_client().get(f"/api/v1/checks/{check_id}",
+                                      headers={"Authorization": f"Bearer {key}"}).json  # fmt: skip
     assert [(d["attempt"], d["status"], d["response_status"], d["error"]) for d in records] == [
         (1, "failed", 500, "http_5xx"),  # a status class, never the receiver's text
         (2, "failed", 503, "http_5xx"),
@@ -152,6 +154,12 @@ def test_signed_retried_and_recorded(tmp_path: Path, receiver: Receiver) -> None
     event = json.loads(receiver.calls[-1]["body"])
     assert event["type"] == "check.done" and event["data"]["check"]["id"] == check_id
     assert event["data"]["check"]["report"]["verdict"] == "fail"
+    # docs/api.md: data.check is the check as GET shows it, its links included.
+    assert event["data"]["check"]["links"] == shown["links"]
+    assert shown["links"]["thumbnails"] == [
+        f"/api/v1/checks/{check_id}/thumbnails/v0-contact_sheet.jpg",
+        f"/api/v1/checks/{check_id}/thumbnails/v0-face-1.jpg",
+    ]
 
 
 def test_the_delivery_header_is_the_events_id_across_retries_and_checks(

@@ -18,12 +18,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from validator import __version__
 from validator.errors import CaseError
 from validator.jobs.tables import Check, Delivery
+from validator.jobs.webhooks import API_PREFIX, thumbnail_names
 from validator.report.model import openapi_components
 from validator.web.errors import BadRequest, CheckNotDone, NotFound, Unauthorized, Unavailable
 from validator.web.limits import refuse_if_over
 from validator.web.uploads import JSON_BODY_ENDPOINTS, create_check, parse_case
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 
 PUBLIC = {"api.health", "api.openapi"}
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -92,17 +93,22 @@ def _check(check_id: str) -> Check:
 
 def check_resource(row: Check, deliveries: list[Delivery] | None = None) -> dict[str, Any]:
     """A check as GET /checks/{id} shows it."""
-    svc = current_app.extensions["appeal"]
     out = row.to_dict()
     if deliveries is None:
-        deliveries = svc.store.deliveries(row.id)
+        deliveries = current_app.extensions["appeal"].store.deliveries(row.id)
     out["webhook_deliveries"] = [d.to_dict() for d in deliveries]
-    names = svc.thumbnail_names(row)
-    out["links"] = {
+    out["links"] = links(row)
+    return out
+
+
+def links(row: Check) -> dict[str, Any]:
+    """The check's own URL and its pictures': the ones its report names, as the
+    webhook's ``data.check.links`` (``webhooks.check_links``) lists them."""
+    names = thumbnail_names(row.report) if row.status == "done" else []
+    return {
         "self": url_for("api.get_check", check_id=row.id),
         "thumbnails": [url_for("api.thumbnail", check_id=row.id, name=name) for name in names],
     }
-    return out
 
 
 def storage_writable(folder: Path) -> bool:
