@@ -153,7 +153,8 @@ def test_over_the_size_limit_is_413_json(tmp_path: Path) -> None:
         err = assert_error(upload(client, h, MP4 + b"\0" * (3 << 20)), 413, "payload_too_large")
         assert err["details"]["max_bytes"] == 1 << 20  # the video limit, as configured
         # Just over the video limit but under the body's slack: caught after streaming.
-        assert_error(upload(client, h, MP4 + b"\0" * (1 << 20)), 413, "payload_too_large")
+        err = assert_error(upload(client, h, MP4 + b"\0" * (1 << 20)), 413, "payload_too_large")
+        assert err["details"]["max_bytes"] == 1 << 20  # the same limit either way
         files = Path(app.config["DATA_DIR"]) / "files"
         assert not [p for p in files.rglob("*") if p.is_file()]  # nothing kept
         assert not list((Path(app.config["DATA_DIR"]) / "tmp").iterdir())
@@ -299,7 +300,10 @@ def test_the_check_shows_the_callback_url_in_effect(client: FlaskClient, app: Fl
 def test_same_file_facts_and_policy_reuse_the_result(client: FlaskClient, app: Flask) -> None:
     h = key_for(app, "acme")
     first = wait(client, h, upload(client, h).json["id"])
-    second = wait(client, h, upload(client, h).json["id"])
+    accepted = upload(client, h).json
+    # docs/api.md: the worker decides; the 202 shows it queued, reused_from null.
+    assert (accepted["status"], accepted["reused_from"]) == ("queued", None)
+    second = wait(client, h, accepted["id"])
     assert second["reused_from"] == first["id"]
     assert second["report"]["requirements"] == first["report"]["requirements"]
     assert fetch(client, second["links"]["thumbnails"][0], h)[0] == 200
@@ -384,8 +388,21 @@ def test_health_and_openapi_need_no_key(client: FlaskClient) -> None:
     health = client.get("/api/v1/health")
     assert health.status_code == 200 and health.json["status"] == "ok"
     assert health.json["broker"] == "embedded"  # no BROKER_URL: the SQLite one
+    # Public, so nothing of any tenant: exactly the documented fields, no counts.
+    assert set(health.json) == {"status", "version", "database", "storage", "broker"}
     doc = client.get("/api/v1/openapi.json").json
     assert doc["openapi"].startswith("3.")
+    text = " ".join((ROOT / "docs" / "api.md").read_text("utf-8").split())
+    assert "`/api/v1/health` and `/api/v1/openapi.json` need no key" in text
+
+
+def test_the_documented_413_is_the_default_video_limit() -> None:
+    from validator.jobs.settings import resolve
+
+    doc = (ROOT / "docs" / "api.md").read_text("utf-8")
+    limit = resolve({"DATA_DIR": "/nonexistent"}).max_upload_mb << 20
+    shown = re.search(r'"payload_too_large".*"max_bytes": (\d+)', doc)
+    assert shown is not None and int(shown.group(1)) == limit
 
 
 def test_every_error_code_is_documented() -> None:
