@@ -250,6 +250,69 @@ def test_a_tenant_never_sees_another_tenants_checks(client: FlaskClient, app: Fl
     assert client.get(f"/api/v1/checks/{check_id}", headers=a).status_code == 200
 
 
+def pages(client: FlaskClient, headers: dict, url: str) -> list[list[dict]]:
+    """GET /api/v1/checks page by page, following links.next."""
+    out: list[list[dict]] = []
+    next_url: str | None = url
+    while next_url is not None:
+        resp = client.get(next_url, headers=headers)
+        assert resp.status_code == 200, resp.json
+        out.append(resp.json["items"])
+        next_url = resp.json["links"]["next"]
+        assert (next_url is None) == (resp.json["next_cursor"] is None)
+    return out
+
+
+def test_the_list_of_checks_is_the_tenants_newest_first_in_pages(
+    client: FlaskClient, app: Flask
+) -> None:
+    a, a2, b = key_for(app, "acme"), key_for(app, "acme"), key_for(app, "globex")
+    mine = [upload(client, a, MP4 + bytes([n])).json["id"] for n in range(5)]
+    theirs = [upload(client, b, MP4 + bytes([n])).json["id"] for n in range(2)]
+    newest_first = mine[::-1]
+    got = pages(client, a, "/api/v1/checks?limit=2")
+    assert [len(p) for p in got] == [2, 2, 1]
+    assert [c["id"] for p in got for c in p] == newest_first
+    # Any key of the tenant sees them; another tenant never does.
+    assert [c["id"] for p in pages(client, a2, "/api/v1/checks") for c in p] == newest_first
+    assert [c["id"] for p in pages(client, b, "/api/v1/checks") for c in p] == theirs[::-1]
+    # A check made between two pages shifts nothing: the cursor is where the last one was.
+    first = client.get("/api/v1/checks?limit=2", headers=a).json
+    newer = upload(client, a, MP4 + b"new").json["id"]
+    rest = pages(client, a, first["links"]["next"])
+    assert [c["id"] for c in first["items"]] + [c["id"] for p in rest for c in p] == newest_first
+    assert client.get("/api/v1/checks?limit=1", headers=a).json["items"][0]["id"] == newer
+    # ... and another tenant's cursor shows only one's own checks.
+    leaked = client.get(f"/api/v1/checks?cursor={first['next_cursor']}", headers=b).json
+    assert {c["id"] for c in leaked["items"]} <= set(theirs)
+    # Each item: the check's summary, no report; its links, pictures once done.
+    done = wait(client, a, mine[0])
+    (item,) = [c for p in pages(client, a, "/api/v1/checks") for c in p if c["id"] == mine[0]]
+    assert "report" not in item and "webhook_deliveries" not in item
+    assert item["verdict"] == done["verdict"] == "fail" and item["links"] == done["links"]
+    assert {k: v for k, v in done.items() if k not in ("report", "webhook_deliveries")} == item
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("limit=0", id="limit-0"),
+        pytest.param("limit=101", id="limit-over-100"),
+        pytest.param("limit=ten", id="limit-not-a-number"),
+        pytest.param("cursor=bm9wZQ", id="cursor-not-ours"),
+        pytest.param("cursor=%25%25", id="cursor-not-base64"),
+    ],
+)
+def test_the_list_refuses_a_bad_limit_or_cursor(client: FlaskClient, app: Flask, query: str):
+    err = assert_error(client.get(f"/api/v1/checks?{query}", headers=key_for(app, "acme")), 400,
+                       "bad_request")  # fmt: skip
+    assert err["details"]["field"] == query.split("=")[0]
+
+
+def test_the_list_needs_a_key(client: FlaskClient) -> None:
+    assert_error(client.get("/api/v1/checks"), 401, "unauthorized")
+
+
 def test_the_forms_checks_are_not_the_apis(client: FlaskClient, app: Flask) -> None:
     page = client.get("/").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import mimetypes
 import re
 import tempfile
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -177,6 +179,67 @@ def create() -> tuple[Response, int, dict[str, str]]:
     if not new.created:
         headers["Idempotent-Replayed"] = "true"
     return jsonify(body), 202, headers
+
+
+LIST_LIMIT_DEFAULT = 20
+LIST_LIMIT_MAX = 100  # a page of summaries stays small: no reports, no deliveries
+
+
+def _encode_cursor(row: Check) -> str:
+    """An opaque cursor: the last listed check's (created_at, id), base64url."""
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        at, _, check_id = raw.partition("|")
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not _UUID.match(check_id):
+            raise ValueError(raw)
+        when = when.astimezone(UTC)  # OverflowError at the ends of the calendar
+    # binascii.Error and UnicodeDecodeError are ValueErrors
+    except (ValueError, OverflowError) as e:
+        raise BadRequest(
+            "cursor: not a cursor this service gave; follow links.next of the previous page",
+            details={"field": "cursor"},
+        ) from e
+    return when, check_id
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return LIST_LIMIT_DEFAULT
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= LIST_LIMIT_MAX:
+        raise BadRequest(
+            f"limit: a whole number from 1 to {LIST_LIMIT_MAX}",
+            details={"field": "limit", "max": LIST_LIMIT_MAX},
+        )
+    return int(text)
+
+
+@bp.get("/checks")
+def list_checks() -> Response:
+    """The caller's tenant's checks, newest first, a page at a time (cursor)."""
+    limit = _limit(request.args.get("limit"))
+    cursor = request.args.get("cursor")
+    after = _decode_cursor(cursor) if cursor is not None else None
+    store = current_app.extensions["appeal"].store
+    # One more than the page: whether a next page exists, without a count query.
+    rows = store.tenant_checks(g.tenant.id, limit=limit + 1, after=after)
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = _encode_cursor(page[-1]) if more else None
+    args = {"limit": limit} if "limit" in request.args else {}
+    body = {
+        "items": [{**row.to_dict(with_report=False), "links": links(row)} for row in page],
+        "next_cursor": next_cursor,
+        "links": {
+            "self": url_for("api.list_checks", **args, **({"cursor": cursor} if cursor else {})),
+            "next": url_for("api.list_checks", **args, cursor=next_cursor) if more else None,
+        },
+    }
+    return jsonify(body)
 
 
 @bp.get("/checks/<check_id>")
