@@ -230,12 +230,13 @@ def list_checks() -> Response:
     rows = store.tenant_checks(g.tenant.id, limit=limit + 1, after=after)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = _encode_cursor(page[-1]) if more else None
-    args = {"limit": limit} if "limit" in request.args else {}
+    args: dict[str, Any] = {"limit": limit} if "limit" in request.args else {}
+    self_args = {**args, "cursor": cursor} if cursor else args
     body = {
         "items": [{**row.to_dict(with_report=False), "links": links(row)} for row in page],
         "next_cursor": next_cursor,
         "links": {
-            "self": url_for("api.list_checks", **args, **({"cursor": cursor} if cursor else {})),
+            "self": url_for("api.list_checks", **self_args),
             "next": url_for("api.list_checks", **args, cursor=next_cursor) if more else None,
         },
     }
