@@ -23,9 +23,18 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-# A 1x1 PNG: the fake analysis's "thumbnail".
-PNG_1X1 = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+# A 1x1 JPEG (cv2.imencode): the fake analysis's pictures, JPEGs as the real ones.
+JPEG_1X1 = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxO"
+    "QERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2Nj"
+    "Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAABAAEDASIAAhEBAxEB/8QAHwAAAQUBAQEB"
+    "AQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKB"
+    "kaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1"
+    "dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl"
+    "5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcF"
+    "BAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
+    "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0"
+    "tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwAooooA/9k="
 )
 
 
@@ -52,7 +61,10 @@ def fake_analysis(
     progress(0.5, "decoding")
     with open(_data_dir(out_dir) / "fake-analysis.log", "a") as f:
         f.write(f"{path}\n")
-    (Path(out_dir) / "face-1.png").write_bytes(PNG_1X1)
+    # Named as check_case names the pictures of the case's first video.
+    pictures = ["v0-face-1.jpg", "v0-contact_sheet.jpg"]
+    for name in pictures:
+        (Path(out_dir) / name).write_bytes(JPEG_1X1)
 
     def req(verdict: str, code: str, en: str, zh: str, at: list[float]) -> dict[str, Any]:
         reason = {"code": code, "verdict": verdict, "message_en": en, "message_zh": zh}
@@ -100,7 +112,7 @@ def fake_analysis(
         "waybill": {"expected": None, "codes": [], "match": None, "checked": False},
         "faces": {
             "count": 1,
-            "shown": [{"face": 1, "t_s": 1.0, "held_s": 1.0, "thumbnail": "face-1.png"}],
+            "shown": [{"face": 1, "t_s": 1.0, "held_s": 1.0, "thumbnail": "v0-face-1.jpg"}],
             "checked": True,
         },
         "opened_at_s": None,
@@ -108,6 +120,7 @@ def fake_analysis(
         "opening": {"opened_at_s": None, "seen_at_s": None, "starts_open": False},
         "facts": facts_from_case(case).to_dict(),
         "policy": {"name": policy, "version": "fake", "sha256": "0" * 64},
+        "thumbnails": {"dir": "", "contact_sheet": pictures[-1], "files": pictures},
         "analysis": {
             "frames": 0,
             "decode_errors": 0,

@@ -346,6 +346,30 @@ def test_run_job_stores_the_report_and_reuses_it(store: Store, cfg: Settings) ->
     assert len(log.read_text().splitlines()) == 1  # analysed once
 
 
+def test_a_running_job_never_shows_stage_done(store: Store, cfg: Settings) -> None:
+    """docs/api.md: queued -> running (starting, probing, decoding, thumbnails) -> done
+    (stage done, progress 1) or failed; never running with stage done."""
+    row = _queue(store, cfg)
+    seen: list[tuple[str, str, float]] = []
+
+    def analysis(path: str, *, progress, **kw: object) -> dict:
+        # The stages the library reports, "done" included (check_case ends with it).
+        for fraction, stage in ((0.0, "probing"), (0.5, "decoding"), (0.99, "thumbnails"),
+                                (1.0, "done")):  # fmt: skip
+            time.sleep(0.6)  # past the runner's throttle: each one is written
+            progress(fraction, stage)
+            now = store.get(row.id)
+            seen.append((now.status, now.stage, now.progress))
+        return fake_analysis(path, progress=lambda *a: None, **kw)
+
+    assert run_job(row.id, settings=cfg, store=store, analysis=analysis)["status"] == "done"
+    assert seen[:3] == [("running", "probing", 0.0), ("running", "decoding", 0.5),
+                        ("running", "thumbnails", 0.99)]  # fmt: skip
+    assert all(stage != "done" for status, stage, _ in seen if status == "running"), seen
+    done = store.get(row.id)
+    assert (done.status, done.stage, done.progress) == ("done", "done", 1.0)
+
+
 def test_run_job_records_the_precise_input_error(store: Store, cfg: Settings) -> None:
     row = _queue(store, cfg, content=b"\0\0\0\x18ftypmp42" + b"\0" * 10)
     result = run_job(row.id, settings=cfg, store=store)  # the real check

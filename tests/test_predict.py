@@ -48,9 +48,18 @@ def report(consistency: str | None = None, name: str = "v.mp4", **verdicts: str)
 # --- the schema and reading cases ---------------------------------------------------------
 
 
-def test_repository_schema_is_the_shipped_schema() -> None:
+def test_the_case_schema_has_one_location() -> None:
+    """The package's copy is the one (it reads it at run time); a second copy in schemas/
+    could drift, so none exists and every doc points at the package's."""
     shipped = ROOT / "validator" / "predict" / "case.schema.json"
-    assert (ROOT / "schemas" / "case.schema.json").read_bytes() == shipped.read_bytes()
+    assert json.loads(shipped.read_text("utf-8"))["$id"].endswith(
+        "/validator/predict/case.schema.json"
+    )
+    assert not (ROOT / "schemas" / "case.schema.json").exists()
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    stale = [p.name for p in docs if "schemas/case.schema.json" in p.read_text("utf-8")]
+    assert not stale, f"{stale} point at schemas/case.schema.json; use validator/predict/"
+    assert "validator/predict/case.schema.json" in (ROOT / "docs" / "api.md").read_text("utf-8")
 
 
 def test_examples_cover_every_claim_type_and_validate() -> None:

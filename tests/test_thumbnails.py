@@ -105,6 +105,19 @@ def test_moments_and_contact_sheet_layout():
     assert sheet.shape[1] == 4 * 200 and sheet.shape[0] == 2 * (200 + 18)
 
 
+def test_the_api_doc_states_the_contact_sheet_size():
+    """docs/api.md gives the sheet's size, not the 320 px of the other pictures."""
+    from validator.report.thumbnails import CAPTION_PX, LONG_SIDE, SHEET_COLUMNS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text("utf-8")
+    section = doc.split("### `GET /api/v1/checks/{id}/thumbnails/{name}`")[1].split("###")[0]
+    section = " ".join(section.split())
+    cell = 200  # contact_sheet's default
+    assert f"at most {LONG_SIDE} px on the long side" in section
+    assert f"{SHEET_COLUMNS * cell} px wide, {cell + CAPTION_PX} px a row" in section
+    assert "four pictures wide" in section and SHEET_COLUMNS == 4
+
+
 def test_pictures_come_from_the_stream_the_check_analysed(tmp_path, monkeypatch):
     from validator.media.probe import probe
     from validator.policy import load_policy

@@ -153,7 +153,8 @@ def test_over_the_size_limit_is_413_json(tmp_path: Path) -> None:
         err = assert_error(upload(client, h, MP4 + b"\0" * (3 << 20)), 413, "payload_too_large")
         assert err["details"]["max_bytes"] == 1 << 20  # the video limit, as configured
         # Just over the video limit but under the body's slack: caught after streaming.
-        assert_error(upload(client, h, MP4 + b"\0" * (1 << 20)), 413, "payload_too_large")
+        err = assert_error(upload(client, h, MP4 + b"\0" * (1 << 20)), 413, "payload_too_large")
+        assert err["details"]["max_bytes"] == 1 << 20  # the same limit either way
         files = Path(app.config["DATA_DIR"]) / "files"
         assert not [p for p in files.rglob("*") if p.is_file()]  # nothing kept
         assert not list((Path(app.config["DATA_DIR"]) / "tmp").iterdir())
@@ -249,6 +250,69 @@ def test_a_tenant_never_sees_another_tenants_checks(client: FlaskClient, app: Fl
     assert client.get(f"/api/v1/checks/{check_id}", headers=a).status_code == 200
 
 
+def pages(client: FlaskClient, headers: dict, url: str) -> list[list[dict]]:
+    """GET /api/v1/checks page by page, following links.next."""
+    out: list[list[dict]] = []
+    next_url: str | None = url
+    while next_url is not None:
+        resp = client.get(next_url, headers=headers)
+        assert resp.status_code == 200, resp.json
+        out.append(resp.json["items"])
+        next_url = resp.json["links"]["next"]
+        assert (next_url is None) == (resp.json["next_cursor"] is None)
+    return out
+
+
+def test_the_list_of_checks_is_the_tenants_newest_first_in_pages(
+    client: FlaskClient, app: Flask
+) -> None:
+    a, a2, b = key_for(app, "acme"), key_for(app, "acme"), key_for(app, "globex")
+    mine = [upload(client, a, MP4 + bytes([n])).json["id"] for n in range(5)]
+    theirs = [upload(client, b, MP4 + bytes([n])).json["id"] for n in range(2)]
+    newest_first = mine[::-1]
+    got = pages(client, a, "/api/v1/checks?limit=2")
+    assert [len(p) for p in got] == [2, 2, 1]
+    assert [c["id"] for p in got for c in p] == newest_first
+    # Any key of the tenant sees them; another tenant never does.
+    assert [c["id"] for p in pages(client, a2, "/api/v1/checks") for c in p] == newest_first
+    assert [c["id"] for p in pages(client, b, "/api/v1/checks") for c in p] == theirs[::-1]
+    # A check made between two pages shifts nothing: the cursor is where the last one was.
+    first = client.get("/api/v1/checks?limit=2", headers=a).json
+    newer = upload(client, a, MP4 + b"new").json["id"]
+    rest = pages(client, a, first["links"]["next"])
+    assert [c["id"] for c in first["items"]] + [c["id"] for p in rest for c in p] == newest_first
+    assert client.get("/api/v1/checks?limit=1", headers=a).json["items"][0]["id"] == newer
+    # ... and another tenant's cursor shows only one's own checks.
+    leaked = client.get(f"/api/v1/checks?cursor={first['next_cursor']}", headers=b).json
+    assert {c["id"] for c in leaked["items"]} <= set(theirs)
+    # Each item: the check's summary, no report; its links, pictures once done.
+    done = wait(client, a, mine[0])
+    (item,) = [c for p in pages(client, a, "/api/v1/checks") for c in p if c["id"] == mine[0]]
+    assert "report" not in item and "webhook_deliveries" not in item
+    assert item["verdict"] == done["verdict"] == "fail" and item["links"] == done["links"]
+    assert {k: v for k, v in done.items() if k not in ("report", "webhook_deliveries")} == item
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("limit=0", id="limit-0"),
+        pytest.param("limit=101", id="limit-over-100"),
+        pytest.param("limit=ten", id="limit-not-a-number"),
+        pytest.param("cursor=bm9wZQ", id="cursor-not-ours"),
+        pytest.param("cursor=%25%25", id="cursor-not-base64"),
+    ],
+)
+def test_the_list_refuses_a_bad_limit_or_cursor(client: FlaskClient, app: Flask, query: str):
+    err = assert_error(client.get(f"/api/v1/checks?{query}", headers=key_for(app, "acme")), 400,
+                       "bad_request")  # fmt: skip
+    assert err["details"]["field"] == query.split("=")[0]
+
+
+def test_the_list_needs_a_key(client: FlaskClient) -> None:
+    assert_error(client.get("/api/v1/checks"), 401, "unauthorized")
+
+
 def test_the_forms_checks_are_not_the_apis(client: FlaskClient, app: Flask) -> None:
     page = client.get("/").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
@@ -283,10 +347,26 @@ def test_idempotency_key_returns_the_same_job(client: FlaskClient, app: Flask) -
     assert len(videos) == 2  # replays and conflicts keep no file
 
 
+def test_the_check_shows_the_callback_url_in_effect(client: FlaskClient, app: Flask) -> None:
+    """docs/api.md: the request's callback_url, else the key's; null: no webhook."""
+    keyed = key_for(app, "acme", callback_url="http://127.0.0.1:9/key-hook")
+    accepted = upload(client, keyed).json
+    assert accepted["callback_url"] == "http://127.0.0.1:9/key-hook"
+    done = wait(client, keyed, accepted["id"])
+    assert done["callback_url"] == "http://127.0.0.1:9/key-hook"
+    assert {d["url"] for d in done["webhook_deliveries"]} <= {done["callback_url"]}
+    own = upload(client, keyed, callback_url="http://127.0.0.1:9/own").json
+    assert own["callback_url"] == "http://127.0.0.1:9/own"
+    assert upload(client, key_for(app, "globex")).json["callback_url"] is None
+
+
 def test_same_file_facts_and_policy_reuse_the_result(client: FlaskClient, app: Flask) -> None:
     h = key_for(app, "acme")
     first = wait(client, h, upload(client, h).json["id"])
-    second = wait(client, h, upload(client, h).json["id"])
+    accepted = upload(client, h).json
+    # docs/api.md: the worker decides; the 202 shows it queued, reused_from null.
+    assert (accepted["status"], accepted["reused_from"]) == ("queued", None)
+    second = wait(client, h, accepted["id"])
     assert second["reused_from"] == first["id"]
     assert second["report"]["requirements"] == first["report"]["requirements"]
     assert fetch(client, second["links"]["thumbnails"][0], h)[0] == 200
@@ -303,7 +383,7 @@ def test_delete_removes_the_video_and_everything_derived(client: FlaskClient, ap
     check_id = upload(client, h).json["id"]
     wait(client, h, check_id)
     folder = next((Path(app.config["DATA_DIR"]) / "files").glob(f"*/{check_id}"))
-    assert (folder / "video").exists() and (folder / "derived" / "face-1.png").exists()
+    assert (folder / "video").exists() and (folder / "derived" / "v0-face-1.jpg").exists()
     assert client.delete(f"/api/v1/checks/{check_id}", headers=h).status_code == 204
     assert not folder.exists()
     assert_error(client.get(f"/api/v1/checks/{check_id}", headers=h), 404, "not_found")
@@ -350,9 +430,13 @@ def test_a_delete_while_the_thumbnails_are_written_is_final(
 def test_thumbnails(client: FlaskClient, app: Flask) -> None:
     h = key_for(app, "acme")
     done = wait(client, h, upload(client, h).json["id"])
-    url = done["links"]["thumbnails"][0]
-    status, mimetype, _ = fetch(client, url, h)
-    assert status == 200 and mimetype == "image/png"
+    # docs/api.md: JPEGs, named as check_case names them.
+    assert [u.rsplit("/", 1)[-1] for u in done["links"]["thumbnails"]] == [
+        "v0-contact_sheet.jpg", "v0-face-1.jpg"
+    ]  # fmt: skip
+    url = done["links"]["thumbnails"][1]
+    status, mimetype, body = fetch(client, url, h)
+    assert status == 200 and mimetype == "image/jpeg" and body[:2] == b"\xff\xd8"
     base = url.rsplit("/", 1)[0]
     for name in ("nope.png", "..%2Fvideo", "video", ".hidden.png"):
         assert_error(client.get(f"{base}/{name}", headers=h), 404, "not_found")
@@ -404,8 +488,21 @@ def test_health_and_openapi_need_no_key(client: FlaskClient) -> None:
     health = client.get("/api/v1/health")
     assert health.status_code == 200 and health.json["status"] == "ok"
     assert health.json["broker"] == "embedded"  # no BROKER_URL: the SQLite one
+    # Public, so nothing of any tenant: exactly the documented fields, no counts.
+    assert set(health.json) == {"status", "version", "database", "storage", "broker"}
     doc = client.get("/api/v1/openapi.json").json
     assert doc["openapi"].startswith("3.")
+    text = " ".join((ROOT / "docs" / "api.md").read_text("utf-8").split())
+    assert "`/api/v1/health` and `/api/v1/openapi.json` need no key" in text
+
+
+def test_the_documented_413_is_the_default_video_limit() -> None:
+    from validator.jobs.settings import resolve
+
+    doc = (ROOT / "docs" / "api.md").read_text("utf-8")
+    limit = resolve({"DATA_DIR": "/nonexistent"}).max_upload_mb << 20
+    shown = re.search(r'"payload_too_large".*"max_bytes": (\d+)', doc)
+    assert shown is not None and int(shown.group(1)) == limit
 
 
 def test_every_error_code_is_documented() -> None:

@@ -29,12 +29,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_keys_create_list_revoke(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "keys", "create", "acme", "--callback-url", "https://t.example/h")
+    code, out, err = run(capsys, "keys", "create", "acme", "--callback-url", "https://t.example/h")
     assert code == 0
-    key = out.strip().splitlines()[-1]
-    assert key.startswith("av_") and " " not in key  # alone on its last line
-    assert "webhook secret: whsec_" in out
-    key_id = next(line.split(": ")[1] for line in out.splitlines() if line.startswith("key id"))
+    # docs/api.md: KEY=$(appeal-validator keys create acme) captures the key alone.
+    key = out.removesuffix("\n")
+    assert key.startswith("av_") and key.isprintable() and " " not in key
+    assert "webhook secret: whsec_" in err and "callback url: https://t.example/h" in err
+    assert key not in err
+    key_id = next(line.split(": ")[1] for line in err.splitlines() if line.startswith("key id"))
     store = Store(f"sqlite:///{tmp_path / 'data' / 'appeal.db'}")
     try:
         assert store.authenticate(key) is not None

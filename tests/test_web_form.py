@@ -92,14 +92,14 @@ def test_upload_progress_report_and_download(client: FlaskClient) -> None:
     assert "A cut at 2.0 s." in html and "Completeness" in html
     assert 'class="mark cut"' in html and "left: 20.0%" in html  # 2 s of 10 s
     assert 'class="mark freeze span"' in html
-    assert f"/checks/{body['id']}/thumbnails/face-1.png" in html
+    assert f"/checks/{body['id']}/thumbnails/v0-face-1.jpg" in html
     assert "Face @ 1.0 s" in html  # labelled from the report object that names it
     assert 'data-testid="prediction"' in html and 'data-testid="advice"' in html
     zh = client.get(body["url"] + "?lang=zh").get_data(as_text=True)
     assert "2.0 秒处有剪辑。" in zh and "完整性" in zh and "不通过" in zh
 
-    with client.get(f"/checks/{body['id']}/thumbnails/face-1.png") as thumb:
-        assert thumb.status_code == 200 and thumb.mimetype == "image/png"
+    with client.get(f"/checks/{body['id']}/thumbnails/v0-face-1.jpg") as thumb:
+        assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
     report = client.get(f"/checks/{body['id']}/report.json")
     assert report.status_code == 200 and "attachment" in report.headers["Content-Disposition"]
     assert report.json["verdict"] == "fail"

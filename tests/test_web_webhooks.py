@@ -132,6 +132,8 @@ def test_signed_retried_and_recorded(tmp_path: Path, receiver: Receiver) -> None
         row, key = app.extensions["appeal"].store.create_key("acme", callback_url=receiver.url)
         check_id = post_check(app, key)
         records = deliveries(app, key, check_id, until=3)
+        shown = app.test_client().get(f"/api/v1/checks/{check_id}",
+                                      headers={"Authorization": f"Bearer {key}"}).json  # fmt: skip
     assert [(d["attempt"], d["status"], d["response_status"], d["error"]) for d in records] == [
         (1, "failed", 500, "http_5xx"),  # a status class, never the receiver's text
         (2, "failed", 503, "http_5xx"),
@@ -152,6 +154,36 @@ def test_signed_retried_and_recorded(tmp_path: Path, receiver: Receiver) -> None
     event = json.loads(receiver.calls[-1]["body"])
     assert event["type"] == "check.done" and event["data"]["check"]["id"] == check_id
     assert event["data"]["check"]["report"]["verdict"] == "fail"
+    # docs/api.md: data.check is the check as GET shows it, its links included.
+    assert event["data"]["check"]["links"] == shown["links"]
+    assert shown["links"]["thumbnails"] == [
+        f"/api/v1/checks/{check_id}/thumbnails/v0-contact_sheet.jpg",
+        f"/api/v1/checks/{check_id}/thumbnails/v0-face-1.jpg",
+    ]
+
+
+def test_the_delivery_header_is_the_events_id_across_retries_and_checks(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """docs/api.md: X-Appeal-Delivery is the event's id: the same on each retry of one
+    event, another for every other event, whichever check it is about."""
+    receiver.script[:] = [500]
+    with make_app(tmp_path) as app:
+        _, key = app.extensions["appeal"].store.create_key("acme", callback_url=receiver.url)
+        first = post_check(app, key)
+        deliveries(app, key, first, until=2)
+        app.test_client().delete(f"/api/v1/checks/{first}",
+                                 headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        second = post_check(app, key)  # its delivery row may take a deleted row's id
+        deliveries(app, key, second, until=1)
+    sent = [(json.loads(c["body"]), c["headers"]["X-Appeal-Delivery"]) for c in receiver.calls]
+    assert [(event["data"]["check"]["id"], event["id"] == header) for event, header in sent] == [
+        (first, True),
+        (first, True),
+        (second, True),
+    ]
+    assert sent[0][1] == sent[1][1] != sent[2][1]
+    assert sent[0][1].startswith("evt_")
 
 
 def test_a_request_callback_overrides_the_keys_and_failures_are_sent(

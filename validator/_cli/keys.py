@@ -19,9 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ksub.required = True
     c = ksub.add_parser(
         "create",
-        help="make a key for TENANT; prints it once, alone on the last line",
-        description="Make an API key for TENANT (created if new). Prints the key's id and "
-        "its webhook secret, then the key alone on the last line; only its hash is kept.",
+        help="make a key for TENANT; prints it once, alone on stdout",
+        description="Make an API key for TENANT (created if new). Prints the key alone on "
+        "stdout (KEY=$(appeal-validator keys create acme)) and its id and webhook secret "
+        "on stderr; only its hash is kept.",
     )
     c.add_argument("tenant", metavar="TENANT", help="tenant name (letters, digits, - _ .)")
     c.add_argument("--callback-url", metavar="URL", help="default webhook URL for this key")
@@ -64,12 +65,15 @@ def create(args: argparse.Namespace) -> int:
         row, key = store.create_key(tenant, callback_url=args.callback_url)
     finally:
         store.close()
-    print(f"tenant: {tenant}")
-    print(f"key id: {row.id}")
+    # The key alone on stdout, so `KEY=$(appeal-validator keys create acme)` captures it
+    # (docs/api.md); what a person reads goes to stderr, the secret included: it is
+    # shown once too, and a script that needs it can redirect stderr.
+    print(f"tenant: {tenant}", file=sys.stderr)
+    print(f"key id: {row.id}", file=sys.stderr)
     if row.callback_url:
-        print(f"callback url: {row.callback_url}")
-    print(f"webhook secret: {row.webhook_secret}")
-    print("the key (shown once; only its hash is stored):", file=sys.stderr)
+        print(f"callback url: {row.callback_url}", file=sys.stderr)
+    print(f"webhook secret: {row.webhook_secret}", file=sys.stderr)
+    print("the key (shown once; only its hash is stored) is on stdout", file=sys.stderr, flush=True)
     print(key, flush=True)
     return 0
 

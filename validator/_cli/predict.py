@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
             "Exit codes: 0 likely_upheld, 1 likely_rejected, 3 uncertain, 2 a bad case file."
         ),
     )
-    p.add_argument("case", help="the case file (JSON; schema: schemas/case.schema.json)")
+    p.add_argument("case", help="the case file (JSON; schema: validator/predict/case.schema.json)")
     p.add_argument(
         "--video",
         action="append",

@@ -158,6 +158,11 @@ def _analyse(
     last = [0.0]
 
     def progress(fraction: float, stage: str) -> None:
+        # The analysis's "done" is not the job's: the job is done when ``finish`` stores
+        # the report, in the UPDATE that sets status done, stage done and progress 1.
+        # Written here, a poller saw "running" with stage "done" in between.
+        if stage == "done":
+            return
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S or fraction >= 1.0:
             last[0] = now

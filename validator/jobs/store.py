@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import and_, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -226,6 +226,23 @@ class Store:
                 select(Delivery).where(Delivery.check_id == check_id).order_by(Delivery.id)
             ).all()
             return row, list(deliveries)
+
+    def tenant_checks(
+        self, tenant_id: int, *, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Check]:
+        """The tenant's checks, newest first (``created_at``, then ``id``, descending), at
+        most ``limit``; with ``after`` (the ``(created_at, id)`` of one already listed),
+        those that follow it. Keyset pagination: a page never repeats or skips a check
+        when new ones arrive meanwhile, as an offset would."""
+        with self.session() as s:
+            query = select(Check).where(Check.tenant_id == tenant_id)
+            if after is not None:
+                at, check_id = after
+                query = query.where(
+                    or_(Check.created_at < at, and_(Check.created_at == at, Check.id < check_id))
+                )
+            query = query.order_by(Check.created_at.desc(), Check.id.desc()).limit(limit)
+            return list(s.scalars(query))
 
     def delete_check(self, check_id: str) -> bool:
         with self.session() as s:

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from validator import __version__
@@ -51,6 +51,40 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Appeal-Signature"
 DEFAULT_TOLERANCE_S = 300
+API_PREFIX = "/api/v1"  # the API blueprint's; the webhook's links are paths under it
+
+
+def thumbnail_names(report: Mapping[str, Any] | None) -> list[str]:
+    """The pictures a check's report names, sorted: every ``thumbnail`` field (faces,
+    events, waybill, opening) and ``thumbnails.files`` with the contact sheet. Bare
+    names only (the service serves nothing else). What ``links.thumbnails`` lists, in
+    the API and in the webhook alike."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key == "thumbnail" and isinstance(value, str):
+                    names.add(value)
+                elif key == "thumbnails" and isinstance(value, Mapping):
+                    names.update(f for f in value.get("files") or [] if isinstance(f, str))
+                    if isinstance(value.get("contact_sheet"), str):
+                        names.add(value["contact_sheet"])
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(report or {})
+    return sorted(n for n in names if n and "/" not in n and "\\" not in n and n[0] != ".")
+
+
+def check_links(check: Check) -> dict[str, Any]:
+    """The check's ``links`` as ``GET /checks/{id}`` shows them (paths on this service)."""
+    self_ = f"{API_PREFIX}/checks/{check.id}"
+    names = thumbnail_names(check.report) if check.status == "done" else []
+    return {"self": self_, "thumbnails": [f"{self_}/thumbnails/{name}" for name in names]}
 
 
 def event_body(event: str, check: Check) -> str:
@@ -63,11 +97,17 @@ def event_body(event: str, check: Check) -> str:
             "id": "evt_" + uuid.uuid4().hex,
             "type": event,
             "created_at": iso(utcnow()),
-            "data": {"check": check.to_dict()},
+            # The check as GET shows it, links included (the deliveries aside).
+            "data": {"check": {**check.to_dict(), "links": check_links(check)}},
         },
         ensure_ascii=False,
         separators=(",", ":"),
     )
+
+
+def event_id(body: str) -> str:
+    """The ``id`` of an event body (``event_body``), the header ``X-Appeal-Delivery``."""
+    return str(json.loads(body)["id"])
 
 
 def sign(secret: str, body: bytes | str, timestamp: int | None = None) -> str:
@@ -359,7 +399,11 @@ def deliver(store: Store, delivery: Delivery, settings: Settings) -> bool:
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": f"appeal-evidence-validator/{__version__}",
         "X-Appeal-Event": delivery.event,
-        "X-Appeal-Delivery": str(delivery.id),
+        # The event's id (evt_<uuid4>, as in the body): unique across all checks and the
+        # same on every retry of the event, so a receiver can deduplicate by the header
+        # alone. The row id was neither: each retry is a new row, and SQLite reuses the
+        # ids of deleted rows.
+        "X-Appeal-Delivery": event_id(delivery.body),
         "X-Appeal-Attempt": str(delivery.attempt),
         SIGNATURE_HEADER: sign(secret, delivery.body),
     }

@@ -1,8 +1,8 @@
 """Reading ``case.json``: JSON syntax, the JSON Schema, and messages that name the field.
 
-The schema ships inside the package (``case.schema.json``; ``schemas/case.schema.json``
-in the repository is the same file for ticket systems). Times are checked twice:
-the schema's pattern (portable to other validators) and ``parse_time`` through the
+The schema ships inside the package, its one copy (``validator/predict/case.schema.json``,
+which the docs link for ticket systems: a second copy could drift). Times are checked
+twice: the schema's pattern (portable to other validators) and ``parse_time`` through the
 custom ``x-iso-time`` keyword (catches dates like 2026-13-01 the pattern lets by).
 
 Every adapter (``predict``, ``check --case``, ``batch``, ``POST /api/v1/predictions``)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import mimetypes
 import re
 import tempfile
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -18,12 +20,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from validator import __version__
 from validator.errors import CaseError
 from validator.jobs.tables import Check, Delivery
+from validator.jobs.webhooks import API_PREFIX, thumbnail_names
 from validator.report.model import openapi_components
 from validator.web.errors import BadRequest, CheckNotDone, NotFound, Unauthorized, Unavailable
 from validator.web.limits import refuse_if_over
 from validator.web.uploads import JSON_BODY_ENDPOINTS, create_check, parse_case
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 
 PUBLIC = {"api.health", "api.openapi"}
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -92,17 +95,22 @@ def _check(check_id: str) -> Check:
 
 def check_resource(row: Check, deliveries: list[Delivery] | None = None) -> dict[str, Any]:
     """A check as GET /checks/{id} shows it."""
-    svc = current_app.extensions["appeal"]
     out = row.to_dict()
     if deliveries is None:
-        deliveries = svc.store.deliveries(row.id)
+        deliveries = current_app.extensions["appeal"].store.deliveries(row.id)
     out["webhook_deliveries"] = [d.to_dict() for d in deliveries]
-    names = svc.thumbnail_names(row)
-    out["links"] = {
+    out["links"] = links(row)
+    return out
+
+
+def links(row: Check) -> dict[str, Any]:
+    """The check's own URL and its pictures': the ones its report names, as the
+    webhook's ``data.check.links`` (``webhooks.check_links``) lists them."""
+    names = thumbnail_names(row.report) if row.status == "done" else []
+    return {
         "self": url_for("api.get_check", check_id=row.id),
         "thumbnails": [url_for("api.thumbnail", check_id=row.id, name=name) for name in names],
     }
-    return out
 
 
 def storage_writable(folder: Path) -> bool:
@@ -164,12 +172,75 @@ def create() -> tuple[Response, int, dict[str, str]]:
         callback_url=request.form.get("callback_url"),
         idempotency_key=request.headers.get("Idempotency-Key"),
         api_key_id=g.api_key.id,
+        key_callback_url=g.api_key.callback_url,
     )
     body = new.row.to_dict(with_report=False)
     headers = {"Location": url_for("api.get_check", check_id=new.row.id)}
     if not new.created:
         headers["Idempotent-Replayed"] = "true"
     return jsonify(body), 202, headers
+
+
+LIST_LIMIT_DEFAULT = 20
+LIST_LIMIT_MAX = 100  # a page of summaries stays small: no reports, no deliveries
+
+
+def _encode_cursor(row: Check) -> str:
+    """An opaque cursor: the last listed check's (created_at, id), base64url."""
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        at, _, check_id = raw.partition("|")
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not _UUID.match(check_id):
+            raise ValueError(raw)
+        when = when.astimezone(UTC)  # OverflowError at the ends of the calendar
+    # binascii.Error and UnicodeDecodeError are ValueErrors
+    except (ValueError, OverflowError) as e:
+        raise BadRequest(
+            "cursor: not a cursor this service gave; follow links.next of the previous page",
+            details={"field": "cursor"},
+        ) from e
+    return when, check_id
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return LIST_LIMIT_DEFAULT
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= LIST_LIMIT_MAX:
+        raise BadRequest(
+            f"limit: a whole number from 1 to {LIST_LIMIT_MAX}",
+            details={"field": "limit", "max": LIST_LIMIT_MAX},
+        )
+    return int(text)
+
+
+@bp.get("/checks")
+def list_checks() -> Response:
+    """The caller's tenant's checks, newest first, a page at a time (cursor)."""
+    limit = _limit(request.args.get("limit"))
+    cursor = request.args.get("cursor")
+    after = _decode_cursor(cursor) if cursor is not None else None
+    store = current_app.extensions["appeal"].store
+    # One more than the page: whether a next page exists, without a count query.
+    rows = store.tenant_checks(g.tenant.id, limit=limit + 1, after=after)
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = _encode_cursor(page[-1]) if more else None
+    args: dict[str, Any] = {"limit": limit} if "limit" in request.args else {}
+    self_args = {**args, "cursor": cursor} if cursor else args
+    body = {
+        "items": [{**row.to_dict(with_report=False), "links": links(row)} for row in page],
+        "next_cursor": next_cursor,
+        "links": {
+            "self": url_for("api.list_checks", **self_args),
+            "next": url_for("api.list_checks", **args, cursor=next_cursor) if more else None,
+        },
+    }
+    return jsonify(body)
 
 
 @bp.get("/checks/<check_id>")

@@ -145,9 +145,14 @@ def create_check(
     callback_url: str | None = None,
     idempotency_key: str | None = None,
     api_key_id: str | None = None,
+    key_callback_url: str | None = None,
     web_session: str | None = None,
 ) -> NewCheck:
-    """Store the upload and queue its check (or return the check an idempotent retry made)."""
+    """Store the upload and queue its check (or return the check an idempotent retry made).
+
+    The check keeps the callback URL its webhook goes to: the request's ``callback_url``,
+    else the key's (``key_callback_url``), so the check shows the one in effect.
+    """
     import uuid
 
     svc = current_app.extensions["appeal"]
@@ -210,7 +215,9 @@ def create_check(
             policy_digest=digest,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
-            callback_url=callback_url,
+            # The one in effect, shown as the check's callback_url; the request hash
+            # above has the request's own, so a replay compares what was sent.
+            callback_url=callback_url or key_callback_url,
         )
     except BaseException:
         svc.storage.delete_check(tenant, check_id)
