@@ -55,28 +55,13 @@ API_PREFIX = "/api/v1"  # the API blueprint's; the webhook's links are paths und
 
 
 def thumbnail_names(report: Mapping[str, Any] | None) -> list[str]:
-    """The pictures a check's report names, sorted: every ``thumbnail`` field (faces,
-    events, waybill, opening) and ``thumbnails.files`` with the contact sheet. Bare
-    names only (the service serves nothing else). What ``links.thumbnails`` lists, in
-    the API and in the webhook alike."""
-    names: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                if key == "thumbnail" and isinstance(value, str):
-                    names.add(value)
-                elif key == "thumbnails" and isinstance(value, Mapping):
-                    names.update(f for f in value.get("files") or [] if isinstance(f, str))
-                    if isinstance(value.get("contact_sheet"), str):
-                        names.add(value["contact_sheet"])
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(report or {})
+    """The pictures a check's report names, sorted: ``thumbnails.files``, which lists every
+    picture ``check_case`` wrote (each face, event, waybill and opening thumbnail, and
+    the contact sheet; the report's model requires it). Bare names only (the service
+    serves nothing else). What ``links.thumbnails`` lists, in the API and in the webhook
+    alike; read on every status poll, so it reads one list, not the whole report."""
+    pictures = (report or {}).get("thumbnails") or {}
+    names = {f for f in pictures.get("files") or [] if isinstance(f, str)}
     return sorted(n for n in names if n and "/" not in n and "\\" not in n and n[0] != ".")
 
 
