@@ -63,3 +63,14 @@ def test_iphone_rotation_and_recording_time(realdata):
     assert m["recorded_at"] == "2019-07-24T08:25:40Z"
     assert m["recorded_at_source"].endswith("com.apple.quicktime.creationdate")
     assert r.requirement("timeliness")["verdict"] == "pass"
+
+
+def test_a_real_file_with_decode_order_times_is_timed_in_display_order(realdata):
+    """opencv-doc box.mp4: H.264 with B-frames, muxed with pts = dts. Its 15 s read as
+    42 'seconds' of quality and motion profile (times went back and forth) before."""
+    r = check(realdata / "opencv-doc" / "box.mp4").to_dict()
+    seconds = [row["t_s"] for row in r["quality"]["profile"]]
+    assert seconds == sorted(set(seconds))  # each second once, in order
+    assert len(seconds) == pytest.approx(r["media"]["duration_s"], abs=1.5)
+    motion = [row["t_s"] for row in r["motion"]["motion_profile"]]
+    assert motion == sorted(set(motion))

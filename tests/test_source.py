@@ -107,3 +107,68 @@ def test_skipping_the_loop_filter_changes_little(clip):
     assert len(fa) == len(fb) == 45
     # same pictures at analysis resolution, up to deblocking noise
     assert max(float(np.abs(x - y).mean()) for x, y in zip(fa, fb, strict=True)) < 3.0
+
+
+def _bframes(path: Path, n: int = 60) -> Path:
+    """A clip whose encoder reorders frames (B-frames) and whose muxer kept the order."""
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=30)
+        st.width, st.height, st.pix_fmt = 320, 240, "yuv420p"
+        st.options = {"x264-params": "bframes=3:b-adapt=0:keyint=30"}
+        rng = np.random.default_rng(1)
+        base = rng.integers(0, 255, (240, 400, 3), dtype=np.uint8)
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i : i + 320]), "rgb24")
+            f.pts, f.time_base = i, Fraction(1, 30)
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode():
+            out.mux(p)
+    return path
+
+
+def _decode_times_as_pts(src: Path, dst: Path) -> Path:
+    """``src`` remuxed with every packet's pts set to its dts: B-frames without
+    composition offsets, as the opencv-doc box.mp4 of ../shared/realdata has them."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        ist = inp.streams.video[0]
+        ost = out.add_stream_from_template(ist)
+        first = None
+        for p in inp.demux(ist):
+            if p.dts is None:
+                continue
+            first = p.dts if first is None else first
+            p.pts = p.dts = p.dts - first  # from 0, as a camera's muxer writes them
+            p.stream = ost
+            out.mux(p)
+    return dst
+
+
+def test_decode_order_timestamps_are_found_and_frames_retimed(tmp_path):
+    """Issue found on real footage: frames came out with times going back and forth
+    (231 of 454 steps backwards on box.mp4), and per-second profiles repeated seconds."""
+    from validator.media.probe import probe
+    from validator.policy import load_policy
+
+    good = _bframes(tmp_path / "good.mp4")
+    broken = _decode_times_as_pts(good, tmp_path / "broken.mp4")
+    policy = load_policy()
+    assert not probe(good, policy).pts_in_decode_order  # proper offsets: nothing to do
+    info = probe(broken, policy)
+    assert info.pts_in_decode_order and any("decode order" in w for w in info.warnings)
+
+    def times(path: Path, retime: bool) -> np.ndarray:
+        with VideoSource(path, retime=retime) as src:
+            return np.array([f.t_s for f in src])
+
+    raw = times(broken, retime=False)
+    assert (np.diff(raw) < 0).any()  # the fault: times that go back
+    fixed = times(broken, retime=True)
+    true = times(good, retime=False)
+    assert len(fixed) == len(true)
+    assert np.all(np.diff(fixed) > 0)
+    # The same frames, the same times, up to the shift of the first frame (the broken
+    # file starts at its first decode time).
+    np.testing.assert_allclose(np.diff(fixed), np.diff(true), atol=1e-3)
+    # On a well-formed file, re-timing changes nothing.
+    np.testing.assert_allclose(times(good, retime=True), true, atol=1e-6)

@@ -255,6 +255,7 @@ def check(
         # The in-loop deblocking filter is skipped on non-key frames: about 6% of the
         # decode, and its effect is below what the 320 px analysis measures.
         skip_loop_filter=SKIP_LOOP_FILTER,
+        retime=media.pts_in_decode_order,
     ) as source:
         spent: dict[str, float] = {}
         findings = run_detectors(

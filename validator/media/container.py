@@ -84,6 +84,7 @@ class ContainerFacts:
     fps_nominal: float | None
     start_time_s: float
     duration_s: float | None
+    reorders: bool = False  # the codec may output frames in another order than it reads them
 
 
 def inspect_container(
@@ -163,6 +164,7 @@ def inspect_container(
         fps_nominal=fps_nominal,
         start_time_s=start,
         duration_s=duration,
+        reorders=bool(getattr(cc, "has_b_frames", 0)),
     )
 
 

@@ -107,6 +107,9 @@ class MediaInfo:
     major_brand: str | None = None
     boxes: BoxInfo | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
+    # The frames' timestamps are the packets' in the order they are read (a stream that
+    # reorders frames, muxed without composition offsets): see ``VideoSource(retime=)``.
+    pts_in_decode_order: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         def r(x: float | None, nd: int = 3) -> float | None:
@@ -326,6 +329,17 @@ def probe(path: str | Path, policy: Policy) -> MediaInfo:
         warnings.append(f"demuxing stopped early: {timeline.demux_error}")
     if timeline.frame_count <= 1:
         raise not_a_video(name, "a single picture, not a recording")
+    # A codec that reorders frames (B-frames) whose packets' pts only ever rise: the muxer
+    # wrote decode times as presentation times (no composition offsets; the opencv-doc
+    # box.mp4 of ../shared/realdata). The decoder then hands out frames in display order
+    # carrying decode-order times (231 of its 454 steps went backwards). Their true times
+    # are the packets' times in rising order.
+    decode_order = facts.reorders and timeline.video.pts_in_read_order
+    if decode_order:
+        warnings.append(
+            "the video's timestamps are in decode order (a stream with B-frames muxed "
+            "without composition offsets); frames are timed from the packets instead"
+        )
 
     duration = facts.duration_s
     if duration is None or duration <= 0:
@@ -391,4 +405,5 @@ def probe(path: str | Path, policy: Policy) -> MediaInfo:
         major_brand=None if boxes is None else boxes.major_brand,
         boxes=boxes,
         warnings=tuple(warnings),
+        pts_in_decode_order=decode_order,
     )

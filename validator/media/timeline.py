@@ -209,6 +209,7 @@ class StreamTimeline:
     no_timestamp: int = 0  # packets with neither (dropped)
     non_monotonic_dts: int = 0
     duplicate_pts: int = 0
+    pts_in_read_order: bool = True  # each packet's pts above the one read before it
 
     @property
     def count(self) -> int:
@@ -399,6 +400,7 @@ def read_timeline(
         dur = seconds(a.dur, tb)[order] if with_dur else None
         keys = np.sort(seconds(a.key, tb) - origin)
         dup = int(np.count_nonzero(np.diff(pts) == 0)) if pts.size > 1 else 0
+        read = np.frombuffer(a.pts, dtype=np.int64) if len(a.pts) else np.empty(0, np.int64)
         return StreamTimeline(
             kind=kind,
             index=index,
@@ -412,6 +414,7 @@ def read_timeline(
             no_timestamp=a.no_ts,
             non_monotonic_dts=a.non_mono,
             duplicate_pts=dup,
+            pts_in_read_order=bool(np.all(np.diff(read) > 0)),
         )
 
     video = build("video", video_index, with_dur=False)
