@@ -152,9 +152,13 @@ def test_over_the_size_limit_is_413_json(tmp_path: Path) -> None:
         h = key_for(app, "acme")
         err = assert_error(upload(client, h, MP4 + b"\0" * (3 << 20)), 413, "payload_too_large")
         assert err["details"]["max_bytes"] == 1 << 20  # the video limit, as configured
+        # What to do instead says: keep the original (issue 12: never advise trimming or
+        # re-encoding the evidence).
+        assert "Do not trim or re-encode the evidence" in err["message"]
         # Just over the video limit but under the body's slack: caught after streaming.
         err = assert_error(upload(client, h, MP4 + b"\0" * (1 << 20)), 413, "payload_too_large")
         assert err["details"]["max_bytes"] == 1 << 20  # the same limit either way
+        assert "Do not trim or re-encode the evidence" in err["message"]
         files = Path(app.config["DATA_DIR"]) / "files"
         assert not [p for p in files.rglob("*") if p.is_file()]  # nothing kept
         assert not list((Path(app.config["DATA_DIR"]) / "tmp").iterdir())

@@ -195,8 +195,11 @@ def _too_large() -> PayloadTooLarge:
     # The video's limit, not MAX_CONTENT_LENGTH (which adds room for the form fields).
     mb = current_app.extensions["appeal"].settings.max_upload_mb
     return PayloadTooLarge(
-        f"the upload is larger than this service accepts ({mb} MB); trim the video "
-        "or re-encode it at a lower bitrate.",
+        f"the upload is larger than this service accepts ({mb} MB). "
+        "Do not trim or re-encode the evidence: either breaks completeness or "
+        "timeliness, and the platform judges the original file. Check it with the "
+        "command line (appeal-validator check, no size limit), or ask the operator "
+        "to raise APPEAL_VALIDATOR_MAX_UPLOAD_MB.",
         details={"max_bytes": mb << 20},
     )
 

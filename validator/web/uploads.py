@@ -177,8 +177,11 @@ def create_check(
         limit = svc.settings.max_upload_mb << 20
         if stored.size > limit:
             raise PayloadTooLarge(
-                f"the video is larger than {svc.settings.max_upload_mb} MB; trim or "
-                "re-encode it at a lower bitrate.",
+                f"the video is larger than {svc.settings.max_upload_mb} MB. "
+                "Do not trim or re-encode the evidence: either breaks completeness or "
+                "timeliness, and the platform judges the original file. Check it with the "
+                "command line (appeal-validator check, no size limit), or ask the operator "
+                "to raise APPEAL_VALIDATOR_MAX_UPLOAD_MB.",
                 details={"max_bytes": limit, "size_bytes": stored.size},
             )
         if stored.size == 0:
