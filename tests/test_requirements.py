@@ -149,8 +149,10 @@ def test_catalogue_entries_are_complete_and_formattable():
         assert re.fullmatch(r"[a-z][a-z0-9_]*", code)
         assert entry["verdict"] in ("pass", "fail", "review")
         assert entry["requirement"] in ("consistency", "completeness", "validity", "timeliness")
-        fields_en = {f for _, f, _, _ in fmt.parse(entry["en"]) if f}
-        fields_zh = {f for _, f, _, _ in fmt.parse(entry["zh"]) if f}
+        # The same fields in both languages; a field with an _en / _zh suffix is the same
+        # fact worded for that language (no_creation_time's why).
+        fields_en = {re.sub(r"_en$", "", f) for _, f, _, _ in fmt.parse(entry["en"]) if f}
+        fields_zh = {re.sub(r"_zh$", "", f) for _, f, _, _ in fmt.parse(entry["zh"]) if f}
         assert fields_en == fields_zh, code
         assert re.search(r"[\u4e00-\u9fff]", entry["zh"]), f"{code}: zh message is not Chinese"
 
@@ -180,3 +182,40 @@ def _faces_metrics(count: int, poses: int) -> FaceMetrics:
 def test_faces_verdict(count, poses, verdict, code):
     r = req.completeness(20, [], P, faces=_faces_metrics(count, poses))
     assert r.verdict == verdict and code in codes(r)
+
+
+def test_an_untrusted_recording_time_says_why_in_both_languages(tmp_path):
+    """Issue 12: say why a recording time was not trusted (a time in the future), not
+    only that it was not."""
+    import av
+    import numpy as np
+
+    from validator import check
+    from validator.media.creation_times import REJECTED
+
+    clip = tmp_path / "future.mp4"
+    with av.open(str(clip), "w") as out:
+        out.metadata["creation_time"] = "2035-01-01T08:00:00.000000Z"
+        st = out.add_stream("libx264", rate=30)
+        st.width, st.height, st.pix_fmt = 64, 48, "yuv420p"
+        for i in range(30):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 90, np.uint8), format="rgb24")
+            f.pts = i
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode():
+            out.mux(p)
+    (r,) = [
+        x
+        for x in check(clip, facts={"return": {"signed_at": "2026-11-20T10:00"}}).requirement(
+            "timeliness"
+        )["reasons"]
+        if x["code"] == "no_creation_time"
+    ]
+    en, zh = REJECTED["future"]
+    assert "2035-01-01" in r["message_en"] and en in r["message_en"]
+    assert "2035-01-01" in r["message_zh"] and zh in r["message_zh"]
+    assert "[missing:" not in r["message_en"] + r["message_zh"]
+    # Without a time to reject, the message is the plain one.
+    plain = req.timeliness(None, None, req.CheckFacts(return_signed_at=SIGNED), P)
+    assert plain.reasons[0].message_en.startswith("The file carries no trustworthy recording time:")

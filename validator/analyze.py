@@ -306,7 +306,9 @@ def check(
         "validity": req.validity(
             media.width, media.height, metrics("quality"), metrics("cuts"), pol
         ),
-        "timeliness": req.timeliness(media.recorded_at, media.recorded_at_source, f, pol),
+        "timeliness": req.timeliness(
+            media.recorded_at, media.recorded_at_source, f, pol, media.rejected_times
+        ),
     }
     verdict = combine([r.verdict for r in requirements.values()])
     report = build_report(

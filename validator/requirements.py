@@ -18,10 +18,13 @@ from validator.reasons import reason
 from validator.timeutil import SHANGHAI
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from validator.detectors.cuts import CutMetrics
     from validator.detectors.faces import FaceMetrics
     from validator.detectors.quality import QualityMetrics
     from validator.detectors.waybill import WaybillMetrics
+    from validator.media.creation_times import CreationTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,12 +261,22 @@ def _local(dt: datetime) -> str:
 
 
 def timeliness(
-    recorded_at: datetime | None, source: str | None, facts: CheckFacts, policy: Policy
+    recorded_at: datetime | None,
+    source: str | None,
+    facts: CheckFacts,
+    policy: Policy,
+    rejected: Sequence[CreationTime] = (),
 ) -> Requirement:
+    """``rejected``: the creation times the probe did not trust, best-ranked first; the
+    first one's cause is said when no time is trusted (a time in the future, ...)."""
     rs: list[Reason] = []
     signed = facts.return_signed_at
     if recorded_at is None:
-        rs.append(reason("no_creation_time"))
+        why_en = why_zh = ""
+        if rejected:
+            en, zh = rejected[0].rejected_because()
+            why_en, why_zh = f" ({en})", f"（{zh}）"
+        rs.append(reason("no_creation_time", why_en=why_en, why_zh=why_zh))
     elif signed is None:
         rs.append(reason("no_signed_time", recorded_at=_local(recorded_at)))
     else:

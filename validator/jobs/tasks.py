@@ -316,9 +316,9 @@ class CheckRequest(Request):
             ):
                 message = (
                     f"the analysis process ended unexpectedly ({exc}) {row.attempts} times. "
-                    "The file may trip a decoder bug: try again, and if it keeps failing report the "
-                    "file to the maintainers (do not re-encode the evidence: the platform judges "
-                    "the original)."
+                    "The file may trip a decoder bug: try again, and if it keeps failing "
+                    "report the file to the maintainers (do not re-encode the evidence: the "
+                    "platform judges the original)."
                 )
                 store.fail(row.id, row.lease_owner, crashed(message, None))
                 log.warning("check %s: analysis process crashed %d times", row.id, row.attempts)

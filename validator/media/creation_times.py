@@ -79,6 +79,19 @@ _RANKS: tuple[tuple[re.Pattern[str], int, str], ...] = (
 _NAIVE_UTC = re.compile(r"^(format:creation_time|stream\d+:creation_time|box:mvhd)$")
 
 
+# Why a creation time was not trusted, as a merchant reads it (the report's ``why`` says
+# it for a reviewer, in English).
+REJECTED: dict[str, tuple[str, str]] = {
+    "future": ("is in the future: the device's clock was wrong", "晚于当前时间：设备时钟有误"),
+    "before_1990": (
+        "is before 1990: an unset or zeroed clock",
+        "早于 1990 年：设备时钟未设置或被清零",
+    ),
+    "year_only": ("is a year only, not a date and time", "只有年份，没有日期和时间"),
+    "unparsable": ("is not a date and time", "不是可识别的日期时间"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class CreationTime:
     """One creation-time source: where it is, what it says, and its parsed value.
@@ -91,6 +104,12 @@ class CreationTime:
     raw: str
     value: datetime | None
     why: str = ""
+    cause: str | None = None  # a rejected entry's reason, a key of ``REJECTED`` (zh, en)
+
+    def rejected_because(self) -> tuple[str, str]:
+        """Why this time was not trusted, in English and Chinese (for the merchant)."""
+        en, zh = REJECTED.get(self.cause or "", (self.why, self.why))
+        return f"{self.source} {self.raw!r} {en}", f"{self.source}「{self.raw}」{zh}"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -133,7 +152,8 @@ def ranked_creation_times(
         else:
             value, why = parse_time_tag(raw, naive_utc=bool(_NAIVE_UTC.match(key)))
         if value is None:
-            rejected.append(CreationTime(key, raw, None, why))
+            cause = "year_only" if "year only" in why else "unparsable"
+            rejected.append(CreationTime(key, raw, None, why, cause))
         elif value < EARLIEST_PLAUSIBLE:
             rejected.append(
                 CreationTime(
@@ -142,11 +162,12 @@ def ranked_creation_times(
                     None,
                     f"{value.date().isoformat()} is before 1990: a zeroed or unset clock "
                     "(QuickTime 1904 / Unix 1970 epoch), not a recording time",
+                    "before_1990",
                 )
             )
         elif value > now + FUTURE_SLACK:
             rejected.append(
-                CreationTime(key, raw, None, "in the future: the device clock was wrong")
+                CreationTime(key, raw, None, "in the future: the device clock was wrong", "future")
             )
         else:
             accepted.append(CreationTime(key, raw, value, why))
