@@ -256,6 +256,16 @@ def test_a_fifo_named_like_a_video_is_refused_without_blocking(
     assert exc.value.code == "unreadable_file" and str(tmp_path) not in exc.value.message
 
 
+def test_a_folder_named_like_a_video_is_an_input_error(tmp_path: Path, policy: Policy) -> None:
+    """Phone backups hold folders named ``*.MOV`` (../shared/realdata has two); the
+    library's check() raised IsADirectoryError on them, outside the error tree."""
+    folder = tmp_path / "clip.MOV"
+    folder.mkdir()
+    with pytest.raises(InputError) as exc:
+        probe(folder, policy)
+    assert exc.value.code == "unreadable_file" and str(tmp_path) not in exc.value.message
+
+
 def test_good_clip(tmp_path: Path, policy: Policy) -> None:
     info = probe(write_clip(tmp_path / "ok.mp4", frames=45), policy)
     assert (info.width, info.height, info.rotation) == (64, 48, 0)

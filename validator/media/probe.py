@@ -174,14 +174,17 @@ def _read_head(p: Path) -> tuple[bytes, int]:
             f"cannot read {name}: {e.strerror or type(e).__name__}. Check the file's permissions.",
             details={"name": name},
         ) from e
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        # Checked on the descriptor, before a file object: Python refuses to make one of
+        # a folder (IsADirectoryError, which is no ValidatorError).
+        os.close(fd)
+        raise UnreadableFile(
+            f"{name} is not a regular file (a folder, pipe or device). Pass the video "
+            "file itself.",
+            details={"name": name},
+        )
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise UnreadableFile(
-                f"{name} is not a regular file (a folder, pipe or device). Pass the video "
-                "file itself.",
-                details={"name": name},
-            )
         try:
             return f.read(4096), st.st_size
         except OSError as e:
