@@ -100,8 +100,15 @@ def _pre_migrations_metadata() -> MetaData:
     every constraint is left for the database to name."""
     old = MetaData()
     for table in Base.metadata.sorted_tables:
-        table.to_metadata(old)
+        copy = table.to_metadata(old)
+        for index in list(copy.indexes):
+            if index.name in LATER_INDEXES:  # added by a revision after the baseline
+                copy.indexes.discard(index)
     return old
+
+
+# Indexes the models gained after 0.2.0 (each with its revision): create_all never made them.
+LATER_INDEXES = {"ix_checks_tenant_id_created_at"}  # 0002
 
 
 def _constraint_names(engine: Engine) -> dict[str, set[str | None]]:
@@ -204,7 +211,7 @@ def test_adopted_and_fresh_databases_name_constraints_alike(db_url: str) -> None
         conn.exec_driver_sql(f'CREATE DATABASE "{make_url(fresh_url).database}"')
     try:
         store = Store(fresh_url)
-        fresh = _constraint_names(store.engine)
+        fresh = {t: names - LATER_INDEXES for t, names in _constraint_names(store.engine).items()}
         store.close()
         assert adopted == fresh
         assert "checks_tenant_id_idempotency_key_key" in fresh["checks"]
