@@ -214,14 +214,14 @@ def main() -> int:
     )
     args = ap.parse_args()
 
-    from fixtures.generate import build
+    from fixtures.generate import build, default_cache
     from validator.jobs import settings
     from validator.jobs.store import Store
 
     sys.path.insert(0, str(ROOT / "tests"))  # the tests' server helper
     from _service import Server
 
-    cache = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
+    cache = default_cache()
     video = build(args.fixture, cache)[0].read_bytes()
     small = build("too-short", cache)[0].read_bytes()
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:

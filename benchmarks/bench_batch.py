@@ -45,9 +45,9 @@ CLI = [sys.executable, "-m", "validator"]
 
 def build_folder(n: int, dest: Path) -> list[Path]:
     sys.path.insert(0, str(ROOT))
-    from fixtures.generate import build
+    from fixtures.generate import build, default_cache
 
-    cache = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
+    cache = default_cache()
     clips = []
     for i in range(n):
         src, _ = build(VARIANTS[i % len(VARIANTS)], cache)

@@ -10,14 +10,13 @@ then finds the wrong file (that broke collection in CI).
   ``REALDATA`` (real media with published metadata) and ``DEVSET`` (the independent
   renderer's clips and their ``truth.json``);
 * ``MEI``, ``ANDROIDX``, ``EXIFTOOL``: the real-data collections, relative to ``REALDATA``;
-* ``CACHE``: where ``fixtures.generate`` keeps its clips, ``$FIXTURE_CACHE`` or
-  ``.cache/fixtures``.
+* ``CACHE``: where ``fixtures.generate`` keeps its clips, ``$FIXTURE_CACHE`` or the
+  user's cache by generator and libraries (``fixtures.generate.default_cache``).
 """
 
 from __future__ import annotations
 
 import copy
-import os
 from functools import cache
 from pathlib import Path
 
@@ -25,7 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REALDATA = SHARED / "realdata"
 DEVSET = SHARED / "devset"
-CACHE = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
+
+
+def _cache() -> Path:
+    from fixtures.generate import default_cache  # numpy, OpenCV, PyAV
+
+    return default_cache()
+
+
+CACHE = _cache()
 
 MEI = Path("metadata-extractor-images")
 ANDROIDX = Path("androidx-media/libraries/test_data/src/test/assets/media/mp4")

@@ -85,7 +85,7 @@ def devset() -> Path:
 
 @pytest.fixture(scope="session")
 def fixture_cache() -> Path:
-    """The folder of the generated clips (``$FIXTURE_CACHE``, else ``.cache/fixtures``),
+    """The folder of the generated clips (``fixtures.generate.default_cache``),
     created if absent; ``fixture_clip`` builds into it what is not there yet."""
     CACHE.mkdir(parents=True, exist_ok=True)
     return CACHE

@@ -186,9 +186,9 @@ def _wait(client: Any, headers: dict, check_id: str, workers: Workers, timeout: 
 
 
 def test_worker_consumes_jobs_submitted_through_the_api(app, workers, tmp_path) -> None:
-    from fixtures.generate import build
+    from fixtures.generate import build, default_cache
 
-    clip, _ = build("too-short", Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache/fixtures")))
+    clip, _ = build("too-short", default_cache())
     svc = app.extensions["appeal"]
     _, key = svc.store.create_key("acme")
     headers = {"Authorization": f"Bearer {key}"}
@@ -204,9 +204,9 @@ def test_worker_consumes_jobs_submitted_through_the_api(app, workers, tmp_path) 
 def test_a_job_whose_message_was_lost_is_sent_again(app, workers, services) -> None:
     import redis
 
-    from fixtures.generate import build
+    from fixtures.generate import build, default_cache
 
-    clip, _ = build("too-short", Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache/fixtures")))
+    clip, _ = build("too-short", default_cache())
     svc = app.extensions["appeal"]
     _, key = svc.store.create_key("acme")
     headers = {"Authorization": f"Bearer {key}"}
@@ -300,9 +300,9 @@ def test_kill_9_mid_job_completes_exactly_once(app, workers, services, tmp_path,
 def test_batch_distributed_runs_on_the_workers(workers, services, tmp_path) -> None:
     import shutil
 
-    from fixtures.generate import build
+    from fixtures.generate import build, default_cache
 
-    clip, _ = build("too-short", Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache/fixtures")))
+    clip, _ = build("too-short", default_cache())
     root = tmp_path / "shared" / "batch"  # on the mount every worker shares
     (root / "case1").mkdir(parents=True)
     shutil.copy(clip, root / "case1" / "v.mp4")

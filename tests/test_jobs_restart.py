@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fixture_clip(name: str) -> tuple[Path, dict]:
-    from fixtures.generate import build
+    from fixtures.generate import build, default_cache
 
-    return build(name, Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures")))
+    return build(name, default_cache())
 
 
 def post(url: str, key: str, video: Path, case: dict) -> dict:

@@ -32,9 +32,9 @@ MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200  # sniffs as MP4; the fake analysis do
 
 
 def fixture_clip(name: str) -> tuple[Path, dict]:
-    from fixtures.generate import build
+    from fixtures.generate import build, default_cache
 
-    cache = Path(os.environ.get("FIXTURE_CACHE", ROOT / ".cache" / "fixtures"))
+    cache = default_cache()
     return build(name, cache)
 
 
