@@ -140,6 +140,19 @@ def fake_analysis(
     return report
 
 
+def gated_analysis(path: str, **kw: Any) -> dict[str, Any]:
+    """``fake_analysis`` that first waits, at 30 % "decoding", until the test creates
+    ``<DATA_DIR>/release`` (at most two minutes): the progress page stays up as long as
+    the test looks at it, however slow the machine.
+    """
+    kw["progress"](0.3, "decoding")
+    release = _data_dir(kw["out_dir"]) / "release"
+    deadline_s = time.monotonic() + 120.0
+    while not release.exists() and time.monotonic() < deadline_s:
+        time.sleep(0.1)
+    return fake_analysis(path, **kw)
+
+
 def slow_analysis(path: str, **kw: Any) -> dict[str, Any]:
     """Hangs (a decoder stuck on a file): the job's time limit must stop it."""
     kw["progress"](0.1, "decoding")
