@@ -301,3 +301,21 @@ def app_config(data_dir: str | Path, **overrides: Any) -> dict[str, Any]:
     }
     cfg.update(overrides)
     return cfg
+
+
+GATE_FILE = "release-analysis"  # in DATA_DIR: gated_analysis waits for it
+
+
+def gated_analysis(path: str, **kw: Any) -> dict[str, Any]:
+    """Runs (stage "decoding", 10 %) until the test creates ``<DATA_DIR>/release-analysis``,
+    then finishes as ``fake_analysis``: a check that is running for exactly as long as a
+    test needs (the form's polling while the browser is offline). Gives up after 5 min.
+    """
+    kw["progress"](0.1, "decoding")
+    gate = _data_dir(kw["out_dir"]) / GATE_FILE
+    deadline = time.monotonic() + 300
+    while not gate.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{gate} was never created")
+        time.sleep(0.1)
+    return fake_analysis(path, **kw)

@@ -1,6 +1,7 @@
 // The form's only script: upload with a progress bar (XMLHttpRequest), then poll the
 // analysis status and open the report. Without JavaScript the form posts normally and
-// the progress page refreshes itself.
+// the progress page refreshes itself. Leaving the page during the upload asks first
+// (issue 12).
 (function () {
   "use strict";
 
@@ -18,6 +19,15 @@
       if (body && body.error && body.error.message) { return body.error.message; }
     } catch (e) { /* not JSON: use the fallback */ }
     return fallback + (xhr.status ? " (HTTP " + xhr.status + ")" : "");
+  }
+
+  // While an upload runs, leaving the page would throw it away: the browser asks first.
+  // (In its own words and language: browsers ignore a page's text here, so the page
+  // also says it, under the progress bar.)
+  function askBeforeLeaving(ev) {
+    ev.preventDefault();
+    ev.returnValue = "";
+    return "";
   }
 
   function setupForm(form) {
@@ -47,8 +57,14 @@
           label.textContent = form.dataset.msgUploading + " " + pct + "%";
         }
       });
+      // Any end of the upload (an error, an abort, a refusal) stops the question; a
+      // success stops it before the page moves on to the check's progress by itself.
+      xhr.addEventListener("loadend", function () {
+        window.removeEventListener("beforeunload", askBeforeLeaving);
+      });
       xhr.addEventListener("load", function () {
         if (xhr.status >= 200 && xhr.status < 300) {
+          window.removeEventListener("beforeunload", askBeforeLeaving);
           var body = JSON.parse(xhr.responseText);
           window.location.assign(body.url);
           return;
@@ -62,6 +78,7 @@
         box.hidden = true;
         showError(form.dataset.msgNetwork);
       });
+      window.addEventListener("beforeunload", askBeforeLeaving);
       xhr.send(new FormData(form));
     });
   }
