@@ -3,7 +3,7 @@
 a 5xx says so and retries until the report is there; a 4xx (the check was deleted) is
 final. The analysis is ``_service.gated_analysis``: it runs until the test lets it end.
 
-Skips like test_form_e2e.py when Playwright or the browser is missing.
+The browser is conftest.py's ``chromium`` (skips without Playwright or the browser).
 """
 
 from __future__ import annotations
@@ -16,29 +16,12 @@ from typing import Any
 
 import pytest
 from _service import Server
-from test_form_e2e import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.e2e
 
 MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 200  # passes the upload's container sniff
 GATED = {"APPEAL_VALIDATOR_ANALYSIS_TARGET": "_service:gated_analysis"}
 STATUS_JSON = re.compile(r"/checks/[0-9a-f-]+/status\.json$")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no browser at {CHROMIUM}: apt-get install chromium (CI does)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="Playwright for Python is not installed (pip install playwright)",
-    )
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
