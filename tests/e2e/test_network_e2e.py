@@ -8,6 +8,7 @@ The browser is conftest.py's ``chromium`` (skips without Playwright or the brows
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _service import Server
+from _service import GATE_FILE, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -107,3 +108,68 @@ def test_leaving_during_an_upload_asks_first(context: Any, tmp_path: Path) -> No
         page.close(run_before_unload=True)
         wait_until(spare, page.is_closed, "the progress page to close without asking")
         assert dialogs == ["beforeunload", "beforeunload"]
+
+
+def test_an_offline_poll_says_so_and_retries(context: Any, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with Server(data, env=GATED) as server:
+        page = context.new_page()
+        start_check(page, server.url + "/?lang=zh", tmp_path)
+        notice = page.locator("#poll-notice")
+        assert not notice.is_visible()
+        failed: list[str] = []
+        page.on("requestfailed", lambda r: failed.append(r.url) if "status.json" in r.url else 0)
+
+        context.set_offline(True)
+        notice.wait_for(state="visible", timeout=15_000)
+        assert notice.get_attribute("role") == "status"  # screen readers hear it
+        assert notice.get_attribute("aria-live") == "polite"
+        assert "网络连接已断开" in notice.inner_text()
+        assert "自动重试" in notice.inner_text()
+        wait_until(page, lambda: len(failed) >= 3, "three failed polls")  # it keeps trying
+        assert page.locator("#analysis").is_visible()  # still the progress page
+
+        context.set_offline(False)
+        notice.wait_for(state="hidden", timeout=15_000)  # within the longest pause
+        assert "decoding" in page.locator("#analysis-label").inner_text()
+        (data / GATE_FILE).touch()  # the analysis ends: the page opens the report by itself
+        page.wait_for_selector("[data-testid=verdict]", timeout=30_000)
+        assert page.locator("[data-requirement=completeness]").get_attribute("data-verdict") == (
+            "fail"
+        )
+
+
+def test_a_5xx_is_retried_and_a_deleted_check_is_final(context: Any, tmp_path: Path) -> None:
+    with Server(tmp_path / "data", env=GATED) as server:
+        page = context.new_page()
+        check_id = start_check(page, server.url + "/?lang=en", tmp_path)
+        notice = page.locator("#poll-notice")
+        polls: list[int] = []
+        page.on("response", lambda r: polls.append(r.status) if STATUS_JSON.search(r.url) else 0)
+
+        def unavailable(route: Any) -> None:  # a proxy in front says the app is down
+            body = {"error": {"code": "unavailable", "message": "upstream down"}}
+            route.fulfill(status=503, content_type="application/json", body=json.dumps(body))
+
+        page.route(STATUS_JSON, unavailable)
+        notice.wait_for(state="visible", timeout=15_000)
+        assert "The server did not answer (HTTP 503)" in notice.inner_text()
+        assert "tries again" in notice.inner_text()
+        wait_until(page, lambda: polls.count(503) >= 2, "a second try after the 503")
+        page.unroute(STATUS_JSON)
+        notice.wait_for(state="hidden", timeout=15_000)
+
+        # The check is deleted (from another tab, say): its status is a 404, which no
+        # retry mends: the page says so and stops asking.
+        index = page.request.get(server.url + "/").text()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', index).group(1)
+        gone = page.request.post(f"{server.url}/checks/{check_id}/delete?csrf_token={token}")
+        assert gone.ok, gone.status
+        notice.wait_for(state="visible", timeout=15_000)
+        assert "no longer exists" in notice.inner_text()
+        wait_until(page, lambda: 404 in polls, "the 404")
+        asked = len(polls)
+        page.wait_for_timeout(3_000)  # longer than a poll's pause and the first retry's
+        assert len(polls) == asked, polls
+        assert "no longer exists" in notice.inner_text()
+        assert page.url.endswith(f"/checks/{check_id}")
