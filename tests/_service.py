@@ -140,19 +140,6 @@ def fake_analysis(
     return report
 
 
-def gated_analysis(path: str, **kw: Any) -> dict[str, Any]:
-    """``fake_analysis`` that first waits, at 30 % "decoding", until the test creates
-    ``<DATA_DIR>/release`` (at most two minutes): the progress page stays up as long as
-    the test looks at it, however slow the machine.
-    """
-    kw["progress"](0.3, "decoding")
-    release = _data_dir(kw["out_dir"]) / "release"
-    deadline_s = time.monotonic() + 120.0
-    while not release.exists() and time.monotonic() < deadline_s:
-        time.sleep(0.1)
-    return fake_analysis(path, **kw)
-
-
 def slow_analysis(path: str, **kw: Any) -> dict[str, Any]:
     """Hangs (a decoder stuck on a file): the job's time limit must stop it."""
     kw["progress"](0.1, "decoding")
@@ -314,3 +301,21 @@ def app_config(data_dir: str | Path, **overrides: Any) -> dict[str, Any]:
     }
     cfg.update(overrides)
     return cfg
+
+
+GATE_FILE = "release-analysis"  # in DATA_DIR: gated_analysis waits for it
+
+
+def gated_analysis(path: str, **kw: Any) -> dict[str, Any]:
+    """Runs (stage "decoding", 10 %) until the test creates ``<DATA_DIR>/release-analysis``,
+    then finishes as ``fake_analysis``: a check that is running for exactly as long as a
+    test needs (the form's polling while the browser is offline). Gives up after 5 min.
+    """
+    kw["progress"](0.1, "decoding")
+    gate = _data_dir(kw["out_dir"]) / GATE_FILE
+    deadline = time.monotonic() + 300
+    while not gate.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{gate} was never created")
+        time.sleep(0.1)
+    return fake_analysis(path, **kw)

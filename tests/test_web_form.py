@@ -219,3 +219,19 @@ def test_session_cookie_is_samesite_lax_and_pages_allow_only_their_own_code(
                 continue
             nonce = re.search(r'nonce="([^"]+)"', attrs)
             assert nonce and nonce.group(1) in nonces, (url, tag, attrs)
+
+
+def test_every_page_word_is_in_both_languages() -> None:
+    # A key missing in one language would show the raw key (or fail) on that page; a
+    # placeholder missing in one would drop the number ({mb}, {status}) there.
+    from string import Formatter
+
+    from validator.web.i18n import LANGS, labels
+
+    en = labels("en")
+    for lang in LANGS:
+        words = labels(lang)
+        assert set(words) == set(en), lang
+        for key, text in words.items():
+            fields = {f for _, f, _, _ in Formatter().parse(text) if f}
+            assert fields == {f for _, f, _, _ in Formatter().parse(en[key]) if f}, key

@@ -1,8 +1,7 @@
 """The upload form in headless Chromium against the real server and the real analysis.
 
-Needs Playwright for Python (the package only: the browser is Debian's ``chromium``
-at /usr/bin/chromium, launched by path; nothing is downloaded). Skips, saying why,
-when either is missing; CI installs both.
+The browser is conftest.py's ``chromium`` (skips, saying why, without Playwright or
+the browser).
 """
 
 from __future__ import annotations
@@ -18,35 +17,9 @@ from _service import Server
 
 from validator.models import combine
 
-CHROMIUM = Path(os.environ.get("APPEAL_VALIDATOR_CHROMIUM", "/usr/bin/chromium"))
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LABELS = {"pass": "PASS", "fail": "FAIL", "review": "REVIEW"}
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.skip(f"no browser at {CHROMIUM}: apt-get install chromium (CI does)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="Playwright for Python is not installed (pip install playwright)",
-    )
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_upload_a_fixture_and_see_the_verdict_cards(chromium, tmp_path: Path) -> None:

@@ -50,6 +50,14 @@ _WEB = {
         "js_needed": "Without JavaScript the page reloads itself while the check runs.",
         "file_too_large": "The file is larger than {mb} MB.",
         "network_error": "The upload failed (network error). Try again.",
+        "upload_keep_open": "Keep this page open until the upload is done.",
+        "poll_offline": "The connection was lost. The check keeps running on the server; "
+        "this page tries again on its own.",
+        "poll_server_error": "The server did not answer (HTTP {status}). The check keeps "
+        "running; this page tries again on its own.",
+        "poll_gone": "This check no longer exists (it was deleted). Check the video again "
+        "from the form.",
+        "poll_refused": "The check's status could not be read (HTTP {status}). Reload the page.",
         "swapped_item": "Item swapped (调包)",
         "used_or_damaged_by_buyer": "Used or damaged by the buyer",
         "missing_parts": "Parts missing",
@@ -103,6 +111,11 @@ _WEB = {
         "js_needed": "未启用 JavaScript 时，页面会在检查期间自动刷新。",
         "file_too_large": "文件超过 {mb} MB。",
         "network_error": "上传失败（网络错误），请重试。",
+        "upload_keep_open": "上传完成前请勿关闭或离开本页面。",
+        "poll_offline": "网络连接已断开。检查仍在服务器上进行，本页面会自动重试。",
+        "poll_server_error": "服务器没有响应（HTTP {status}）。检查仍在进行，本页面会自动重试。",
+        "poll_gone": "此检查已不存在（已被删除）。请在表单中重新检查视频。",
+        "poll_refused": "无法读取检查状态（HTTP {status}），请刷新页面。",
         "swapped_item": "调包",
         "used_or_damaged_by_buyer": "买家使用或损坏",
         "missing_parts": "缺少配件",

@@ -1,6 +1,7 @@
 // The form's only script: upload with a progress bar (XMLHttpRequest), then poll the
 // analysis status and open the report. Without JavaScript the form posts normally and
-// the progress page refreshes itself.
+// the progress page refreshes itself. Network trouble is said on the page (issue 12):
+// leaving during the upload asks first; a poll that fails is retried.
 (function () {
   "use strict";
 
@@ -18,6 +19,15 @@
       if (body && body.error && body.error.message) { return body.error.message; }
     } catch (e) { /* not JSON: use the fallback */ }
     return fallback + (xhr.status ? " (HTTP " + xhr.status + ")" : "");
+  }
+
+  // While an upload runs, leaving the page would throw it away: the browser asks first.
+  // (In its own words and language: browsers ignore a page's text here, so the page
+  // also says it, under the progress bar.)
+  function askBeforeLeaving(ev) {
+    ev.preventDefault();
+    ev.returnValue = "";
+    return "";
   }
 
   function setupForm(form) {
@@ -47,8 +57,14 @@
           label.textContent = form.dataset.msgUploading + " " + pct + "%";
         }
       });
+      // Any end of the upload (an error, an abort, a refusal) stops the question; a
+      // success stops it before the page moves on to the check's progress by itself.
+      xhr.addEventListener("loadend", function () {
+        window.removeEventListener("beforeunload", askBeforeLeaving);
+      });
       xhr.addEventListener("load", function () {
         if (xhr.status >= 200 && xhr.status < 300) {
+          window.removeEventListener("beforeunload", askBeforeLeaving);
           var body = JSON.parse(xhr.responseText);
           window.location.assign(body.url);
           return;
@@ -62,20 +78,80 @@
         box.hidden = true;
         showError(form.dataset.msgNetwork);
       });
+      window.addEventListener("beforeunload", askBeforeLeaving);
       xhr.send(new FormData(form));
     });
   }
 
+  // Pauses between polls that failed for the network or the server: from 1 s, doubled
+  // each time, at most 10 s. The report shows soon after the connection is back, and a
+  // server in trouble gets one request per page every 10 s, not a flood.
+  var RETRY_FIRST_MS = 1000;
+  var RETRY_MAX_MS = 10000;
+  var POLL_MS = 700;
+  var POLL_TIMEOUT_MS = 15000; // a poll stuck on a dead connection counts as failed
+
   function setupProgress(section) {
     var bar = document.getElementById("analysis-bar");
     var label = document.getElementById("analysis-label");
+    var notice = document.getElementById("poll-notice");
+    var retryMs = RETRY_FIRST_MS;
+    var timer = null;
+    var inFlight = false;
+    var retrying = false;
+
+    // One message at a time in the live region; "" clears it.
+    function say(message, final) {
+      if (!notice) { return; }
+      notice.textContent = message;
+      notice.className = message ? "error-box" : "";
+      notice.dataset.state = final ? "final" : (message ? "retrying" : "");
+    }
+
+    function next(ms) {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(poll, ms);
+    }
+
+    function retry(message) {
+      retrying = true;
+      say(message, false);
+      next(retryMs);
+      retryMs = Math.min(2 * retryMs, RETRY_MAX_MS);
+    }
+
+    function withStatus(message, status) { return message.replace("{status}", status); }
+
     function poll() {
+      timer = null;
+      inFlight = true;
       var xhr = new XMLHttpRequest();
       xhr.open("GET", section.dataset.statusUrl);
       xhr.setRequestHeader("Accept", "application/json");
+      xhr.timeout = POLL_TIMEOUT_MS;
+      xhr.addEventListener("loadend", function () { inFlight = false; });
       xhr.addEventListener("load", function () {
-        if (xhr.status !== 200) { window.setTimeout(poll, 2000); return; }
-        var s = JSON.parse(xhr.responseText);
+        var d = notice ? notice.dataset : {};
+        // 5xx (a proxy or the app in trouble) and 429 pass: try again. Any other 4xx
+        // (404: the check was deleted) stays so however often one asks.
+        if (xhr.status >= 500 || xhr.status === 429) {
+          retry(withStatus(d.msgServer || "", xhr.status));
+          return;
+        }
+        if (xhr.status !== 200) {
+          var why = xhr.status === 404 ? d.msgGone : withStatus(d.msgRefused || "", xhr.status);
+          retrying = false;
+          say(why || "", true);
+          return;
+        }
+        var s;
+        try { s = JSON.parse(xhr.responseText); } catch (e) {
+          retry(d.msgOffline || ""); // a captive portal's page, not ours
+          return;
+        }
+        retrying = false;
+        retryMs = RETRY_FIRST_MS;
+        say("", false);
         if (s.status === "done" || s.status === "failed") {
           window.location.assign(section.dataset.reportUrl);
           return;
@@ -83,11 +159,18 @@
         bar.value = Math.round(100 * (s.progress || 0));
         label.textContent = s.status === "queued" ? section.dataset.msgQueued
           : section.dataset.msgRunning + " " + bar.value + "% · " + s.stage;
-        window.setTimeout(poll, 700);
+        next(POLL_MS);
       });
-      xhr.addEventListener("error", function () { window.setTimeout(poll, 2000); });
+      function offline() { retry(notice ? notice.dataset.msgOffline : ""); }
+      xhr.addEventListener("error", offline);
+      xhr.addEventListener("timeout", offline);
       xhr.send();
     }
+
+    // Back online: ask now rather than at the end of the pause.
+    window.addEventListener("online", function () {
+      if (retrying && !inFlight) { next(0); }
+    });
     poll();
   }
 
