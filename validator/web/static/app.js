@@ -157,8 +157,11 @@
           return;
         }
         bar.value = Math.round(100 * (s.progress || 0));
-        label.textContent = s.status === "queued" ? section.dataset.msgQueued
+        var text = s.status === "queued" ? section.dataset.msgQueued
           : section.dataset.msgRunning + " " + bar.value + "% · " + s.stage;
+        // The label is a live region: written only when it changes, or a screen reader
+        // would read the same words out at every poll.
+        if (label.textContent !== text) label.textContent = text;
         next(POLL_MS);
       });
       function offline() { retry(notice ? notice.dataset.msgOffline : ""); }
