@@ -437,11 +437,3 @@ def test_looks_that_contradict_themselves_are_dropped_weakest_first() -> None:
     assert self_consistent(same, different, lambda i, j: spans[(i, j)]) == [(0, 6), (1, 2)]
     # Without the contradiction every match stands.
     assert self_consistent(same, {(3, 4): 4.0}, lambda i, j: spans[(i, j)]) == sorted(spans)
-
-
-def test_a_count_under_six_needs_a_higher_posterior_than_a_full_count() -> None:
-    """A fail needs proof: a count under six fails completeness, so it is established
-    only from a higher posterior than a count of six (which passes)."""
-    from validator.detectors import faces
-
-    assert faces.ESTABLISHED < faces.ESTABLISHED_SHORT <= 0.95

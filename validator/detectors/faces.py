@@ -154,11 +154,6 @@ OBEY_NATS = 50.0  # a "same face" match made binding, to see whether it changes 
 SIGMA_DEG = 22.0  # spread of a measured turn around its true quarter-turn multiple
 UNRELIABLE_SIGMA = 2.0  # sigma grows by up to this factor with the share of doubtful steps
 ESTABLISHED = 0.75  # posterior share of the count from which it is established ...
-# ... and of a count under six, which fails completeness: a fail needs proof. Measured:
-# counts under six that are right reach 0.91-1.0 (four-faces 0.908, devset d07 0.94,
-# five-faces and face-too-brief 1.0); with OpenCV 5 the too-short clip's quick turns
-# read as 5 at 0.848 (its truth is 6). Below this, the count goes to a person.
-ESTABLISHED_SHORT = 0.9
 MAX_UNFOLLOWED_SHARE = 1 / 3  # ... with at most this share of its turns not followed
 MAX_FUSED_HOLDS = 40  # holds before the opening considered (an unboxing has ~6-15)
 MAX_HOLDS = 400  # bounded state on absurd inputs
@@ -1063,8 +1058,7 @@ class FaceDetector(Detector):
         # It matters only where it could hide a face: a count under six (a full count
         # stands; the dev set's zoom toward the opening changes 0.6-1.0 % unseen).
         hidden = unseen > UNSEEN_SHARE and fused.count < MAX_FACES
-        bar = ESTABLISHED if fused.count >= MAX_FACES else ESTABLISHED_SHORT
-        established = fused.confidence >= bar and not conflict and followed and not hidden
+        established = fused.confidence >= ESTABLISHED and not conflict and followed and not hidden
         why = None
         if not established:
             why = (
