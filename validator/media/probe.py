@@ -180,8 +180,7 @@ def _read_head(p: Path) -> tuple[bytes, int]:
         # a folder (IsADirectoryError, which is no ValidatorError).
         os.close(fd)
         raise UnreadableFile(
-            f"{name} is not a regular file (a folder, pipe or device). Pass the video "
-            "file itself.",
+            f"{name} is not a regular file (a folder, pipe or device). Pass the video file itself.",
             details={"name": name},
         )
     with os.fdopen(fd, "rb") as f:
