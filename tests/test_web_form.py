@@ -57,6 +57,22 @@ def test_the_form_page(client: FlaskClient) -> None:
     assert "退货签收时间" in client.get("/").get_data(as_text=True)  # remembered
 
 
+def test_each_fact_says_which_requirement_needs_it(client: FlaskClient) -> None:
+    """Issue 12: the tracking number serves consistency, the sign-for time timeliness;
+    each field is described by a note that says so (in the page's language)."""
+    import re
+
+    for lang, words in (("en", ("consistency", "timeliness")), ("zh", ("一致性", "时效性"))):
+        html = client.get(f"/?lang={lang}").get_data(as_text=True)
+        for field, word in zip(("tracking_number", "return_signed_at"), words, strict=True):
+            tag = re.search(rf'<input id="{field}"[^>]*>', html)
+            assert tag, field
+            ids = re.search(r'aria-describedby="([^"]+)"', tag.group(0))
+            assert ids, f"{field} has no description"
+            notes = [re.search(rf'id="{i}">([^<]*)<', html) for i in ids.group(1).split()]
+            assert any(n and word in n.group(1) for n in notes), (field, lang)
+
+
 def test_csrf_is_required(client: FlaskClient) -> None:
     client.get("/")
     data = {"video": (io.BytesIO(MP4), "a.mp4")}

@@ -20,6 +20,11 @@ _WEB = {
         "return_signed_at": "Return signed for at",
         "evidence_deadline": "Evidence deadline",
         "times_help": "Local time in China (UTC+8).",
+        "tracking_help": "Needed for consistency: the waybill read on camera is compared "
+        "with this number. Without it, consistency needs a person.",
+        "signed_help": "Needed for timeliness: the recording must start after the return "
+        "was signed for (up to 15 min before). Without it, timeliness needs a person.",
+        "deadline_help": "Optional: when the evidence is due, for the predicted outcome.",
         "claim_type": "Your claim",
         "claim_statement": "Your appeal statement (optional)",
         "claim_none": "(not given)",
@@ -81,6 +86,10 @@ _WEB = {
         "return_signed_at": "退货签收时间",
         "evidence_deadline": "举证截止时间",
         "times_help": "北京时间（UTC+8）。",
+        "tracking_help": "一致性需要：视频中读到的面单号将与此单号比对。不填则一致性需人工判断。",
+        "signed_help": "时效性需要：录制须在退货签收之后开始（最多可早 15 分钟）。"
+        "不填则时效性需人工判断。",
+        "deadline_help": "选填：举证截止时间，用于预测申诉结果。",
         "claim_type": "申诉主张",
         "claim_statement": "申诉说明（可选）",
         "claim_none": "（未填写）",
