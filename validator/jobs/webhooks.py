@@ -65,9 +65,11 @@ def thumbnail_names(report: Mapping[str, Any] | None) -> list[str]:
     return sorted(n for n in names if n and "/" not in n and "\\" not in n and n[0] != ".")
 
 
-def check_links(check: Check) -> dict[str, Any]:
-    """The check's ``links`` as ``GET /checks/{id}`` shows them (paths on this service)."""
-    self_ = f"{API_PREFIX}/checks/{check.id}"
+def check_links(check: Check, self_path: str | None = None) -> dict[str, Any]:
+    """The check's ``links`` as ``GET /checks/{id}`` shows them: its own path
+    (``self_path``, the API's ``url_for``; else the path under ``API_PREFIX``) and its
+    pictures' under it."""
+    self_ = self_path or f"{API_PREFIX}/checks/{check.id}"
     names = thumbnail_names(check.report) if check.status == "done" else []
     return {"self": self_, "thumbnails": [f"{self_}/thumbnails/{name}" for name in names]}
 

@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from validator import __version__
 from validator.errors import CaseError
 from validator.jobs.tables import Check, Delivery
-from validator.jobs.webhooks import API_PREFIX, thumbnail_names
+from validator.jobs.webhooks import API_PREFIX, check_links
 from validator.report.model import openapi_components
 from validator.web.errors import BadRequest, CheckNotDone, NotFound, Unauthorized, Unavailable
 from validator.web.limits import refuse_if_over
@@ -104,13 +104,8 @@ def check_resource(row: Check, deliveries: list[Delivery] | None = None) -> dict
 
 
 def links(row: Check) -> dict[str, Any]:
-    """The check's own URL and its pictures': the ones its report names, as the
-    webhook's ``data.check.links`` (``webhooks.check_links``) lists them."""
-    names = thumbnail_names(row.report) if row.status == "done" else []
-    return {
-        "self": url_for("api.get_check", check_id=row.id),
-        "thumbnails": [url_for("api.thumbnail", check_id=row.id, name=name) for name in names],
-    }
+    """The check's own URL and its pictures', as the webhook's ``data.check.links``."""
+    return check_links(row, url_for("api.get_check", check_id=row.id))
 
 
 def storage_writable(folder: Path) -> bool:
