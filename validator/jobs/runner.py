@@ -130,7 +130,7 @@ def _run(
     storage = local_storage(cfg.data_dir)
     tenant = str(row.tenant_id)
     try:
-        return _analyse(row, cfg, owner, db, storage, analysis)
+        return _analyze(row, cfg, owner, db, storage, analysis)
     finally:
         # Deletion is final (storage.py): a check deleted while this job ran loses the
         # files the job wrote after the deletion's sweep too (checked after the writes).
@@ -138,7 +138,7 @@ def _run(
             storage.delete_check(tenant, row.id)
 
 
-def _analyse(
+def _analyze(
     row: Check, cfg: Settings, owner: str, db: Store, storage: LocalStorage, analysis: Analyze
 ) -> dict[str, Any]:
     tenant = str(row.tenant_id)

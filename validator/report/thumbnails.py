@@ -97,7 +97,7 @@ def write_thumbnails(
 ) -> list[str]:
     """Write the thumbnails and the contact sheet into ``out_dir``, each name after
     ``prefix``; put their names into ``report``. ``stream_index`` is the video stream the
-    check analysed (``MediaInfo.video_stream_index``; default: the first).
+    check analyzed (``MediaInfo.video_stream_index``; default: the first).
 
     Returns the written names; on any failure, logs it and returns what was written
     (the report keeps ``thumbnail: null`` elsewhere).
@@ -141,7 +141,7 @@ def _decode(
     order = sorted(range(len(times)), key=lambda i: times[i])
     with av.open(str(video)) as container:
         videos = container.streams.video
-        # The stream the check analysed: a file may hold a cover or a second angle first.
+        # The stream the check analyzed: a file may hold a cover or a second angle first.
         stream = next((s for s in videos if s.index == stream_index), videos[0])
         stream.thread_type = "AUTO"
         if stream.time_base is None:
