@@ -186,3 +186,20 @@ def test_the_packaged_variable_font_is_instanced_and_embedded(
     assert _report(case_dir)["file"]["sha256"] in _text(data)
     assert "拆包视频检查证据报告" in _text(data)
     assert all("/FontFile2" in d or "/FontFile3" in d for d in _fonts(data))
+
+
+def test_check_writes_both_pdfs_with_pdf(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from validator.cli import main
+
+    video, truth = clip("clean")
+    out = tmp_path / "out"
+    number = truth["case"]["return"]["tracking_number"]
+    code = main(["check", str(video), "--tracking-number", number, "--out", str(out), "--pdf"])
+    assert code in (0, 1, 3)
+    report = _report(out)
+    for lang, title in (("zh", "拆包视频检查证据报告"), ("en", "Unboxing video evidence report")):
+        text = _text((out / f"evidence-{lang}.pdf").read_bytes())
+        assert title in text and report["file"]["sha256"] in text
+    capsys.readouterr()
+    assert main(["check", str(video), "--pdf"]) == 2  # --pdf writes into --out
+    assert "--out" in capsys.readouterr().err
