@@ -183,6 +183,18 @@ def _instance(font: Any, face: FontFace, text: str, out: Path) -> Path:
     sub.populate(text=text + "0123456789 ")
     sub.subset(font)
     static = instancer.instantiateVariableFont(font, {"wght": face.wght}, static=True)
+    # Each weight its own names: the PDF's two fonts must not share a BaseFont (fpdf2
+    # takes it from name.getBestFullName(): the family (ID 1), the typographic names
+    # (16, 17, 21, 22) removed so that it is read).
+    names = static["name"]
+    family = f"{names.getDebugName(1) or 'Noto Sans CJK'} W{face.wght:.0f}"
+    ps = f"{str(names.getDebugName(6) or 'NotoSansCJK').split('-')[0]}-W{face.wght:.0f}"
+    names.names = [n for n in names.names if n.nameID not in (16, 17, 21, 22)]
+    for plat, enc, lang in ((3, 1, 0x409), (1, 0, 0)):
+        names.setName(family, 1, plat, enc, lang)
+        names.setName("Regular", 2, plat, enc, lang)
+        names.setName(family, 4, plat, enc, lang)
+        names.setName(ps, 6, plat, enc, lang)
     buf = io.BytesIO()
     static.save(buf)
     out.write_bytes(buf.getvalue())
