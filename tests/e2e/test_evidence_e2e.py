@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from _media import clip
 from _service import Server
+from test_a11y_e2e import look
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +28,16 @@ def _shots() -> Path:
     return folder
 
 
-def test_download_the_evidence_pdf_and_read_its_chinese(chromium, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core's script, as tests/e2e/test_a11y_e2e.py injects it."""
+    axe = pytest.importorskip("axe_playwright_python", reason="pip install axe-playwright-python")
+    return (Path(axe.__file__).parent / "axe.min.js").read_text("utf-8")
+
+
+def test_download_the_evidence_pdf_and_read_its_chinese(
+    chromium, axe_source: str, tmp_path: Path
+) -> None:
     pypdfium2 = pytest.importorskip("pypdfium2", reason="pip install pypdfium2")
     video, truth = clip("clean")
     upload = tmp_path / "拆包视频.mp4"
@@ -84,6 +94,11 @@ def test_download_the_evidence_pdf_and_read_its_chinese(chromium, tmp_path: Path
             assert colour == "rgb(0, 0, 0)"  # the verdict's word in black ink on paper
             page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
             page.screenshot(path=str(shots / "evidence-page-zh-print.png"), full_page=True)
+
+            page.emulate_media(media="screen")
+            problems: list[str] = []
+            look(page, axe_source, page.url.split("?", 1)[0], "evidence page", problems)
+            assert not problems, "axe (serious or critical):\n" + "\n".join(problems)
         finally:
             page.close()
     for name in ("form-zh-375", "report-zh-1366", "report-en-375", "evidence-pdf-zh-page1"):
