@@ -64,6 +64,12 @@ def test_download_the_evidence_pdf_and_read_its_chinese(
                     page.screenshot(path=str(path), full_page=True)
 
             page.goto(f"{report_url}?lang=zh")
+            # Printed, the report page keeps its verdict's words: dark ink, not white on red.
+            page.emulate_media(media="print")
+            for selector in (".verdict-value", ".pill"):
+                colour = page.eval_on_selector(selector, "e => getComputedStyle(e).color")
+                assert colour == "rgb(0, 0, 0)", selector
+            page.emulate_media(media="screen")
             with page.expect_download() as info:
                 page.click("[data-testid=download-pdf]")
             download = info.value
