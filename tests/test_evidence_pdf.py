@@ -207,3 +207,12 @@ def test_check_writes_both_pdfs_with_pdf(tmp_path: Path, capsys: pytest.CaptureF
     capsys.readouterr()
     assert main(["check", str(video), "--pdf"]) == 2  # --pdf writes into --out
     assert "--out" in capsys.readouterr().err
+
+
+def test_the_same_check_gives_the_same_pdf_byte_for_byte(case_dir: Path) -> None:
+    """With the check's time given (the frozen clock's, the service's finish time), the
+    PDF is reproducible: the same instant in another offset, the same file."""
+    a = pdfmod.case_pdf(case_dir, "zh", checked_at=CHECKED_AT)
+    b = pdfmod.case_pdf(case_dir, "zh", checked_at="2026-11-25T12:00:00+08:00")
+    assert a == b
+    assert pdfmod.case_pdf(case_dir, "zh", checked_at="2026-11-26T12:00:00+08:00") != a

@@ -14,7 +14,7 @@ this one object, so they say the same.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -195,7 +195,6 @@ class Evidence:
     checked_at: str
     tool: str
     policy: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def strings(self) -> list[str]:
         """Every string the report prints (for a font subset)."""

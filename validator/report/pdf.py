@@ -41,6 +41,7 @@ from typing import Any
 
 from validator.errors import FontMissing
 from validator.report.evidence import Evidence, Frame, evidence, picture_path
+from validator.timeutil import parse_time
 
 CJK_FONT_ENV = "APPEAL_VALIDATOR_CJK_FONT"
 # Debian/Ubuntu fonts-noto-cjk; Arch noto-fonts-cjk. Static faces: embedded as they are.
@@ -168,7 +169,8 @@ def _static_subset(face: FontFace, text: str, folder: Path, name: str) -> Path:
     saved in ``folder``. Subsetting first keeps the instancing to about a second."""
     from fontTools.ttLib import TTFont
 
-    with TTFont(str(face.path), fontNumber=face.index) as font:
+    # recalcTimestamp off: the same text gives the same font, and so the same PDF.
+    with TTFont(str(face.path), fontNumber=face.index, recalcTimestamp=False) as font:
         return _instance(font, face, text, folder / name)
 
 
@@ -392,6 +394,9 @@ def render_pdf(
         pdf = doc.pdf
         pdf.set_title(f"{w['title']} · {evs[0].file_name}")
         pdf.set_lang("zh-CN" if lang == "zh" else "en")
+        if checked_at is not None:  # the same check gives the same file, byte for byte
+            when = checked_at if isinstance(checked_at, datetime) else parse_time(checked_at)
+            pdf.set_creation_date(when.astimezone(UTC))
         pdf.add_page()
         doc.text(w["title"], 18, INK, bold=True, h=9)
         doc.text(w["subtitle"], BODY_PT, MUTED)
