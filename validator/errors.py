@@ -9,6 +9,7 @@ one place: ``cli.py`` maps it to exit codes, the web layer to one JSON error bod
     ├── UsageError                  usage           2   bad arguments or options
     │   ├── CaseError               bad_case        2   a case file that does not fit its schema
     │   └── ConfigError             bad_config      2   a policy profile or setting that is wrong
+    │       └── FontMissing         bad_config      2   no font with Chinese glyphs for the PDF
     ├── InputError                  (per reason)    4   the input is not a readable video
     │   ├── VideoMissing            video_missing   no file at the path (removed, a dangling link)
     │   ├── UnreadableFile          unreadable_file not a regular file, or no permission to read it
@@ -60,6 +61,12 @@ class ConfigError(UsageError):
     """A policy profile or setting that is missing or malformed."""
 
     code = "bad_config"
+
+
+class FontMissing(ConfigError):
+    """No font with Chinese glyphs to embed in the evidence PDF (``validator.report.pdf``).
+
+    ``details["message_zh"]`` says the same in Chinese for the merchant's page."""
 
 
 class InputError(ValidatorError):

@@ -79,7 +79,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also write report.json (the case: this video's report and the prediction) "
         "and the evidence pictures here",
     )
+    p.add_argument(
+        "--pdf",
+        action="store_true",
+        help="with --out: also write the evidence report there as evidence-zh.pdf and "
+        "evidence-en.pdf (A4, for the appeal; needs a CJK font, see README)",
+    )
     p.set_defaults(func=run)
+
+
+def _write_pdfs(reports: list[dict], out: Path) -> None:
+    """evidence-zh.pdf and evidence-en.pdf beside report.json (FontMissing: exit 2)."""
+    from validator.clock import default
+    from validator.files import write_bytes
+    from validator.report.pdf import render_pdf
+
+    checked_at = default().now()
+    for lang in ("zh", "en"):
+        data = render_pdf(reports, lang, pictures=out, checked_at=checked_at)
+        write_bytes(out / f"evidence-{lang}.pdf", data)
 
 
 def _load_case(path: Path | None) -> dict | None:
@@ -103,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         "evidence_deadline": args.evidence_deadline
         and parse_deadline(args.evidence_deadline, field="--evidence-deadline")[0],
     }
+    if args.pdf and args.out is None:
+        raise UsageError("--pdf writes into the --out folder: give --out DIR too")
     case = _load_case(args.case)
     facts = facts_from_case(case, **overrides)
     progress = TerminalProgress(sys.stderr)
@@ -113,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()  # an error's message starts on a clean line
     data = result.video_report()  # raises the video's InputError: exit 4
+    if args.pdf and result.reports:
+        _write_pdfs(result.reports, args.out)
     if args.format == "json":
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     else:

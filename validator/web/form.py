@@ -38,7 +38,7 @@ from flask.typing import ResponseReturnValue
 
 from validator.jobs.tables import Check
 from validator.models import REQUIREMENTS
-from validator.web.errors import CsrfFailed, NotFound
+from validator.web.errors import CsrfFailed, NotFound, Unavailable
 from validator.web.i18n import CLAIMS, current_lang, labels
 from validator.web.limits import refuse_if_over
 from validator.web.uploads import create_check, parse_case
@@ -195,6 +195,58 @@ def thumbnail(check_id: str, name: str) -> Response:
     if path is None or mime not in IMAGE_TYPES:
         raise NotFound(f"no picture {name!r}")
     return image_response(path, mime)
+
+
+def _done_report(check_id: str) -> tuple[Check, dict[str, Any]]:
+    """The check's report, its file named as the merchant uploaded it (the service
+    stores every upload as ``video``)."""
+    row = _own(check_id)
+    if row.status != "done" or not row.report:
+        raise NotFound(f"check {check_id} has no report yet", details={"status": row.status})
+    report = dict(row.report)
+    if row.filename:
+        report["file"] = {**report["file"], "name": row.filename}
+    return row, report
+
+
+@bp.get("/checks/<check_id>/evidence")
+def evidence_page(check_id: str) -> Response:
+    """The evidence report as a printable page (its print stylesheet keeps every word)."""
+    from validator.report.evidence import evidence
+
+    row, report = _done_report(check_id)
+    lang = current_lang()
+    ev = evidence(report, lang, checked_at=row.finished_at or row.created_at)
+    svc = current_app.extensions["appeal"]
+    available = set(svc.thumbnail_names(row))
+    urls = {f.name: url_for("form.thumbnail", check_id=row.id, name=f.name)
+            for f in ev.frames if f.name in available}  # fmt: skip
+    return _page("evidence.html", check=row, ev=ev, frame_urls=urls)
+
+
+@bp.get("/checks/<check_id>/evidence.pdf")
+def evidence_pdf(check_id: str) -> Response:
+    """The evidence report as an A4 PDF in the page's language, its font embedded."""
+    from validator.errors import FontMissing
+    from validator.report.pdf import render_pdf
+
+    row, report = _done_report(check_id)
+    lang = current_lang()
+    svc = current_app.extensions["appeal"]
+    try:
+        data = render_pdf(
+            report,
+            lang,
+            pictures=svc.storage.derived_dir(str(row.tenant_id), row.id),
+            checked_at=row.finished_at or row.created_at,
+        )
+    except FontMissing as e:  # the operator's to fix: the service cannot make it now
+        message = e.details.get("message_zh", e.message) if lang == "zh" else e.message
+        raise Unavailable(message, details={"setting": e.details.get("setting")}) from e
+    resp = current_app.response_class(data, mimetype="application/pdf")
+    name = f"evidence-{row.id[:8]}-{lang}.pdf"
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return resp
 
 
 @bp.post("/checks/<check_id>/delete")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request, session
 
 from validator.detectors import event_kinds
+from validator.report.evidence import WORDS as EVIDENCE_WORDS
 from validator.report.text import LABELS as REPORT_LABELS
 
 LANGS = ("en", "zh")
@@ -151,7 +152,9 @@ def labels(lang: str) -> dict[str, str]:
     kinds = {
         f"kind_{k.kind}": k.label_zh if lang == "zh" else k.label_en for k in event_kinds().values()
     }
-    return {**REPORT_LABELS[lang], **kinds, **_WEB[lang]}
+    # The evidence report's words (validator/report/evidence.py), prefixed ``ev_``.
+    evidence = {f"ev_{k}": v for k, v in EVIDENCE_WORDS[lang].items()}
+    return {**REPORT_LABELS[lang], **kinds, **evidence, **_WEB[lang]}
 
 
 def current_lang() -> str:
