@@ -21,6 +21,7 @@ import json
 import mimetypes
 import re
 import secrets
+import threading
 from typing import Any
 
 from flask import (
@@ -31,6 +32,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     session,
     url_for,
 )
@@ -38,6 +40,8 @@ from flask.typing import ResponseReturnValue
 
 from validator.jobs.tables import Check
 from validator.models import REQUIREMENTS
+from validator.reasons import advice
+from validator.report.preview import PREVIEW_NAME, make_preview, needs_preview
 from validator.web.errors import CsrfFailed, NotFound
 from validator.web.i18n import CLAIMS, current_lang, labels
 from validator.web.limits import refuse_if_over
@@ -221,23 +225,133 @@ def show(check_id: str) -> Response:
         timeline=_timeline(report),
         thumbs=_thumbnails(report, svc.thumbnail_names(row), row),
         prediction=report.get("prediction"),
+        player=_player(row),
+        advice=_advice(report, current_lang()),
     )
 
 
+# --- the player (issue 12, "Look for yourself") ---------------------------------------
+
+# Making a preview decodes the whole original: about 5x real time per core for 1080p
+# HEVC on a 2-core machine (preview.py), so 10 minutes bounds a 30-minute clip, far
+# over any unboxing; past it the request fails and the page offers the original.
+PREVIEW_BUDGET_S = 600.0
+_preview_locks: dict[str, threading.Lock] = {}
+_preview_locks_guard = threading.Lock()
+
+
+def _video_file(row: Check) -> Any:
+    svc = current_app.extensions["appeal"]
+    path = svc.storage.video_path(str(row.tenant_id), row.id)
+    if not path.is_file():
+        raise NotFound(f"check {row.id} has no video")
+    return path
+
+
+def _player(row: Check) -> dict[str, Any]:
+    """What the report's player plays: the original, or (when browsers cannot play
+    it: HEVC in Chromium, AVI, MPEG-TS) its H.264 preview, made on first request."""
+    svc = current_app.extensions["appeal"]
+    path = svc.storage.video_path(str(row.tenant_id), row.id)
+    preview = path.is_file() and needs_preview(path)
+    name = "form.preview" if preview else "form.video"
+    return {"src": url_for(name, check_id=row.id), "preview": preview}
+
+
+@bp.get("/checks/<check_id>/video")
+def video(check_id: str) -> Response:
+    """The uploaded file as it was checked, with HTTP Range (a player seeks by it)."""
+    row = _own(check_id)
+    mime = mimetypes.guess_type(row.filename or "")[0] or ""
+    if not mime.startswith("video/"):
+        mime = "video/mp4"  # browsers sniff the container; the name only hints
+    return send_file(_video_file(row), mimetype=mime, conditional=True, max_age=0)
+
+
+@bp.get("/checks/<check_id>/preview.mp4")
+def preview(check_id: str) -> Response:
+    """The H.264 preview of a video browsers cannot play; made once, kept with the
+    check's pictures (deleted with it), served with HTTP Range."""
+    row = _own(check_id)
+    if row.status != "done":
+        raise NotFound(f"check {check_id} has no report yet", details={"status": row.status})
+    svc = current_app.extensions["appeal"]
+    source = _video_file(row)
+    folder = svc.storage.derived_dir(str(row.tenant_id), row.id)
+    target = folder / PREVIEW_NAME
+    if not target.is_file():
+        if not folder.is_dir() or not needs_preview(source):
+            raise NotFound(f"check {check_id} needs no preview")
+        with _preview_locks_guard:
+            lock = _preview_locks.setdefault(row.id, threading.Lock())
+        with lock:  # one encode per check in this process; a range request waits for it
+            if not target.is_file():
+                make_preview(source, target, timeout_s=PREVIEW_BUDGET_S)
+    return send_file(target, mimetype="video/mp4", conditional=True, max_age=0)
+
+
+def _advice(report: dict[str, Any], lang: str) -> dict[str, dict[str, Any]]:
+    """What now, for each reason code the report's requirements give (passes have none)."""
+    out: dict[str, dict[str, Any]] = {}
+    for req in (report.get("requirements") or {}).values():
+        for r in req.get("reasons") or []:
+            code = str(r.get("code") or "")
+            found = advice(code, lang) if r.get("verdict") != "pass" else None
+            if found:
+                out[code] = found
+    return out
+
+
+# A reason's ``at_s`` and the event it cites are rounded apart (2 and 3 decimals).
+CITE_TOLERANCE_S = 0.05
+
+
+def _cited(report: dict[str, Any]) -> list[tuple[float, str]]:
+    """The moments the requirement cards cite (their reasons' ``at_s``), each with the
+    requirement citing it, in time order, once each."""
+    found: list[tuple[float, str]] = []
+    for name in REQUIREMENTS:
+        req = (report.get("requirements") or {}).get(name) or {}
+        for r in req.get("reasons") or []:
+            for t in r.get("at_s") or []:
+                if isinstance(t, int | float) and not any(
+                    abs(t - u) <= CITE_TOLERANCE_S for u, _ in found
+                ):
+                    found.append((float(t), name))
+    return sorted(found)
+
+
 def _timeline(report: dict[str, Any]) -> dict[str, Any]:
-    """Events placed on a 0-100 % strip of the video's duration."""
+    """The moments the cards cite, placed on a 0-100 % strip of the video's duration
+    (as the event there, when one is); the events no card cites are listed apart
+    (``others``: below a threshold, or not a finding of any requirement)."""
     duration = float((report.get("media") or {}).get("duration_s") or 0.0)
-    marks = []
+    cited = _cited(report)
+
+    def place(t: float, length: float) -> tuple[float, float]:
+        if duration <= 0:
+            return 0.0, 0.0
+        left = max(0.0, min(100.0, 100.0 * t / duration))
+        return round(left, 3), round(max(0.0, min(100.0 - left, 100.0 * length / duration)), 3)
+
+    marks: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    used: set[float] = set()
     for e in report.get("events") or []:
         t = float(e.get("t_s") or 0.0)
         length = float(e.get("length_s") or 0.0)
-        if duration > 0:
-            left = max(0.0, min(100.0, 100.0 * t / duration))
-            width = max(0.0, min(100.0 - left, 100.0 * length / duration))
-        else:
-            left = width = 0.0
-        marks.append({"kind": e.get("kind", "?"), "t_s": t, "length_s": length or None,
-                      "left": round(left, 3), "width": round(width, 3)})  # fmt: skip
+        left, width = place(t, length)
+        mark = {"kind": e.get("kind", "?"), "t_s": t, "length_s": length or None,
+                "left": left, "width": width, "event": True}  # fmt: skip
+        hit = [u for u, _ in cited if abs(u - t) <= CITE_TOLERANCE_S]
+        (marks if hit else others).append(mark)
+        used.update(hit)
+    for t, name in cited:  # cited moments with no event: a face shown, a label read
+        if t not in used:
+            left, _ = place(t, 0.0)
+            marks.append({"kind": name, "t_s": t, "length_s": None, "left": left,
+                          "width": 0.0, "event": False})  # fmt: skip
+    marks.sort(key=lambda m: m["t_s"])
     ticks = []
     if duration > 0:
         step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if duration / s <= 8)
@@ -245,7 +359,7 @@ def _timeline(report: dict[str, Any]) -> dict[str, Any]:
         while n * step <= duration:
             ticks.append({"t": n * step, "left": round(100.0 * n * step / duration, 3)})
             n += 1
-    return {"duration_s": duration, "marks": marks, "ticks": ticks}
+    return {"duration_s": duration, "marks": marks, "others": others, "ticks": ticks}
 
 
 SECTION_KIND = {"faces": "face", "thumbnails": "contact_sheet"}
