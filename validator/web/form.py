@@ -306,18 +306,25 @@ def _advice(report: dict[str, Any], lang: str) -> dict[str, dict[str, Any]]:
 CITE_TOLERANCE_S = 0.05
 
 
-def _cited(report: dict[str, Any]) -> list[tuple[float, str]]:
+# What a cited moment with no event shows, by its reason's code (the pictures' labels).
+CITED_LABEL = (("faces_", "face"), ("waybill_", "waybill"), ("opening", "opening"),
+               ("starts_opened", "opening"), ("label_after", "waybill"))  # fmt: skip
+
+
+def _cited(report: dict[str, Any]) -> list[tuple[float, str, str]]:
     """The moments the requirement cards cite (their reasons' ``at_s``), each with the
-    requirement citing it, in time order, once each."""
-    found: list[tuple[float, str]] = []
+    requirement citing it and what it shows, in time order, once each."""
+    found: list[tuple[float, str, str]] = []
     for name in REQUIREMENTS:
         req = (report.get("requirements") or {}).get(name) or {}
         for r in req.get("reasons") or []:
+            code = str(r.get("code") or "")
+            label = next((k for prefix, k in CITED_LABEL if code.startswith(prefix)), name)
             for t in r.get("at_s") or []:
                 if isinstance(t, int | float) and not any(
-                    abs(t - u) <= CITE_TOLERANCE_S for u, _ in found
+                    abs(t - u) <= CITE_TOLERANCE_S for u, _, _ in found
                 ):
-                    found.append((float(t), name))
+                    found.append((float(t), name, label))
     return sorted(found)
 
 
@@ -341,17 +348,19 @@ def _timeline(report: dict[str, Any]) -> dict[str, Any]:
         t = float(e.get("t_s") or 0.0)
         length = float(e.get("length_s") or 0.0)
         left, width = place(t, length)
-        mark = {"kind": e.get("kind", "?"), "t_s": t, "length_s": length or None,
+        kind = e.get("kind", "?")
+        mark = {"kind": kind, "label": kind, "t_s": t, "length_s": length or None,
                 "left": left, "width": width, "event": True}  # fmt: skip
-        hit = [u for u, _ in cited if abs(u - t) <= CITE_TOLERANCE_S]
+        hit = [u for u, _, _ in cited if abs(u - t) <= CITE_TOLERANCE_S]
         (marks if hit else others).append(mark)
         used.update(hit)
-    for t, name in cited:  # cited moments with no event: a face shown, a label read
+    for t, name, label in cited:  # cited moments with no event: a face shown, a label read
         if t not in used:
             left, _ = place(t, 0.0)
-            marks.append({"kind": name, "t_s": t, "length_s": None, "left": left,
-                          "width": 0.0, "event": False})  # fmt: skip
+            marks.append({"kind": name, "label": label, "t_s": t, "length_s": None,
+                          "left": left, "width": 0.0, "event": False})  # fmt: skip
     marks.sort(key=lambda m: m["t_s"])
+    lanes = _lanes(marks)
     ticks = []
     if duration > 0:
         step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if duration / s <= 8)
@@ -359,7 +368,29 @@ def _timeline(report: dict[str, Any]) -> dict[str, Any]:
         while n * step <= duration:
             ticks.append({"t": n * step, "left": round(100.0 * n * step / duration, 3)})
             n += 1
-    return {"duration_s": duration, "marks": marks, "others": others, "ticks": ticks}
+    return {"duration_s": duration, "marks": marks, "others": others, "ticks": ticks,
+            "lanes": lanes}  # fmt: skip
+
+
+# Marks closer than this share no row: a mark is a 24 px target (WCAG 2.5.8), 8 % of the
+# strip on a 375 px phone (about 310 px wide), so two in one row never overlap there.
+MARK_GAP_PCT = 8.0
+
+
+def _lanes(marks: list[dict[str, Any]]) -> int:
+    """Puts each mark in the first row where it keeps ``MARK_GAP_PCT`` from the one
+    before (``lane``); returns the number of rows (a tap never lands on two marks)."""
+    ends: list[float] = []
+    for m in marks:
+        lane = next((i for i, end in enumerate(ends) if m["left"] - end >= MARK_GAP_PCT), None)
+        end = m["left"] + (m["width"] if m["width"] > 0.5 else 0.0)
+        if lane is None:
+            ends.append(end)
+            lane = len(ends) - 1
+        else:
+            ends[lane] = end
+        m["lane"] = lane
+    return max(1, len(ends))
 
 
 SECTION_KIND = {"faces": "face", "thumbnails": "contact_sheet"}
