@@ -111,3 +111,31 @@ def test_time_bound_and_bad_input_leave_nothing(hevc: Path, tmp_path: Path) -> N
     with pytest.raises(NotAVideo):
         make_preview(junk, dst)
     assert not dst.exists()
+
+
+def test_a_portrait_phone_clip_is_previewed_upright(tmp_path: Path) -> None:
+    """A display matrix (phones in portrait) is applied, not dropped: the preview's
+    frames are the picture as the phone shows it."""
+    from _media import clip
+
+    from validator.media.source import rotation_k
+
+    source, truth = clip("portrait-rotated")
+    out = make_preview(source, tmp_path / "p.mp4")
+    with av.open(str(source)) as c:
+        first = next(c.decode(video=0))
+        k = rotation_k(first.rotation)
+        assert k % 2 == 1, truth.get("rotation")  # the fixture is turned a quarter
+        upright = np.rot90(first.to_ndarray(format="gray"), k)
+    with av.open(str(out)) as c:
+        shown = next(c.decode(video=0))
+        assert not shown.rotation
+        got = shown.to_ndarray(format="gray").astype(float)
+    assert got.shape[0] > got.shape[1] and min(got.shape) == 480  # portrait, 480 wide
+    h, w = got.shape
+    rows = np.linspace(0, upright.shape[0] - 1, h).astype(int)
+    cols = np.linspace(0, upright.shape[1] - 1, w).astype(int)
+    want = upright[np.ix_(rows, cols)].astype(float)
+    same = np.abs(got - want).mean()
+    turned = np.abs(got - want[::-1, ::-1]).mean()  # the picture upside down
+    assert same < 12 and same < turned / 2, (same, turned)
