@@ -232,9 +232,9 @@ def show(check_id: str) -> Response:
 
 # --- the player (issue 12, "Look for yourself") ---------------------------------------
 
-# Making a preview decodes the whole original: about 5x real time per core for 1080p
-# HEVC on a 2-core machine (preview.py), so 10 minutes bounds a 30-minute clip, far
-# over any unboxing; past it the request fails and the page offers the original.
+# Making a preview decodes the whole original: 1080p HEVC at about 1.6x real time on a
+# loaded 2-core machine (preview.py), so 10 minutes bound about 16 minutes of 1080p, far
+# over an unboxing; past it the request fails and the page offers the original.
 PREVIEW_BUDGET_S = 600.0
 _preview_locks: dict[str, threading.Lock] = {}
 _preview_locks_guard = threading.Lock()
@@ -262,9 +262,10 @@ def _player(row: Check) -> dict[str, Any]:
 def video(check_id: str) -> Response:
     """The uploaded file as it was checked, with HTTP Range (a player seeks by it)."""
     row = _own(check_id)
+    # Browsers sniff the container; the type only hints, so it names one they play:
+    # an iPhone's .MOV is MP4's format, and video/mp4 a type every browser accepts.
     mime = mimetypes.guess_type(row.filename or "")[0] or ""
-    if not mime.startswith("video/"):
-        mime = "video/mp4"  # browsers sniff the container; the name only hints
+    mime = "video/webm" if mime in ("video/webm", "video/x-matroska") else "video/mp4"
     return send_file(_video_file(row), mimetype=mime, conditional=True, max_age=0)
 
 

@@ -148,7 +148,8 @@ _PLAYER = {
         "player_help": "Every time in the findings is a link: it shows that moment here.",
         "player_preview": "Your browser cannot play this file's format (such as HEVC from a "
         "phone), so this is a smaller copy made for viewing, with the same times. The check "
-        "read your original file.",
+        "read your original file. The copy is made when first played: a long video can take "
+        "a few minutes.",
         "player_fallback": "Your browser cannot play this video.",
         "download_video": "the uploaded video",
         "sec": "s",
@@ -178,7 +179,8 @@ _PLAYER = {
         "look": "自己查看",
         "player_help": "结论中的每个时间都可点击，点击后在此处显示该时刻。",
         "player_preview": "您的浏览器无法播放此文件的格式（如手机录制的 HEVC），"
-        "此处播放的是为观看生成的较小副本，时间与原文件一致。检查使用的是您的原始文件。",
+        "此处播放的是为观看生成的较小副本，时间与原文件一致。检查使用的是您的原始文件。"
+        "副本在首次播放时生成，较长的视频可能需要几分钟。",
         "player_fallback": "您的浏览器无法播放此视频。",
         "download_video": "上传的视频",
         "sec": "秒",
