@@ -138,5 +138,12 @@ def test_an_hevc_upload_plays_as_its_preview_and_seeks(chromium, tmp_path: Path)
             link.click()
             assert abs(current_time(page) - want) <= TOLERANCE_S
             assert page.locator("#player-error").is_hidden()
+
+            # In Chinese: the times in 秒, what now under the finding that is no pass.
+            page.goto(page.url.split("?")[0] + "?lang=zh")
+            assert "秒" in page.locator("[data-requirement=completeness] a.seek").first.inner_text()
+            assert page.locator("[data-testid=what-now]").count() >= 1
+            shots = Path(os.environ.get("E2E_SCREENSHOTS") or tmp_path)
+            page.screenshot(path=str(shots / "report-player-zh-1366.png"), full_page=True)
         finally:
             page.close()
