@@ -147,3 +147,19 @@ def test_every_time_seeks_and_the_timeline_shows_what_the_cards_cite(
         for r in p["rules"]:
             if r["effect"] == "support":
                 assert f"+{r['weight']} points" in behind.group(0)
+
+
+def test_a_preview_past_its_time_budget_fails_and_the_next_request_tries_again(
+    client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from validator.web import form
+
+    source = hevc_clip(tmp_path / "IMG_0002.MOV", width=320, height=240)
+    check_id = upload(client, source, name="IMG_0002.MOV")
+    url = f"/checks/{check_id}/preview.mp4"
+    monkeypatch.setattr(form, "PREVIEW_BUDGET_S", 0.0)
+    with client.get(url, headers={"Accept": "application/json"}) as late:
+        assert late.status_code >= 400 and late.json["error"]["code"] == "analysis_timeout"
+    monkeypatch.undo()
+    with client.get(url) as made:
+        assert made.status_code == 200 and made.data[4:8] == b"ftyp"

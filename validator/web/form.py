@@ -286,8 +286,14 @@ def preview(check_id: str) -> Response:
         with _preview_locks_guard:
             lock = _preview_locks.setdefault(row.id, threading.Lock())
         with lock:  # one encode per check in this process; a range request waits for it
-            if not target.is_file():
-                make_preview(source, target, timeout_s=PREVIEW_BUDGET_S)
+            try:
+                if not target.is_file():
+                    make_preview(source, target, timeout_s=PREVIEW_BUDGET_S)
+            except FileNotFoundError as e:  # the check was deleted meanwhile
+                raise NotFound(f"no check {check_id!r}") from e
+            finally:
+                with _preview_locks_guard:  # made or failed: the next request looks again
+                    _preview_locks.pop(row.id, None)
     return send_file(target, mimetype="video/mp4", conditional=True, max_age=0)
 
 
