@@ -17,12 +17,18 @@ from typing import Any
 import pytest
 from _media import clip
 from _service import Server
+from test_a11y_e2e import blocking_violations
 from test_preview import hevc_clip
 
 pytestmark = pytest.mark.e2e
 
 TOLERANCE_S = 0.5
 FAKE = {"APPEAL_VALIDATOR_ANALYSIS_TARGET": "_service:fake_analysis"}
+
+
+def axe_source() -> str:
+    axe = pytest.importorskip("axe_playwright_python", reason="axe-core is not installed")
+    return (Path(axe.__file__).parent / "axe.min.js").read_text("utf-8")
 
 
 def current_time(page: Any) -> float:
@@ -113,6 +119,13 @@ def test_finding_times_and_timeline_marks_seek_the_player(chromium, tmp_path: Pa
                 assert page.locator("dialog#picture[open]").count() == 1
                 page.locator("dialog#picture [data-close]").click()
                 assert page.locator("dialog#picture[open]").count() == 0
+                # axe on the page with the picture open and the other events shown.
+                pictures.first.click()
+                for details in page.locator("[data-testid=other-events]").all():
+                    details.evaluate("d => { d.open = true; }")
+                found = blocking_violations(page, axe_source())
+                assert not found, "axe (serious or critical):\n" + "\n".join(found)
+                page.keyboard.press("Escape")
 
             assert page.evaluate("document.documentElement.scrollWidth") <= 375
             shots = Path(os.environ.get("E2E_SCREENSHOTS") or tmp_path)
