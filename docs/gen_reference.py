@@ -10,7 +10,7 @@ from __future__ import annotations
 from validator.detectors import event_kinds
 from validator.models import REQUIREMENTS
 from validator.policy import THRESHOLDS, load_policy
-from validator.reasons import catalogue
+from validator.reasons import advice, catalogue
 
 RATIO_CODES = ("too_dark", "overexposed", "blurred")
 
@@ -47,6 +47,23 @@ def main() -> None:
         "| --- | --- | --- |",
     ]
     out += [f"| `{k.kind}` | `{k.found_by}` | {k.meaning} |" for k in event_kinds().values()]
+    out += [
+        "",
+        "## What now, per reason",
+        "",
+        "Under each finding that is no pass, the report page says whether this clip can still",
+        "pass (`yes`: once the step is done), cannot (`no`: the recording itself is the",
+        "problem; a cut stays a cut) or needs a person (`review`), and what other evidence the",
+        "seed accepts instead. The texts (en, zh) live in `validator/data/advice.json`; none",
+        "asks to change the video file (`tests/test_advice.py`).",
+        "",
+        "| code | fixable | what now | other evidence |",
+        "| --- | --- | --- | --- |",
+    ]
+    for code in cat:
+        a = advice(code)
+        if a is not None:
+            out.append(f"| `{code}` | {a['fixable']} | {a['now']} | {'; '.join(a['instead'])} |")
     out += [
         "",
         "## Policy settings",

@@ -107,9 +107,10 @@ def test_upload_progress_report_and_download(client: FlaskClient) -> None:
         assert f'data-requirement="{name}" data-verdict="{verdict}"' in html
     assert "A cut at 2.0 s." in html and "Completeness" in html
     assert 'class="mark cut"' in html and "left: 20.0%" in html  # 2 s of 10 s
-    assert 'class="mark freeze span"' in html
+    # The freeze at 5 s is no card's finding: listed apart, not marked (issue 12).
+    assert 'class="mark freeze' not in html and 'data-testid="other-events"' in html
     assert f"/checks/{body['id']}/thumbnails/v0-face-1.jpg" in html
-    assert "Face @ 1.0 s" in html  # labelled from the report object that names it
+    assert re.search(r"<figcaption>Face <a class=\"seek\"[^>]*>1\.0 s</a>", html)  # from the report
     assert 'data-testid="prediction"' in html and 'data-testid="advice"' in html
     zh = client.get(body["url"] + "?lang=zh").get_data(as_text=True)
     assert "2.0 秒处有剪辑。" in zh and "完整性" in zh and "不通过" in zh

@@ -56,3 +56,27 @@ def reason(code: str, at_s: tuple[float, ...] | list[float] = (), **fields: Any)
         message_zh=entry["zh"].format_map(_Fields(fields)),
         at_s=tuple(at_s),
     )
+
+
+@cache
+def _advice() -> dict[str, Any]:
+    raw = resources.files("validator.data").joinpath("advice.json").read_text("utf-8")
+    return dict(json.loads(raw))
+
+
+def advice(code: str, lang: str = "en") -> dict[str, Any] | None:
+    """What the merchant can do about a finding of ``code`` (``validator/data/advice.json``):
+    ``fixable`` ("yes": this clip can pass once ``now`` is done; "no": the recording itself
+    is the problem; "review": a person looks), ``now`` (what to do, in ``lang``) and
+    ``instead`` (other evidence the seed accepts, in ``lang``). None for a code without
+    advice (the passes)."""
+    data = _advice()
+    entry = data.get(code)
+    if code.startswith("_") or entry is None:
+        return None
+    evidence = data["_evidence"]
+    return {
+        "fixable": entry["fixable"],
+        "now": entry[f"now_{lang}"],
+        "instead": [evidence[key][lang] for key in entry["instead"]],
+    }

@@ -117,12 +117,13 @@ def csp_nonce() -> str:
 
 
 def content_security_policy() -> str:
-    """The pages' policy: their own files only (style.css, app.js, the thumbnails), and
+    """The pages' policy: their own files only (style.css, app.js, the thumbnails, the
+    check's video), and
     inline only what carries this response's nonce; no plugins, frames or <base>."""
     nonce = f"'nonce-{csp_nonce()}'"
     return (
         f"default-src 'self'; script-src 'self' {nonce}; style-src 'self' {nonce}; "
-        "img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "img-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'"
     )
 

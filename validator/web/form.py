@@ -21,6 +21,7 @@ import json
 import mimetypes
 import re
 import secrets
+import threading
 from typing import Any
 
 from flask import (
@@ -31,6 +32,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     session,
     url_for,
 )
@@ -38,6 +40,8 @@ from flask.typing import ResponseReturnValue
 
 from validator.jobs.tables import Check
 from validator.models import REQUIREMENTS
+from validator.reasons import advice
+from validator.report.preview import PREVIEW_NAME, make_preview, needs_preview
 from validator.web.errors import CsrfFailed, NotFound, Unavailable
 from validator.web.i18n import CLAIMS, current_lang, labels
 from validator.web.limits import refuse_if_over
@@ -273,23 +277,149 @@ def show(check_id: str) -> Response:
         timeline=_timeline(report),
         thumbs=_thumbnails(report, svc.thumbnail_names(row), row),
         prediction=report.get("prediction"),
+        player=_player(row),
+        advice=_advice(report, current_lang()),
     )
 
 
+# --- the player (issue 12, "Look for yourself") ---------------------------------------
+
+# Making a preview decodes the whole original: 1080p HEVC at about 1.6x real time on a
+# loaded 2-core machine (preview.py), so 10 minutes bound about 16 minutes of 1080p, far
+# over an unboxing; past it the request fails and the page offers the original.
+PREVIEW_BUDGET_S = 600.0
+_preview_locks: dict[str, threading.Lock] = {}
+_preview_locks_guard = threading.Lock()
+
+
+def _video_file(row: Check) -> Any:
+    svc = current_app.extensions["appeal"]
+    path = svc.storage.video_path(str(row.tenant_id), row.id)
+    if not path.is_file():
+        raise NotFound(f"check {row.id} has no video")
+    return path
+
+
+def _player(row: Check) -> dict[str, Any]:
+    """What the report's player plays: the original, or (when browsers cannot play
+    it: HEVC in Chromium, AVI, MPEG-TS) its H.264 preview, made on first request."""
+    svc = current_app.extensions["appeal"]
+    path = svc.storage.video_path(str(row.tenant_id), row.id)
+    preview = path.is_file() and needs_preview(path)
+    name = "form.preview" if preview else "form.video"
+    return {"src": url_for(name, check_id=row.id), "preview": preview}
+
+
+@bp.get("/checks/<check_id>/video")
+def video(check_id: str) -> Response:
+    """The uploaded file as it was checked, with HTTP Range (a player seeks by it)."""
+    row = _own(check_id)
+    # Browsers sniff the container; the type only hints, so it names one they play:
+    # an iPhone's .MOV is MP4's format, and video/mp4 a type every browser accepts.
+    mime = mimetypes.guess_type(row.filename or "")[0] or ""
+    mime = "video/webm" if mime in ("video/webm", "video/x-matroska") else "video/mp4"
+    return send_file(_video_file(row), mimetype=mime, conditional=True, max_age=0)
+
+
+@bp.get("/checks/<check_id>/preview.mp4")
+def preview(check_id: str) -> Response:
+    """The H.264 preview of a video browsers cannot play; made once, kept with the
+    check's pictures (deleted with it), served with HTTP Range."""
+    row = _own(check_id)
+    if row.status != "done":
+        raise NotFound(f"check {check_id} has no report yet", details={"status": row.status})
+    svc = current_app.extensions["appeal"]
+    source = _video_file(row)
+    folder = svc.storage.derived_dir(str(row.tenant_id), row.id)
+    target = folder / PREVIEW_NAME
+    if not target.is_file():
+        if not folder.is_dir() or not needs_preview(source):
+            raise NotFound(f"check {check_id} needs no preview")
+        with _preview_locks_guard:
+            lock = _preview_locks.setdefault(row.id, threading.Lock())
+        with lock:  # one encode per check in this process; a range request waits for it
+            try:
+                if not target.is_file():
+                    make_preview(source, target, timeout_s=PREVIEW_BUDGET_S)
+            except FileNotFoundError as e:  # the check was deleted meanwhile
+                raise NotFound(f"no check {check_id!r}") from e
+            finally:
+                with _preview_locks_guard:  # made or failed: the next request looks again
+                    _preview_locks.pop(row.id, None)
+    return send_file(target, mimetype="video/mp4", conditional=True, max_age=0)
+
+
+def _advice(report: dict[str, Any], lang: str) -> dict[str, dict[str, Any]]:
+    """What now, for each reason code the report's requirements give (passes have none)."""
+    out: dict[str, dict[str, Any]] = {}
+    for req in (report.get("requirements") or {}).values():
+        for r in req.get("reasons") or []:
+            code = str(r.get("code") or "")
+            found = advice(code, lang) if r.get("verdict") != "pass" else None
+            if found:
+                out[code] = found
+    return out
+
+
+# A reason's ``at_s`` and the event it cites are rounded apart (2 and 3 decimals).
+CITE_TOLERANCE_S = 0.05
+
+
+# What a cited moment with no event shows, by its reason's code (the pictures' labels).
+CITED_LABEL = (("faces_", "face"), ("waybill_", "waybill"), ("opening", "opening"),
+               ("starts_opened", "opening"), ("label_after", "waybill"))  # fmt: skip
+
+
+def _cited(report: dict[str, Any]) -> list[tuple[float, str, str]]:
+    """The moments the requirement cards cite (their reasons' ``at_s``), each with the
+    requirement citing it and what it shows, in time order, once each."""
+    found: list[tuple[float, str, str]] = []
+    for name in REQUIREMENTS:
+        req = (report.get("requirements") or {}).get(name) or {}
+        for r in req.get("reasons") or []:
+            code = str(r.get("code") or "")
+            label = next((k for prefix, k in CITED_LABEL if code.startswith(prefix)), name)
+            for t in r.get("at_s") or []:
+                if isinstance(t, int | float) and not any(
+                    abs(t - u) <= CITE_TOLERANCE_S for u, _, _ in found
+                ):
+                    found.append((float(t), name, label))
+    return sorted(found)
+
+
 def _timeline(report: dict[str, Any]) -> dict[str, Any]:
-    """Events placed on a 0-100 % strip of the video's duration."""
+    """The moments the cards cite, placed on a 0-100 % strip of the video's duration
+    (as the event there, when one is); the events no card cites are listed apart
+    (``others``: below a threshold, or not a finding of any requirement)."""
     duration = float((report.get("media") or {}).get("duration_s") or 0.0)
-    marks = []
+    cited = _cited(report)
+
+    def place(t: float, length: float) -> tuple[float, float]:
+        if duration <= 0:
+            return 0.0, 0.0
+        left = max(0.0, min(100.0, 100.0 * t / duration))
+        return round(left, 3), round(max(0.0, min(100.0 - left, 100.0 * length / duration)), 3)
+
+    marks: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    used: set[float] = set()
     for e in report.get("events") or []:
         t = float(e.get("t_s") or 0.0)
         length = float(e.get("length_s") or 0.0)
-        if duration > 0:
-            left = max(0.0, min(100.0, 100.0 * t / duration))
-            width = max(0.0, min(100.0 - left, 100.0 * length / duration))
-        else:
-            left = width = 0.0
-        marks.append({"kind": e.get("kind", "?"), "t_s": t, "length_s": length or None,
-                      "left": round(left, 3), "width": round(width, 3)})  # fmt: skip
+        left, width = place(t, length)
+        kind = e.get("kind", "?")
+        mark = {"kind": kind, "label": kind, "t_s": t, "length_s": length or None,
+                "left": left, "width": width, "event": True}  # fmt: skip
+        hit = [u for u, _, _ in cited if abs(u - t) <= CITE_TOLERANCE_S]
+        (marks if hit else others).append(mark)
+        used.update(hit)
+    for t, name, label in cited:  # cited moments with no event: a face shown, a label read
+        if t not in used:
+            left, _ = place(t, 0.0)
+            marks.append({"kind": name, "label": label, "t_s": t, "length_s": None,
+                          "left": left, "width": 0.0, "event": False})  # fmt: skip
+    marks.sort(key=lambda m: m["t_s"])
+    lanes = _lanes(marks)
     ticks = []
     if duration > 0:
         step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if duration / s <= 8)
@@ -297,7 +427,29 @@ def _timeline(report: dict[str, Any]) -> dict[str, Any]:
         while n * step <= duration:
             ticks.append({"t": n * step, "left": round(100.0 * n * step / duration, 3)})
             n += 1
-    return {"duration_s": duration, "marks": marks, "ticks": ticks}
+    return {"duration_s": duration, "marks": marks, "others": others, "ticks": ticks,
+            "lanes": lanes}  # fmt: skip
+
+
+# Marks closer than this share no row: a mark is a 24 px target (WCAG 2.5.8), 8 % of the
+# strip on a 375 px phone (about 310 px wide), so two in one row never overlap there.
+MARK_GAP_PCT = 8.0
+
+
+def _lanes(marks: list[dict[str, Any]]) -> int:
+    """Puts each mark in the first row where it keeps ``MARK_GAP_PCT`` from the one
+    before (``lane``); returns the number of rows (a tap never lands on two marks)."""
+    ends: list[float] = []
+    for m in marks:
+        lane = next((i for i, end in enumerate(ends) if m["left"] - end >= MARK_GAP_PCT), None)
+        end = m["left"] + (m["width"] if m["width"] > 0.5 else 0.0)
+        if lane is None:
+            ends.append(end)
+            lane = len(ends) - 1
+        else:
+            ends[lane] = end
+        m["lane"] = lane
+    return max(1, len(ends))
 
 
 SECTION_KIND = {"faces": "face", "thumbnails": "contact_sheet"}

@@ -142,6 +142,73 @@ _WEB = {
     },
 }
 
+# The report's player, its links and the advice under each finding (issue 12).
+_PLAYER = {
+    "en": {
+        "look": "Look for yourself",
+        "player_help": "Every time in the findings is a link: it shows that moment here.",
+        "player_preview": "Your browser cannot play this file's format (such as HEVC from a "
+        "phone), so this is a smaller copy made for viewing, with the same times. The check "
+        "read your original file. The copy is made when first played: a long video can take "
+        "a few minutes.",
+        "player_fallback": "Your browser cannot play this video.",
+        "download_video": "the uploaded video",
+        "sec": "s",
+        "seek_to": "Show {t} s in the player",
+        "mark_at": "{what} at {t} s: show in the player",
+        "no_cited": "No finding points to a moment in the video.",
+        "other_events": "Other events the check noticed but did not count ({n})",
+        "enlarge": "Enlarge: {what}",
+        "close": "Close",
+        "what_now": "What now",
+        "fixable_yes": "This clip can still pass:",
+        "fixable_no": "This clip cannot be fixed:",
+        "fixable_review": "A person should look:",
+        "instead": "Other evidence the platform accepts:",
+        "never_change": "Never trim, compress or re-encode the video before you appeal: "
+        "that breaks its completeness and its recording time. Submit the phone's original file.",
+        "score_scale": "Score {score} of 100. It starts at {base}; {upheld} or more: likely "
+        "upheld; {rejected} or less: likely rejected.",
+        "score_behind": "What moved the score",
+        "points": "{n} points",
+        "hold_points": "The video lifts the score to {n} at most:",
+        "cap_block": "A finding decides the appeal alone: the score is capped at {n}.",
+        "cap_hold": "A video requirement is still under review: the score is capped at {n}.",
+        "cap_clamp": "Kept within 0 to 100.",
+    },
+    "zh": {
+        "look": "自己查看",
+        "player_help": "结论中的每个时间都可点击，点击后在此处显示该时刻。",
+        "player_preview": "您的浏览器无法播放此文件的格式（如手机录制的 HEVC），"
+        "此处播放的是为观看生成的较小副本，时间与原文件一致。检查使用的是您的原始文件。"
+        "副本在首次播放时生成，较长的视频可能需要几分钟。",
+        "player_fallback": "您的浏览器无法播放此视频。",
+        "download_video": "上传的视频",
+        "sec": "秒",
+        "seek_to": "在播放器中查看第 {t} 秒",
+        "mark_at": "{what}，第 {t} 秒：在播放器中查看",
+        "no_cited": "没有结论指向视频中的具体时刻。",
+        "other_events": "检查时注意到但未计入结论的其他事件（{n} 个）",
+        "enlarge": "放大：{what}",
+        "close": "关闭",
+        "what_now": "怎么办",
+        "fixable_yes": "此视频仍可通过：",
+        "fixable_no": "此视频无法补救：",
+        "fixable_review": "需人工查看：",
+        "instead": "平台也接受的其他凭证：",
+        "never_change": "申诉前请勿剪辑、压缩或转码视频：这会破坏视频的完整性和录制时间。"
+        "请提交手机里的原始文件。",
+        "score_scale": "得分 {score}（满分 100）。起始分 {base}；{upheld} 分及以上："
+        "申诉很可能成功；{rejected} 分及以下：申诉很可能失败。",
+        "score_behind": "影响得分的依据",
+        "points": "{n} 分",
+        "hold_points": "视频最多把得分提高到 {n} 分：",
+        "cap_block": "有一项问题单独决定申诉结果：得分封顶 {n} 分。",
+        "cap_hold": "视频要素尚待人工确认：得分封顶 {n} 分。",
+        "cap_clamp": "限定在 0 至 100 分之间。",
+    },
+}
+
 CLAIMS = ("swapped_item", "used_or_damaged_by_buyer", "missing_parts", "empty_parcel",
           "not_returned", "other")  # fmt: skip
 
@@ -154,7 +221,7 @@ def labels(lang: str) -> dict[str, str]:
     }
     # The evidence report's words (validator/report/evidence.py), prefixed ``ev_``.
     evidence = {f"ev_{k}": v for k, v in EVIDENCE_WORDS[lang].items()}
-    return {**REPORT_LABELS[lang], **kinds, **evidence, **_WEB[lang]}
+    return {**REPORT_LABELS[lang], **kinds, **evidence, **_WEB[lang], **_PLAYER[lang]}
 
 
 def current_lang() -> str:

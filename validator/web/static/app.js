@@ -177,6 +177,57 @@
     poll();
   }
 
+  // The report's player (issue 12): every time on the page ([data-seek], a link to
+  // the video at that moment) shows that moment in the player instead of leaving the
+  // page; the pictures open large in a dialog (their link opens the file without it).
+  function setupPlayer(player) {
+    var error = document.getElementById("player-error");
+    player.addEventListener("error", function () { if (error) { error.hidden = false; } });
+    function seek(seconds) {
+      if (!isFinite(seconds)) { return; }
+      // Before the metadata is in, this sets where playback starts: the same moment.
+      player.currentTime = seconds;
+      player.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    }
+    document.addEventListener("click", function (ev) {
+      var link = ev.target.closest ? ev.target.closest("[data-seek]") : null;
+      if (!link) { return; }
+      ev.preventDefault();
+      var open = document.querySelector("dialog[open]");
+      if (open) { open.close(); }
+      seek(parseFloat(link.getAttribute("data-seek")));
+    });
+  }
+
+  function setupPictures(dialog) {
+    var img = document.getElementById("picture-img");
+    var caption = document.getElementById("picture-caption");
+    var opener = null;
+    document.addEventListener("click", function (ev) {
+      var link = ev.target.closest ? ev.target.closest("[data-enlarge]") : null;
+      if (!link || typeof dialog.showModal !== "function") { return; }
+      ev.preventDefault();
+      var small = link.querySelector("img");
+      var figure = link.closest("figure");
+      img.src = link.getAttribute("href");
+      img.alt = small ? small.alt : "";
+      caption.textContent = figure && figure.querySelector("figcaption")
+        ? figure.querySelector("figcaption").textContent.replace(/\s+/g, " ").trim() : img.alt;
+      opener = link;
+      dialog.showModal(); // Esc closes it; focus returns to the picture's link
+    });
+    dialog.querySelector("[data-close]").addEventListener("click", function () { dialog.close(); });
+    dialog.addEventListener("click", function (ev) {
+      if (ev.target === dialog) { dialog.close(); } // a tap beside the picture
+    });
+    dialog.addEventListener("close", function () { if (opener) { opener.focus(); } });
+  }
+
+  var player = document.getElementById("player");
+  if (player) { setupPlayer(player); }
+  var pictures = document.getElementById("picture");
+  if (pictures) { setupPictures(pictures); }
+
   var form = document.getElementById("upload-form");
   if (form) { setupForm(form); }
   var analysis = document.getElementById("analysis");
