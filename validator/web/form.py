@@ -21,6 +21,7 @@ import json
 import mimetypes
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -97,6 +98,9 @@ def _own(check_id: str) -> Check:
 def _page(template: str, status: int = 200, **ctx: Any) -> Response:
     lang = current_lang()
     svc = current_app.extensions["appeal"]
+    # A notice left by the post that redirected here ("deleted", ...), shown once.
+    if "notice" in session:
+        ctx.setdefault("notice", session.pop("notice"))
     resp = Response(
         render_template(
             template,
@@ -197,11 +201,23 @@ def thumbnail(check_id: str, name: str) -> Response:
     return image_response(path, mime)
 
 
+@bp.get("/checks/<check_id>/delete")
+def confirm_delete(check_id: str) -> Response:
+    """The confirmation step: a page of its own, so it works without JavaScript."""
+    return _page("confirm_delete.html", check=_own(check_id))
+
+
 @bp.post("/checks/<check_id>/delete")
-def delete(check_id: str) -> Response:
+def delete(check_id: str) -> ResponseReturnValue:
+    """Deletes once confirmed (the confirmation page's ``confirm`` field), then sends the
+    browser to the history with a notice: a page that works, never the deleted report.
+    A post without ``confirm`` (an old page's button) is shown the confirmation first."""
     row = _own(check_id)
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("form.confirm_delete", check_id=row.id), code=303)
     current_app.extensions["appeal"].delete(row)
-    return _page("index.html", claims=CLAIMS, form={}, error=None, notice="deleted")
+    session["notice"] = "deleted"
+    return redirect(url_for("history.index"), code=303)
 
 
 @bp.get("/checks/<check_id>")
@@ -211,17 +227,22 @@ def show(check_id: str) -> Response:
         return _page("progress.html", check=row)
     if row.status == "failed":
         return _page("failed.html", check=row, error=row.error or {}, status=422)
+    return _page("report.html", **report_context(row))
+
+
+def report_context(row: Check, picture_url: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """What report.html shows of a finished check; ``picture_url(name)`` links its
+    pictures (default: the owner's thumbnail route; a share link passes its own)."""
     svc = current_app.extensions["appeal"]
     report = row.report or {}
-    return _page(
-        "report.html",
-        check=row,
-        report=report,
-        requirements=REQUIREMENTS,
-        timeline=_timeline(report),
-        thumbs=_thumbnails(report, svc.thumbnail_names(row), row),
-        prediction=report.get("prediction"),
-    )
+    return {
+        "check": row,
+        "report": report,
+        "requirements": REQUIREMENTS,
+        "timeline": _timeline(report),
+        "thumbs": _thumbnails(report, svc.thumbnail_names(row), row, picture_url),
+        "prediction": report.get("prediction"),
+    }
 
 
 def _timeline(report: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +287,12 @@ def _moment(name: str, section: str, info: dict[str, Any]) -> tuple[str, float |
     return kind, t if isinstance(t, int | float) else None
 
 
-def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[dict[str, Any]]:
+def _thumbnails(
+    report: dict[str, Any],
+    names: list[str],
+    row: Check,
+    picture_url: Callable[[str], str] | None = None,
+) -> list[dict[str, Any]]:
     """Pictures to show: those the report refers to (faces, waybill, events), then the rest.
 
     The report may name a picture anywhere (``faces.shown[].thumbnail``, a
@@ -281,7 +307,10 @@ def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[di
         name = ref.replace("\\", "/").rsplit("/", 1)[-1]
         if name in available and name not in seen:
             seen.add(name)
-            url = url_for("form.thumbnail", check_id=row.id, name=name)
+            if picture_url is not None:
+                url = picture_url(name)
+            else:
+                url = url_for("form.thumbnail", check_id=row.id, name=name)
             kind, t_s = _moment(name, label, info)
             found.append({"name": name, "url": url, "label": kind, "t_s": t_s})
 
