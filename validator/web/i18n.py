@@ -256,6 +256,7 @@ _ERRORS = {
         "the phone's original recording.",
         "err_empty_file": "The file is empty (0 bytes): upload the recording itself.",
         "err_idempotency_conflict": "This request was already sent with different content.",
+        "err_callback_url_blocked": "The callback address must be a public internet address.",
         "err_internal_error": "An internal error occurred; it was logged. Try again later.",
         "err_unavailable": "The service is unavailable for a moment. Try again in a few minutes.",
         "err_bad_input": "The file is not a video this service can read. Upload the phone's "
@@ -300,6 +301,7 @@ _ERRORS = {
         "MPEG-TS）；以文件内容为准，而非文件名。请上传手机拍摄的原始视频。",
         "err_empty_file": "文件为空（0 字节），请上传录制的视频本身。",
         "err_idempotency_conflict": "此请求已以不同的内容提交过。",
+        "err_callback_url_blocked": "回调地址必须是公网地址。",
         "err_internal_error": "服务器内部错误，已记录。请稍后重试。",
         "err_unavailable": "服务暂时不可用，请几分钟后重试。",
         "err_bad_input": "该文件不是本服务能读取的视频，请上传手机拍摄的原始视频。",
