@@ -167,6 +167,7 @@
         // The label is a live region: written only when it changes, or a screen reader
         // would read the same words out at every poll.
         if (label.textContent !== text) label.textContent = text;
+        label.dataset.stage = s.stage || ""; // the stage's code, for scripts and tests
         next(POLL_MS);
       });
       function offline() { retry(notice ? notice.dataset.msgOffline : ""); }
