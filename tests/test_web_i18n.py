@@ -164,6 +164,8 @@ def test_every_error_page_reads_in_chinese(small_app: Flask) -> None:
         html = resp.get_data(as_text=True)
         assert resp.status_code == want[name] and resp.mimetype == "text/html", name
         assert 'lang="zh-CN"' in html, name
+        if name != "422 failed check":  # its heading says the check failed, no status
+            assert f"（{want[name]}）</h1>" in html, name  # full-width brackets
         message = re.search(r'data-testid="error-message">([^<]*)<', html)
         assert message and CJK.search(message.group(1)), (name, message)
         assert untranslated(html) == [], (name, untranslated(html))
