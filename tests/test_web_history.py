@@ -233,3 +233,20 @@ def test_delete_asks_first_then_lands_on_the_history(app: Flask, client: FlaskCl
     assert client.get(f"/checks/{check_id}").status_code == 404
     assert app.test_client().get(link).status_code == 404  # its links went with it
     assert not list((Path(app.config["DATA_DIR"]) / "files").rglob("video"))
+
+
+def test_a_link_to_a_failed_check_says_why_in_the_pages_language(app: Flask) -> None:
+    svc = app.extensions["appeal"]
+    client = app.test_client()
+    client.get("/")
+    with client.session_transaction() as s:
+        s["sid"] = sid = "b" * 32
+    row, _ = svc.store.create_check(
+        tenant_id=svc.web_tenant_id, web_session=sid, filename="坏.mp4", sha256="0" * 64,
+        facts_hash="0" * 64, policy="taobao", policy_digest="0" * 64,
+    )  # fmt: skip
+    assert svc.store.fail(row.id, None, {"code": "undecodable", "message": "x", "details": {}})
+    link = make_share(client, row.id)
+    html = app.test_client().get(link + "?lang=zh").get_data(as_text=True)
+    assert "视频无法解码" in html and "undecodable" not in html
+    assert app.test_client().get(link + "/report.json").status_code == 404
