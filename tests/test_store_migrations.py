@@ -32,7 +32,7 @@ from validator.jobs.tables import Base
 PG_ADMIN_URL = os.environ.get(
     "APPEAL_VALIDATOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-TABLES = {"tenants", "api_keys", "checks", "webhook_deliveries"}
+TABLES = {"tenants", "api_keys", "checks", "webhook_deliveries", "check_shares"}
 
 
 def _reachable(url: str) -> bool:
@@ -100,6 +100,8 @@ def _pre_migrations_metadata() -> MetaData:
     every constraint is left for the database to name."""
     old = MetaData()
     for table in Base.metadata.sorted_tables:
+        if table.name in LATER_TABLES:
+            continue
         copy = table.to_metadata(old)
         for index in list(copy.indexes):
             if index.name in LATER_INDEXES:  # added by a revision after the baseline
@@ -109,12 +111,14 @@ def _pre_migrations_metadata() -> MetaData:
 
 # Indexes the models gained after 0.2.0 (each with its revision): create_all never made them.
 LATER_INDEXES = {"ix_checks_tenant_id_created_at"}  # 0002
+# Tables the models gained after 0.2.0 (each with its revision).
+LATER_TABLES = {"check_shares"}  # 0003
 
 
 def _constraint_names(engine: Engine) -> dict[str, set[str | None]]:
     insp = inspect(engine)
     out: dict[str, set[str | None]] = {}
-    for t in sorted(TABLES):
+    for t in sorted(TABLES - LATER_TABLES):
         names = {insp.get_pk_constraint(t).get("name")}
         names |= {c["name"] for c in insp.get_unique_constraints(t)}
         names |= {c["name"] for c in insp.get_foreign_keys(t)}
@@ -300,3 +304,43 @@ def test_db_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) ->
     assert cli.main(["db", "upgrade"]) == 2
     err = capsys.readouterr().err
     assert "cannot use the job store" in err and "secret" not in err
+
+
+def test_0003_adds_share_links_to_a_database_at_0002(db_url: str) -> None:
+    """A store at 0002 (checks, no share links) gains the table with its rows kept; a
+    link's token is stored only as its hash, and the downgrade removes the table."""
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            command.upgrade(migrations.config(conn), "0002")
+            conn.commit()
+        assert "check_shares" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    store = Store(db_url)
+    try:
+        assert migrations.state(store.engine).at_head
+        tenant = store.tenant("acme")
+        row, _ = store.create_check(
+            tenant_id=tenant.id, sha256="ab", facts_hash="cd", policy="taobao", policy_digest="ef"
+        )
+        now = datetime(2026, 11, 30, tzinfo=UTC)
+        share, token = store.create_share(row.id, now=now, ttl=timedelta(hours=1))
+        assert share.token_hash != token and len(share.token_hash) == 64
+        assert store.shared_check(token, now=now).id == row.id
+        assert store.shared_check(token, now=now + timedelta(hours=1)) is None
+        assert store.delete_check(row.id) and store.shares(row.id) == []
+    finally:
+        store.close()
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            command.downgrade(migrations.config(conn), "0002")
+            conn.commit()
+        assert "check_shares" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from validator.detectors import event_kinds
+from validator.media.creation_times import source_label
 from validator.models import Event, Reason, Requirement, combine
 from validator.policy import Policy
 from validator.reasons import reason
@@ -293,12 +294,16 @@ def timeliness(
                 )
             )
         elif delta <= policy.timeliness.pass_after_signed_s:
+            label_en, label_zh = source_label(source)
             rs.append(
                 reason(
                     "recorded_in_window",
                     [0.0],
                     recorded_at=_local(recorded_at),
-                    source=source,
+                    # In words: the tag's name (format:creation_time) stays in the
+                    # report's media.recorded_at_source, for reviewers.
+                    source_en=label_en,
+                    source_zh=label_zh,
                     hours=round(delta / 3600, 1),
                 )
             )

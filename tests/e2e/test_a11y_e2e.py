@@ -1,7 +1,8 @@
 """Accessibility of the form's pages (issue 12), checked by axe-core in headless Chromium.
 
 Every page a merchant sees (the form, the progress page while a check runs, the
-report, an error page), at a phone's and a laptop's width, in both languages: no
+report, the history, the share page and a share link's view, the question before a
+delete, an error page), at a phone's and a laptop's width, in both languages: no
 violation axe rates serious or critical. The progress is announced to screen readers
 and every progress bar has a name.
 
@@ -127,6 +128,15 @@ def test_every_page_passes_axe_at_both_widths_in_both_languages(
                 found = blocking_violations(page, axe_js)
                 problems += [f"report as {verdict}: {p}" for p in found]
 
+            # History and sharing: the list, the share page, the question before a
+            # delete, and the read-only copy a share link opens.
+            look(page, axe_js, server.url + "/checks", "history", problems)
+            look(page, axe_js, check_url + "/delete", "delete confirmation", problems)
+            page.goto(check_url + "/share")
+            page.click("[data-testid=share-create]")
+            link = page.locator("[data-testid=share-url]").input_value()
+            look(page, axe_js, check_url + "/share", "share", problems)
+            look(page, axe_js, link, "shared report", problems)
             look(page, axe_js, server.url + "/checks/no-such-check", "404", problems)
         finally:
             page.close()

@@ -54,8 +54,9 @@ def start_check(page: Any, url: str, tmp_path: Path) -> str:
     page.set_input_files("#video", str(upload))
     page.click("#submit")
     page.wait_for_selector("#analysis", timeout=30_000)
-    # The label shows the stage once a poll has seen the analysis running.
-    page.locator("#analysis-label", has_text="decoding").wait_for(timeout=30_000)
+    # The label shows the stage (in the page's language; its code in data-stage) once a
+    # poll has seen the analysis running.
+    page.locator("#analysis-label[data-stage=decoding]").wait_for(timeout=30_000)
     return page.url.rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -131,7 +132,9 @@ def test_an_offline_poll_says_so_and_retries(context: Any, tmp_path: Path) -> No
 
         context.set_offline(False)
         notice.wait_for(state="hidden", timeout=15_000)  # within the longest pause
-        assert "decoding" in page.locator("#analysis-label").inner_text()
+        label = page.locator("#analysis-label")
+        assert label.get_attribute("data-stage") == "decoding"
+        assert "解码" in label.inner_text()  # the stage named in the page's language
         (data / GATE_FILE).touch()  # the analysis ends: the page opens the report by itself
         page.wait_for_selector("[data-testid=verdict]", timeout=30_000)
         assert page.locator("[data-requirement=completeness]").get_attribute("data-verdict") == (
@@ -163,7 +166,10 @@ def test_a_5xx_is_retried_and_a_deleted_check_is_final(context: Any, tmp_path: P
         # retry mends: the page says so and stops asking.
         index = page.request.get(server.url + "/").text()
         token = re.search(r'name="csrf_token" value="([^"]+)"', index).group(1)
-        gone = page.request.post(f"{server.url}/checks/{check_id}/delete?csrf_token={token}")
+        gone = page.request.post(
+            f"{server.url}/checks/{check_id}/delete?csrf_token={token}",
+            form={"confirm": "yes"},  # the confirmation page's answer
+        )
         assert gone.ok, gone.status
         notice.wait_for(state="visible", timeout=15_000)
         assert "no longer exists" in notice.inner_text()

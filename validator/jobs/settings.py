@@ -231,6 +231,14 @@ class Settings:
             "per minute; past it 429 with Retry-After.",
         },
     )
+    share_ttl_h: float = field(
+        default=168.0,
+        metadata={
+            "parse": _positive(float),
+            "help": "Hours a share link of a form check stays open (default a week, about "
+            "the platform's time to answer an appeal); its owner can revoke it sooner.",
+        },
+    )
     trusted_proxies: int = field(
         default=0,
         metadata={

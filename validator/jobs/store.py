@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from validator.errors import ConfigError, UsageError
-from validator.jobs.tables import STATUSES, ApiKey, Check, Delivery, Tenant, utcnow
+from validator.jobs.tables import STATUSES, ApiKey, Check, Delivery, Share, Tenant, utcnow
 
 WEB_TENANT = "_web"  # the upload form's tenant; names starting with "_" are reserved
 KEY_PREFIX = "av_"
@@ -244,10 +244,70 @@ class Store:
             query = query.order_by(Check.created_at.desc(), Check.id.desc()).limit(limit)
             return list(s.scalars(query))
 
+    def session_checks(self, tenant_id: int, web_session: str, *, limit: int) -> list[Check]:
+        """The form's checks of one browser session, newest first, at most ``limit``."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Check)
+                    .where(Check.tenant_id == tenant_id, Check.web_session == web_session)
+                    .order_by(Check.created_at.desc(), Check.id.desc())
+                    .limit(limit)
+                )
+            )
+
     def delete_check(self, check_id: str) -> bool:
         with self.session() as s:
             s.execute(delete(Delivery).where(Delivery.check_id == check_id))
+            s.execute(delete(Share).where(Share.check_id == check_id))
             return _rowcount(s.execute(delete(Check).where(Check.id == check_id))) == 1
+
+    # -- share links ------------------------------------------------------------------
+
+    def create_share(self, check_id: str, *, now: datetime, ttl: timedelta) -> tuple[Share, str]:
+        """A new link to ``check_id``, open until ``now + ttl``: the row and its token,
+        shown once (only its hash is kept, as for API keys)."""
+        token = secrets.token_urlsafe(32)  # 256 bits: unguessable, nothing to rate-limit
+        row = Share(check_id=check_id, token_hash=hash_key(token), created_at=now,
+                    expires_at=now + ttl)  # fmt: skip
+        with self.session() as s:
+            s.add(row)
+        return row, token
+
+    def shares(self, check_id: str) -> list[Share]:
+        """The check's links, newest first (revoked and expired ones too)."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Share)
+                    .where(Share.check_id == check_id)
+                    .order_by(Share.created_at.desc(), Share.id.desc())
+                )
+            )
+
+    def revoke_share(self, share_id: int, *, check_id: str, now: datetime) -> bool:
+        """Close the link ``share_id`` of ``check_id``; False if there is no such open one."""
+        with self.session() as s:
+            res = s.execute(
+                update(Share)
+                .where(Share.id == share_id, Share.check_id == check_id, Share.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            return _rowcount(res) == 1
+
+    def shared_check(self, token: str, *, now: datetime) -> Check | None:
+        """The check a live link opens at ``now``; None for an unknown, revoked or
+        expired token (all alike, so a visitor learns nothing from the difference)."""
+        with self.session() as s:
+            return s.scalar(
+                select(Check)
+                .join(Share, Share.check_id == Check.id)
+                .where(
+                    Share.token_hash == hash_key(token),
+                    Share.revoked_at.is_(None),
+                    Share.expires_at > now,
+                )
+            )
 
     def existing(self, check_ids: Iterable[str]) -> set[str]:
         """The ones of ``check_ids`` that have a row (the storage sweeper asks)."""

@@ -1,5 +1,5 @@
 """The job store's tables (SQLAlchemy 2 declarative models): tenants, API keys,
-checks and webhook deliveries.
+checks, webhook deliveries and the form's share links.
 
 The queries over them are ``store.Store``; the schema history is Alembic's
 (``validator/jobs/migrations``): a change here needs a revision in ``versions/``
@@ -187,3 +187,25 @@ class Delivery(Base):
             "error": self.error,
             "duration_ms": self.duration_ms,
         }
+
+
+class Share(Base):
+    """A read-only link to one check of the form, for a colleague on another device.
+
+    Only the token's sha256 is kept (as API keys are): a leaked database opens no
+    report. A link ends at ``expires_at`` (the setting ``SHARE_TTL_H``) or when its
+    owner revokes it; deleting the check deletes its links.
+    """
+
+    __tablename__ = "check_shares"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def live(self, now: datetime) -> bool:
+        """Whether the link opens the check at ``now``."""
+        return self.revoked_at is None and now < self.expires_at

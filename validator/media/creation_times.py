@@ -92,6 +92,38 @@ REJECTED: dict[str, tuple[str, str]] = {
 }
 
 
+# Where a creation time was read, as a merchant reads it (en, zh): the report keeps the
+# technical source (``format:creation_time``) for reviewers; the messages say this.
+_SOURCE_LABELS: tuple[tuple[re.Pattern[str], tuple[str, str]], ...] = (
+    (
+        re.compile(r"^format:com\.apple\.quicktime\.creationdate$"),
+        ("the camera app's capture time", "相机应用记录的拍摄时间"),
+    ),
+    (re.compile(r"^udta:date$"), ("the capture date the export kept", "导出文件保留的拍摄日期")),
+    (re.compile(r"^(format|udta):(date|©day)$"), ("the file's date tag", "文件的日期标签")),
+    (
+        re.compile(r"^(format:creation_time|box:mvhd)$"),
+        ("the file's creation time", "文件的创建时间"),
+    ),
+    (
+        re.compile(r"^stream\d+:creation_time$"),
+        ("the video track's creation time", "视频轨道的创建时间"),
+    ),
+    (
+        re.compile(r"^xmp:"),
+        ("a date written by desktop software", "电脑软件写入的日期"),
+    ),
+)
+
+
+def source_label(source: str | None) -> tuple[str, str]:
+    """Where a creation time came from, in plain English and Chinese (for the merchant)."""
+    for pattern, label in _SOURCE_LABELS:
+        if source and pattern.match(source):
+            return label
+    return ("a date in the file's metadata", "文件元数据中的日期")
+
+
 @dataclass(frozen=True, slots=True)
 class CreationTime:
     """One creation-time source: where it is, what it says, and its parsed value.
@@ -109,7 +141,8 @@ class CreationTime:
     def rejected_because(self) -> tuple[str, str]:
         """Why this time was not trusted, in English and Chinese (for the merchant)."""
         en, zh = REJECTED.get(self.cause or "", (self.why, self.why))
-        return f"{self.source} {self.raw!r} {en}", f"{self.source}「{self.raw}」{zh}"
+        label_en, label_zh = source_label(self.source)
+        return f"{label_en} {self.raw!r} {en}", f"{label_zh}「{self.raw}」{zh}"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

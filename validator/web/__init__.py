@@ -4,7 +4,8 @@
     app = create_app()                   # settings from APPEAL_VALIDATOR_* and DATABASE_URL
     gunicorn 'validator.web:create_app()'
 
-Blueprints: ``form`` (server-rendered pages), ``api`` (``/api/v1``); ``errors``
+Blueprints: ``form`` (server-rendered pages), ``history`` (a merchant's checks and their
+share links), ``api`` (``/api/v1``); ``errors``
 turns every error into one JSON body (or an HTML page for the form). Jobs, files and
 webhooks live in ``validator.jobs``; this package is a thin adapter over them.
 """
@@ -16,8 +17,9 @@ import logging
 import mimetypes
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from validator.jobs import settings as settings_mod
 from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import WEB_TENANT, Store, hash_key
-from validator.jobs.tables import ApiKey, Check, Tenant
+from validator.jobs.tables import ApiKey, Check, Tenant, utcnow
 from validator.web.limits import SlidingWindow
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class Services:
     web_tenant_id: int
     failed_keys: SlidingWindow  # unknown API keys per client address (validator.web.limits)
     form_posts: SlidingWindow  # the form's anonymous posts per client address
+    # The time share links are made, expire and are revoked at (tests move it on).
+    now: Callable[[], datetime] = utcnow
     _closed: bool = field(default=False, repr=False)
     _auth_cache: dict[str, tuple[float, tuple[ApiKey, Tenant]]] = field(
         default_factory=dict, repr=False
@@ -183,14 +187,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     atexit.register(services.close)
     app.extensions["appeal"] = services
 
-    from validator.web import api, errors, form
+    from validator.web import api, errors, form, history
 
     errors.register(app)
     app.add_template_filter(localized)
     app.register_blueprint(api.bp)
     app.register_blueprint(form.bp)
+    app.register_blueprint(history.bp)
 
     app.add_template_global(csp_nonce)
+    from validator.web.i18n import error_text
+
+    app.add_template_global(error_text)
 
     @app.after_request
     def security_headers(resp: Any) -> Any:

@@ -218,16 +218,21 @@ def wants_json() -> bool:
 
 def error_response(err: ValidatorError, status: int | None = None) -> Response:
     """The JSON error body (or the HTML error page) for ``err``."""
-    status = status or http_status(err)
-    if wants_json():
-        resp = jsonify({"error": err.to_dict()})
-    else:
-        from validator.web.i18n import current_lang, labels
+    from validator.web.i18n import current_lang, error_text, labels
 
+    status = status or http_status(err)
+    body = err.to_dict()
+    if request.path.startswith("/api/"):
+        resp = jsonify({"error": body})
+    elif wants_json():
+        # The form's script shows ``localized``: the merchant's words in the page's
+        # language (the code and the English message stay for support).
+        resp = jsonify({"error": {**body, "localized": error_text(body, current_lang())}})
+    else:
         lang = current_lang()
         resp = Response(
-            render_template("error.html", error=err.to_dict(), status=status, t=labels(lang),
-                            lang=lang),
+            render_template("error.html", error=body, status=status, t=labels(lang),
+                            lang=lang, message=error_text(body, lang)),
             mimetype="text/html",
         )  # fmt: skip
     resp.status_code = status

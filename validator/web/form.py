@@ -22,6 +22,7 @@ import mimetypes
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -101,6 +102,9 @@ def _own(check_id: str) -> Check:
 def _page(template: str, status: int = 200, **ctx: Any) -> Response:
     lang = current_lang()
     svc = current_app.extensions["appeal"]
+    # A notice left by the post that redirected here ("deleted", ...), shown once.
+    if "notice" in session:
+        ctx.setdefault("notice", session.pop("notice"))
     resp = Response(
         render_template(
             template,
@@ -201,16 +205,15 @@ def thumbnail(check_id: str, name: str) -> Response:
     return image_response(path, mime)
 
 
-def _done_report(check_id: str) -> tuple[Check, dict[str, Any]]:
+def _done_report(row: Check) -> dict[str, Any]:
     """The check's report, its file named as the merchant uploaded it (the service
     stores every upload as ``video``)."""
-    row = _own(check_id)
     if row.status != "done" or not row.report:
-        raise NotFound(f"check {check_id} has no report yet", details={"status": row.status})
+        raise NotFound(f"check {row.id} has no report yet", details={"status": row.status})
     report = dict(row.report)
     if row.filename:
         report["file"] = {**report["file"], "name": row.filename}
-    return row, report
+    return report
 
 
 @bp.get("/checks/<check_id>/evidence")
@@ -218,7 +221,8 @@ def evidence_page(check_id: str) -> Response:
     """The evidence report as a printable page (its print stylesheet keeps every word)."""
     from validator.report.evidence import evidence
 
-    row, report = _done_report(check_id)
+    row = _own(check_id)
+    report = _done_report(row)
     lang = current_lang()
     ev = evidence(report, lang, checked_at=row.finished_at or row.created_at)
     svc = current_app.extensions["appeal"]
@@ -231,10 +235,15 @@ def evidence_page(check_id: str) -> Response:
 @bp.get("/checks/<check_id>/evidence.pdf")
 def evidence_pdf(check_id: str) -> Response:
     """The evidence report as an A4 PDF in the page's language, its font embedded."""
+    return evidence_pdf_of(_own(check_id))
+
+
+def evidence_pdf_of(row: Check) -> Response:
+    """The PDF of a done check (the owner's route and a share link's)."""
     from validator.errors import FontMissing
     from validator.report.pdf import render_pdf
 
-    row, report = _done_report(check_id)
+    report = _done_report(row)
     lang = current_lang()
     svc = current_app.extensions["appeal"]
     try:
@@ -246,18 +255,31 @@ def evidence_pdf(check_id: str) -> Response:
         )
     except FontMissing as e:  # the operator's to fix: the service cannot make it now
         message = e.details.get("message_zh", e.message) if lang == "zh" else e.message
-        raise Unavailable(message, details={"setting": e.details.get("setting")}) from e
+        details = {"reason": "font_missing", "setting": e.details.get("setting")}
+        raise Unavailable(message, details=details) from e
     resp = current_app.response_class(data, mimetype="application/pdf")
     name = f"evidence-{row.id[:8]}-{lang}.pdf"
     resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return resp
 
 
+@bp.get("/checks/<check_id>/delete")
+def confirm_delete(check_id: str) -> Response:
+    """The confirmation step: a page of its own, so it works without JavaScript."""
+    return _page("confirm_delete.html", check=_own(check_id))
+
+
 @bp.post("/checks/<check_id>/delete")
-def delete(check_id: str) -> Response:
+def delete(check_id: str) -> ResponseReturnValue:
+    """Deletes once confirmed (the confirmation page's ``confirm`` field), then sends the
+    browser to the history with a notice: a page that works, never the deleted report.
+    A post without ``confirm`` (an old page's button) is shown the confirmation first."""
     row = _own(check_id)
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("form.confirm_delete", check_id=row.id), code=303)
     current_app.extensions["appeal"].delete(row)
-    return _page("index.html", claims=CLAIMS, form={}, error=None, notice="deleted")
+    session["notice"] = "deleted"
+    return redirect(url_for("history.index"), code=303)
 
 
 @bp.get("/checks/<check_id>")
@@ -267,19 +289,29 @@ def show(check_id: str) -> Response:
         return _page("progress.html", check=row)
     if row.status == "failed":
         return _page("failed.html", check=row, error=row.error or {}, status=422)
+    return _page("report.html", **report_context(row))
+
+
+def report_context(
+    row: Check,
+    picture_url: Callable[[str], str] | None = None,
+    media_url: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """What report.html shows of a finished check; ``picture_url(name)`` links its
+    pictures and ``media_url("video" | "preview")`` its player's source (default: the
+    owner's routes; a share link passes its own)."""
     svc = current_app.extensions["appeal"]
     report = row.report or {}
-    return _page(
-        "report.html",
-        check=row,
-        report=report,
-        requirements=REQUIREMENTS,
-        timeline=_timeline(report),
-        thumbs=_thumbnails(report, svc.thumbnail_names(row), row),
-        prediction=report.get("prediction"),
-        player=_player(row),
-        advice=_advice(report, current_lang()),
-    )
+    return {
+        "check": row,
+        "report": report,
+        "requirements": REQUIREMENTS,
+        "timeline": _timeline(report),
+        "thumbs": _thumbnails(report, svc.thumbnail_names(row), row, picture_url),
+        "prediction": report.get("prediction"),
+        "player": _player(row, media_url),
+        "advice": _advice(report, current_lang()),
+    }
 
 
 # --- the player (issue 12, "Look for yourself") ---------------------------------------
@@ -300,20 +332,28 @@ def _video_file(row: Check) -> Any:
     return path
 
 
-def _player(row: Check) -> dict[str, Any]:
+def _player(row: Check, media_url: Callable[[str], str] | None = None) -> dict[str, Any]:
     """What the report's player plays: the original, or (when browsers cannot play
     it: HEVC in Chromium, AVI, MPEG-TS) its H.264 preview, made on first request."""
     svc = current_app.extensions["appeal"]
     path = svc.storage.video_path(str(row.tenant_id), row.id)
     preview = path.is_file() and needs_preview(path)
-    name = "form.preview" if preview else "form.video"
-    return {"src": url_for(name, check_id=row.id), "preview": preview}
+    kind = "preview" if preview else "video"
+
+    def url(kind: str) -> str:
+        return media_url(kind) if media_url else url_for(f"form.{kind}", check_id=row.id)
+
+    return {"src": url(kind), "video": url("video"), "preview": preview}
 
 
 @bp.get("/checks/<check_id>/video")
 def video(check_id: str) -> Response:
     """The uploaded file as it was checked, with HTTP Range (a player seeks by it)."""
-    row = _own(check_id)
+    return video_of(_own(check_id))
+
+
+def video_of(row: Check) -> Response:
+    """The uploaded file of a check (the owner's route and a share link's)."""
     # Browsers sniff the container; the type only hints, so it names one they play:
     # an iPhone's .MOV is MP4's format, and video/mp4 a type every browser accepts.
     mime = mimetypes.guess_type(row.filename or "")[0] or ""
@@ -325,7 +365,12 @@ def video(check_id: str) -> Response:
 def preview(check_id: str) -> Response:
     """The H.264 preview of a video browsers cannot play; made once, kept with the
     check's pictures (deleted with it), served with HTTP Range."""
-    row = _own(check_id)
+    return preview_of(_own(check_id))
+
+
+def preview_of(row: Check) -> Response:
+    """A check's preview (the owner's route and a share link's)."""
+    check_id = row.id
     if row.status != "done":
         raise NotFound(f"check {check_id} has no report yet", details={"status": row.status})
     svc = current_app.extensions["appeal"]
@@ -470,7 +515,12 @@ def _moment(name: str, section: str, info: dict[str, Any]) -> tuple[str, float |
     return kind, t if isinstance(t, int | float) else None
 
 
-def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[dict[str, Any]]:
+def _thumbnails(
+    report: dict[str, Any],
+    names: list[str],
+    row: Check,
+    picture_url: Callable[[str], str] | None = None,
+) -> list[dict[str, Any]]:
     """Pictures to show: those the report refers to (faces, waybill, events), then the rest.
 
     The report may name a picture anywhere (``faces.shown[].thumbnail``, a
@@ -485,7 +535,10 @@ def _thumbnails(report: dict[str, Any], names: list[str], row: Check) -> list[di
         name = ref.replace("\\", "/").rsplit("/", 1)[-1]
         if name in available and name not in seen:
             seen.add(name)
-            url = url_for("form.thumbnail", check_id=row.id, name=name)
+            if picture_url is not None:
+                url = picture_url(name)
+            else:
+                url = url_for("form.thumbnail", check_id=row.id, name=name)
             kind, t_s = _moment(name, label, info)
             found.append({"name": name, "url": url, "label": kind, "t_s": t_s})
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import request, session
 
 from validator.detectors import event_kinds
@@ -209,6 +212,211 @@ _PLAYER = {
     },
 }
 
+# History, share links and delete (issue 12): kept apart from _WEB so that other
+# pages' words and these merge without touching each other.
+_HISTORY = {
+    "en": {
+        "history": "My checks",
+        "history_lead": "The checks made from this browser, newest first.",
+        "history_empty": "No checks from this browser yet.",
+        "checked_at": "Checked at",
+        "file": "File",
+        "result": "Result",
+        "open": "Open",
+        "status_queued": "Waiting",
+        "status_running": "Analyzing",
+        "status_failed": "Failed",
+        "share": "Share",
+        "share_title": "Share this check",
+        "share_lead": "A share link opens a read-only copy of the report (verdict, pictures, "
+        "JSON) on any device, without signing in. Anyone with the link can open it until it "
+        "expires or you revoke it.",
+        "share_create": "Create a share link",
+        "share_new": "Your new link (copy it now: it is shown only once):",
+        "share_links": "Links of this check",
+        "share_none": "No share links yet.",
+        "share_created": "Created",
+        "share_expires": "Open until",
+        "share_state_live": "open",
+        "share_state_revoked": "revoked",
+        "share_state_expired": "expired",
+        "share_revoke": "Revoke",
+        "share_revoked": "The link was revoked: it no longer opens the report.",
+        "share_ttl": "Links stay open for {hours} hours.",
+        "shared_view": "Shared report (read-only). Whoever shared it can revoke the link.",
+        "share_gone": "This share link is not valid: it expired, was revoked, or its check "
+        "was deleted. Ask the merchant who shared it for a new link.",
+        "delete_title": "Delete this check?",
+        "delete_text": "The video, its report and pictures, and every share link of this check "
+        "are deleted for good. This cannot be undone.",
+        "delete_confirm": "Yes, delete",
+        "cancel": "Cancel",
+        "back_to_report": "Back to the report",
+        "details": "Technical details",
+        "timezone_note": "Times are China time (UTC+8).",
+    },
+    "zh": {
+        "history": "我的检查记录",
+        "history_lead": "在此浏览器中进行的检查，最新的在前。",
+        "history_empty": "此浏览器中还没有检查记录。",
+        "checked_at": "检查时间",
+        "file": "文件",
+        "result": "结果",
+        "open": "查看",
+        "status_queued": "等待中",
+        "status_running": "分析中",
+        "status_failed": "失败",
+        "share": "分享",
+        "share_title": "分享此检查",
+        "share_lead": "分享链接可在任何设备上打开报告的只读副本（结论、截图、JSON），无需登录。"
+        "在链接过期或被您撤销之前，任何拿到链接的人都能打开。",
+        "share_create": "生成分享链接",
+        "share_new": "新的分享链接（请立即复制：只显示这一次）：",
+        "share_links": "此检查的分享链接",
+        "share_none": "还没有分享链接。",
+        "share_created": "创建时间",
+        "share_expires": "有效期至",
+        "share_state_live": "有效",
+        "share_state_revoked": "已撤销",
+        "share_state_expired": "已过期",
+        "share_revoke": "撤销",
+        "share_revoked": "链接已撤销，无法再打开报告。",
+        "share_ttl": "链接有效期为 {hours} 小时。",
+        "shared_view": "分享的报告（只读）。分享者可随时撤销此链接。",
+        "share_gone": "此分享链接无效：已过期、已被撤销，或对应的检查已删除。"
+        "请联系分享的商家获取新链接。",
+        "delete_title": "确定删除此检查吗？",
+        "delete_text": "视频、报告、截图以及此检查的所有分享链接都将被永久删除，无法恢复。",
+        "delete_confirm": "确定删除",
+        "cancel": "取消",
+        "back_to_report": "返回报告",
+        "details": "技术细节",
+        "timezone_note": "时间为北京时间（UTC+8）。",
+    },
+}
+
+# What the merchant reads for each error code (issue 12, "Chinese throughout"): the fix in
+# plain words, no reason codes, setting names or CLI commands. The code and the JSON's
+# English message stay for support, behind the error page's details toggle. Fields in
+# {braces} come from the error's details; "err_" + code is the key.
+_ERRORS = {
+    "en": {
+        "err_error": "Something went wrong. Try again.",
+        "err_bad_request": "The request was incomplete or not valid. Reload the page and "
+        "submit the form again.",
+        "err_usage": "The request was not valid. Reload the page and submit the form again.",
+        "err_bad_case": "One of the case fields (tracking number, times, claim) is not valid. "
+        "Check them and submit again; times are date and time, e.g. 2026-11-20 14:00.",
+        "err_bad_config": "The service is not set up for this request. Try again later.",
+        "err_csrf_failed": "The form expired or was not sent from this site. Reload the page "
+        "and submit it again.",
+        "err_unauthorized": "You are not signed in for this page.",
+        "err_not_found": "This page or check does not exist (it may have been deleted).",
+        "err_method_not_allowed": "This page cannot be used that way. Go back to the form.",
+        "err_check_not_done": "The check has not finished yet. Wait for its report.",
+        "err_payload_too_large": "The video is larger than this service accepts ({mb} MB). Do "
+        "not trim or re-encode the evidence: either breaks completeness or timeliness, and the "
+        "platform judges the original file. Ask the operator of this service to raise the limit.",
+        "err_too_many_parts": "The form has too many fields or a field that is too long. "
+        "Reload the page and submit the form again.",
+        "err_unsupported_media_type": "The file is not a video container this service reads "
+        "(MP4/MOV, MKV/WebM, AVI, MPEG-TS); the content decides, not the file name. Upload "
+        "the phone's original recording.",
+        "err_empty_file": "The file is empty (0 bytes): upload the recording itself.",
+        "err_idempotency_conflict": "This request was already sent with different content.",
+        "err_callback_url_blocked": "The callback address must be a public internet address.",
+        "err_internal_error": "An internal error occurred; it was logged. Try again later.",
+        "err_unavailable": "The service is unavailable for a moment. Try again in a few minutes.",
+        "err_font_missing": "The PDF cannot be made: the service has no font with Chinese "
+        "characters installed. Ask its operator to install one; the printable page works.",
+        "err_bad_input": "The file is not a video this service can read. Upload the phone's "
+        "original recording.",
+        "err_video_missing": "The uploaded video is no longer on the server. Upload it again.",
+        "err_unreadable_file": "The uploaded file could not be read. Upload it again.",
+        "err_not_a_video": "The file is not a video container this service reads (MP4/MOV, "
+        "MKV/WebM, AVI, MPEG-TS). Upload the phone's original recording.",
+        "err_no_video_stream": "The file has no video picture (sound or metadata only). "
+        "Upload the recording itself.",
+        "err_undecodable": "The video could not be decoded: the file is cut short or damaged. "
+        "Upload the phone's original file again (a transfer may have stopped early).",
+        "err_absurd_media": "The file's size, duration or picture size is outside what this "
+        "service can check. Upload the phone's original recording.",
+        "err_analysis_timeout": "The analysis took too long and was stopped. Try again later; "
+        "if it happens again, the file may be damaged.",
+        "err_job_timeout": "The analysis took too long and was stopped. Try again later; if it "
+        "happens again, the file may be damaged.",
+        "err_job_crashed": "The analysis stopped unexpectedly. Try again later, with the "
+        "phone's original file.",
+        "err_job_abandoned": "The analysis was interrupted several times and was given up. "
+        "Try again later, with the phone's original file.",
+        "err_job_out_of_memory": "The video needs more memory than this service allows. Ask "
+        "the operator of this service, or try again later.",
+    },
+    "zh": {
+        "err_error": "出现错误，请重试。",
+        "err_bad_request": "请求不完整或无效，请刷新页面后重新提交表单。",
+        "err_usage": "请求无效，请刷新页面后重新提交表单。",
+        "err_bad_case": "案件信息（运单号、时间、申诉主张）中有一项填写有误，请检查后重新提交；"
+        "时间须为日期加时刻，例如 2026-11-20 14:00。",
+        "err_bad_config": "服务尚未针对此请求完成配置，请稍后重试。",
+        "err_csrf_failed": "表单已过期，或不是从本网站提交的。请刷新页面后重新提交。",
+        "err_unauthorized": "您尚未登录，无法访问此页面。",
+        "err_not_found": "页面或检查不存在（可能已被删除）。",
+        "err_method_not_allowed": "无法以这种方式使用此页面，请返回表单。",
+        "err_check_not_done": "检查尚未完成，请等待报告生成。",
+        "err_payload_too_large": "视频超过本服务可接受的大小（{mb} MB）。请勿剪辑或重新编码证据："
+        "两者都会破坏完整性或时效性，平台以原始文件为准。请联系本服务的管理员提高上限。",
+        "err_too_many_parts": "表单字段过多或某个字段过长，请刷新页面后重新提交。",
+        "err_unsupported_media_type": "该文件不是本服务能读取的视频格式（MP4/MOV、MKV/WebM、AVI、"
+        "MPEG-TS）；以文件内容为准，而非文件名。请上传手机拍摄的原始视频。",
+        "err_empty_file": "文件为空（0 字节），请上传录制的视频本身。",
+        "err_idempotency_conflict": "此请求已以不同的内容提交过。",
+        "err_callback_url_blocked": "回调地址必须是公网地址。",
+        "err_internal_error": "服务器内部错误，已记录。请稍后重试。",
+        "err_unavailable": "服务暂时不可用，请几分钟后重试。",
+        "err_font_missing": "无法生成 PDF：服务未安装含中文字符的字体。请联系服务管理员安装；"
+        "可打印页面仍可使用。",
+        "err_bad_input": "该文件不是本服务能读取的视频，请上传手机拍摄的原始视频。",
+        "err_video_missing": "上传的视频已不在服务器上，请重新上传。",
+        "err_unreadable_file": "无法读取上传的文件，请重新上传。",
+        "err_not_a_video": "该文件不是本服务能读取的视频格式（MP4/MOV、MKV/WebM、AVI、MPEG-TS），"
+        "请上传手机拍摄的原始视频。",
+        "err_no_video_stream": "文件中没有视频画面（只有声音或元数据），请上传录制的视频本身。",
+        "err_undecodable": "视频无法解码：文件不完整或已损坏。请重新上传手机中的原始文件"
+        "（传输可能中途停止）。",
+        "err_absurd_media": "文件的大小、时长或画面尺寸超出本服务可检查的范围，"
+        "请上传手机拍摄的原始视频。",
+        "err_analysis_timeout": "分析耗时过长，已停止。请稍后重试；如果再次发生，文件可能已损坏。",
+        "err_job_timeout": "分析耗时过长，已停止。请稍后重试；如果再次发生，文件可能已损坏。",
+        "err_job_crashed": "分析意外中止，请稍后使用手机中的原始文件重试。",
+        "err_job_abandoned": "分析多次中断，已放弃。请稍后使用手机中的原始文件重试。",
+        "err_job_out_of_memory": "该视频需要的内存超出本服务的限制，"
+        "请联系本服务的管理员或稍后重试。",
+    },
+}
+
+# The analysis's stages as the progress page names them (runner, analyze, check_case).
+_STAGES = {
+    "en": {
+        "stage_queued": "waiting",
+        "stage_starting": "starting",
+        "stage_probing": "reading the file",
+        "stage_decoding": "decoding the video",
+        "stage_thumbnails": "saving pictures",
+        "stage_done": "done",
+        "stage_failed": "failed",
+    },
+    "zh": {
+        "stage_queued": "排队中",
+        "stage_starting": "正在启动",
+        "stage_probing": "正在读取文件",
+        "stage_decoding": "正在解码并分析视频",
+        "stage_thumbnails": "正在保存截图",
+        "stage_done": "已完成",
+        "stage_failed": "失败",
+    },
+}
+
 CLAIMS = ("swapped_item", "used_or_damaged_by_buyer", "missing_parts", "empty_parcel",
           "not_returned", "other")  # fmt: skip
 
@@ -221,7 +429,16 @@ def labels(lang: str) -> dict[str, str]:
     }
     # The evidence report's words (validator/report/evidence.py), prefixed ``ev_``.
     evidence = {f"ev_{k}": v for k, v in EVIDENCE_WORDS[lang].items()}
-    return {**REPORT_LABELS[lang], **kinds, **evidence, **_WEB[lang], **_PLAYER[lang]}
+    return {
+        **REPORT_LABELS[lang],
+        **kinds,
+        **_WEB[lang],
+        **_HISTORY[lang],
+        **_ERRORS[lang],
+        **_STAGES[lang],
+        **evidence,
+        **_PLAYER[lang],
+    }
 
 
 def current_lang() -> str:
@@ -234,3 +451,27 @@ def current_lang() -> str:
         return session["lang"]
     best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-TW"], default="en")
     return "zh" if best.startswith("zh") else "en"
+
+
+def error_text(error: Mapping[str, Any], lang: str) -> str:
+    """What the merchant reads for an error object (``{"code", "message", "details"}``),
+    in ``lang``: the code's words, filled from its details; never the code itself."""
+    words = labels(lang)
+    code = str(error.get("code") or "error")
+    details = error.get("details") or {}
+    if not isinstance(details, Mapping):
+        details = {}
+    if details.get("reason") == "share_invalid":
+        return words["share_gone"]
+    if details.get("reason") == "font_missing":
+        return words["err_font_missing"]
+    if code == "rate_limited":
+        return words["too_many_requests_help"].format(s=details.get("retry_after_s", 60))
+    if code == "payload_too_large":
+        if "max_parts" in details:
+            return words["err_too_many_parts"]
+        max_bytes = details.get("max_bytes")
+        if isinstance(max_bytes, int) and max_bytes > 0:
+            return words["err_payload_too_large"].format(mb=f"{max_bytes / (1 << 20):g}")
+    text = words.get(f"err_{code}", words["err_error"])
+    return text if "{" not in text else words["err_error"]  # a field its details lack

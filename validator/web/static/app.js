@@ -16,6 +16,8 @@
   function errorMessage(xhr, fallback) {
     try {
       var body = JSON.parse(xhr.responseText);
+      // The merchant's words in the page's language (the form's JSON errors carry them).
+      if (body && body.error && body.error.localized) { return body.error.localized; }
       if (body && body.error && body.error.message) { return body.error.message; }
     } catch (e) { /* not JSON: use the fallback */ }
     return fallback + (xhr.status ? " (HTTP " + xhr.status + ")" : "");
@@ -157,11 +159,15 @@
           return;
         }
         bar.value = Math.round(100 * (s.progress || 0));
+        // The stage in the page's language (data-stage-<name>); never the raw code.
+        var stage = s.stage ? section.dataset["stage" + s.stage.charAt(0).toUpperCase() +
+          s.stage.slice(1)] : "";
         var text = s.status === "queued" ? section.dataset.msgQueued
-          : section.dataset.msgRunning + " " + bar.value + "% · " + s.stage;
+          : section.dataset.msgRunning + " " + bar.value + "%" + (stage ? " · " + stage : "");
         // The label is a live region: written only when it changes, or a screen reader
         // would read the same words out at every poll.
         if (label.textContent !== text) label.textContent = text;
+        label.dataset.stage = s.stage || ""; // the stage's code, for scripts and tests
         next(POLL_MS);
       });
       function offline() { retry(notice ? notice.dataset.msgOffline : ""); }
