@@ -4,7 +4,8 @@
     app = create_app()                   # settings from APPEAL_VALIDATOR_* and DATABASE_URL
     gunicorn 'validator.web:create_app()'
 
-Blueprints: ``form`` (server-rendered pages), ``api`` (``/api/v1``); ``errors``
+Blueprints: ``form`` (server-rendered pages), ``resumable`` (the form's chunked
+uploads), ``api`` (``/api/v1``); ``errors``
 turns every error into one JSON body (or an HTML page for the form). Jobs, files and
 webhooks live in ``validator.jobs``; this package is a thin adapter over them.
 """
@@ -24,6 +25,7 @@ from typing import Any
 from flask import Flask, g
 
 from validator.jobs import settings as settings_mod
+from validator.jobs.partial import PartialUploads, partial_uploads
 from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import WEB_TENANT, Store, hash_key
@@ -46,6 +48,7 @@ class Services:
     web_tenant_id: int
     failed_keys: SlidingWindow  # unknown API keys per client address (validator.web.limits)
     form_posts: SlidingWindow  # the form's anonymous posts per client address
+    partial_uploads: PartialUploads  # the form's resumable uploads (validator.web.resumable)
     _closed: bool = field(default=False, repr=False)
     _auth_cache: dict[str, tuple[float, tuple[ApiKey, Tenant]]] = field(
         default_factory=dict, repr=False
@@ -174,6 +177,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         web_tenant_id=web_tenant.id,
         failed_keys=SlidingWindow(cfg.failed_keys_per_min),
         form_posts=SlidingWindow(cfg.form_posts_per_min),
+        partial_uploads=partial_uploads(data_dir, cfg.upload_expiry_s),
     )
     # The web process only enqueues; workers run the jobs (serve starts one beside it).
     from validator.jobs.tasks import celery_init_app
@@ -182,12 +186,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     atexit.register(services.close)
     app.extensions["appeal"] = services
 
-    from validator.web import api, errors, form
+    from validator.web import api, errors, form, resumable
 
     errors.register(app)
     app.add_template_filter(localized)
     app.register_blueprint(api.bp)
     app.register_blueprint(form.bp)
+    app.register_blueprint(resumable.bp)
 
     app.add_template_global(csp_nonce)
 

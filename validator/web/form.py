@@ -41,7 +41,7 @@ from validator.models import REQUIREMENTS
 from validator.web.errors import CsrfFailed, NotFound
 from validator.web.i18n import CLAIMS, current_lang, labels
 from validator.web.limits import refuse_if_over
-from validator.web.uploads import create_check, parse_case
+from validator.web.uploads import Clip, case_videos, create_check, parse_case
 
 bp = Blueprint("form", __name__)
 
@@ -139,11 +139,16 @@ def _case_from_form() -> dict[str, Any] | None:
 @bp.post("/checks")
 def upload() -> ResponseReturnValue:
     svc = current_app.extensions["appeal"]
+    # The videos of the case: file parts (the form without JavaScript) or the ids of
+    # finished resumable uploads of this session (the script), in the merchant's order.
+    sid = _session_id()
+    clips = [Clip(part=f) for f in request.files.getlist("video")]
+    clips += [Clip(upload_id=u, owner=sid) for u in request.form.getlist("upload") if u]
     new = create_check(
-        request.files.get("video"),
+        clips,
         tenant_id=svc.web_tenant_id,
         case=_case_from_form(),
-        web_session=_session_id(),
+        web_session=sid,
     )
     url = url_for("form.show", check_id=new.row.id)
     if request.headers.get("X-Requested-With") == "XMLHttpRequest":
@@ -213,14 +218,26 @@ def show(check_id: str) -> Response:
         return _page("failed.html", check=row, error=row.error or {}, status=422)
     svc = current_app.extensions["appeal"]
     report = row.report or {}
+    names = svc.thumbnail_names(row)
+    # A case of several videos: the page shows one (?video=i) and lists them all.
+    case = case_videos(svc.storage, row)
+    videos = case["videos"] if case else []
+    chosen = request.args.get("video", "0")
+    shown = int(chosen) if chosen.isdigit() and int(chosen) < len(videos) else 0
+    if case:
+        if shown and videos[shown]["report"]:
+            report = {**videos[shown]["report"], "prediction": report.get("prediction")}
+        names = [n for n in names if n.startswith(f"v{shown}-")]
     return _page(
         "report.html",
         check=row,
         report=report,
         requirements=REQUIREMENTS,
         timeline=_timeline(report),
-        thumbs=_thumbnails(report, svc.thumbnail_names(row), row),
+        thumbs=_thumbnails(report, names, row),
         prediction=report.get("prediction"),
+        case=case,
+        shown_video=shown,
     )
 
 

@@ -15,7 +15,8 @@ _WEB = {
         "lead": "Check a return-dispute unboxing video (拆包视频) against the platform's "
         "four requirements before you appeal.",
         "video": "Video",
-        "video_help": "MP4, MOV, MKV/WebM, AVI or MPEG-TS; up to {mb} MB.",
+        "video_help": "MP4, MOV, MKV/WebM, AVI or MPEG-TS; up to {mb} MB each. Choose "
+        "several if this return has more than one recording.",
         "tracking_number": "Return tracking number",
         "return_signed_at": "Return signed for at",
         "evidence_deadline": "Evidence deadline",
@@ -56,6 +57,11 @@ _WEB = {
         "file_too_large": "The file is larger than {mb} MB.",
         "network_error": "The upload failed (network error). Try again.",
         "upload_keep_open": "Keep this page open until the upload is done.",
+        "upload_resuming": "The connection dropped; the upload goes on from where it stopped…",
+        "upload_file_of": "video {i} of {n}",
+        "case_videos": "Videos of this return",
+        "case_overall": "Case:",
+        "case_video_unreadable": "Not readable",
         "poll_offline": "The connection was lost. The check keeps running on the server; "
         "this page tries again on its own.",
         "poll_server_error": "The server did not answer (HTTP {status}). The check keeps "
@@ -81,7 +87,8 @@ _WEB = {
         "title": "拆包视频检查",
         "lead": "在申诉前按平台的四项要求检查退货纠纷的拆包视频。",
         "video": "视频",
-        "video_help": "MP4、MOV、MKV/WebM、AVI 或 MPEG-TS，不超过 {mb} MB。",
+        "video_help": "MP4、MOV、MKV/WebM、AVI 或 MPEG-TS，每个不超过 {mb} MB。"
+        "同一退货有多段录像时可一次选择多个。",
         "tracking_number": "退货运单号",
         "return_signed_at": "退货签收时间",
         "evidence_deadline": "举证截止时间",
@@ -121,6 +128,11 @@ _WEB = {
         "file_too_large": "文件超过 {mb} MB。",
         "network_error": "上传失败（网络错误），请重试。",
         "upload_keep_open": "上传完成前请勿关闭或离开本页面。",
+        "upload_resuming": "连接中断，正在从中断处继续上传…",
+        "upload_file_of": "第 {i} 个视频，共 {n} 个",
+        "case_videos": "本次退货的视频",
+        "case_overall": "整体：",
+        "case_video_unreadable": "无法读取",
         "poll_offline": "网络连接已断开。检查仍在服务器上进行，本页面会自动重试。",
         "poll_server_error": "服务器没有响应（HTTP {status}）。检查仍在进行，本页面会自动重试。",
         "poll_gone": "此检查已不存在（已被删除）。请在表单中重新检查视频。",
