@@ -121,3 +121,47 @@ def test_progress_is_shown_and_several_videos_make_one_case(context: Any, tmp_pa
         assert page.locator("[data-testid=case-video] a[aria-current=page]").inner_text() == (
             "细节.mp4"
         )
+
+
+@pytest.mark.parametrize("width", [375, 1366])
+def test_the_guide_plays_its_sample_video(chromium: Any, tmp_path: Path, width: int) -> None:
+    """The recording guide's sample (H.264, generated from the fixtures) plays in the page,
+    and its pictures load, on a phone and on a laptop."""
+    with Server(tmp_path / "data", env=FAKE) as server:
+        page = chromium.new_page(viewport={"width": width, "height": 900})
+        try:
+            page.goto(server.url + "/?lang=zh")
+            guide = page.locator("[data-testid=guide]")
+            assert "如何录制" in guide.locator("h2").inner_text()
+            video = page.locator("#guide-sample")
+            video.scroll_into_view_if_needed()
+            played = page.evaluate(
+                """() => { const v = document.getElementById('guide-sample');
+                           return v.play().then(() => true, (e) => String(e)); }"""
+            )
+            assert played is True, played
+            for _ in range(100):  # 10 s at most
+                state = page.evaluate(
+                    """() => { const v = document.getElementById('guide-sample');
+                               return [v.currentTime, v.videoWidth, v.videoHeight, v.error]; }"""
+                )
+                if state[0] > 1.0:
+                    break
+                page.wait_for_timeout(100)
+            current_s, w, h, error = state
+            assert error is None and current_s > 1.0, state  # it plays: time goes on
+            assert (w, h) == (854, 480)
+            duration_s = page.evaluate("() => document.getElementById('guide-sample').duration")
+            assert 19 < duration_s < 20
+            # The pictures load (naturalWidth 0: a broken image) and fit the screen.
+            for img in guide.locator("img").all():
+                img.scroll_into_view_if_needed()
+                page.wait_for_timeout(50)
+            loaded = page.evaluate(
+                """() => [...document.querySelectorAll('.guide img')]
+                          .map((i) => i.complete && i.naturalWidth > 0)"""
+            )
+            assert loaded and all(loaded), loaded
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+        finally:
+            page.close()
