@@ -302,3 +302,33 @@ def test_a_crash_between_data_and_offset_leaves_no_gap(tmp_path: Path) -> None:
     assert store.get("o", part.id).offset == 4
     store.append("o", part.id, 4, 6, io.BytesIO(b"efghij"), max_chunk=100)
     assert store.data_path("o", part.id)[1].read_bytes() == b"abcdefghij"
+
+
+def test_one_append_at_a_time(tmp_path: Path) -> None:
+    """A retry that arrives while the first request still writes is refused, not
+    interleaved (the client asks the offset and goes on)."""
+    import fcntl
+
+    from validator.jobs.partial import Busy
+
+    store = PartialUploads(tmp_path, expiry_s=60)
+    part = store.create("o", 10, None, max_bytes=100, max_open=1)
+    with open(tmp_path / "o" / part.id / "data", "r+b") as writing:
+        fcntl.flock(writing.fileno(), fcntl.LOCK_EX)  # the first request, still writing
+        try:
+            store.append("o", part.id, 0, 4, io.BytesIO(b"abcd"), max_chunk=100)
+        except Busy:
+            pass
+        else:
+            raise AssertionError("a second writer was let in")
+    assert store.append("o", part.id, 0, 4, io.BytesIO(b"abcd"), max_chunk=100).offset == 4
+
+
+def test_a_case_takes_at_most_max_clips(client: FlaskClient) -> None:
+    from validator.web.uploads import MAX_CLIPS
+
+    csrf = token(client)
+    parts = [(io.BytesIO(MP4), f"{i}.mp4") for i in range(MAX_CLIPS + 1)]
+    resp = client.post(f"/checks?csrf_token={csrf}", data={"video": parts}, headers=XHR)
+    assert resp.status_code == 400
+    assert resp.json["error"]["details"]["max_videos"] == MAX_CLIPS
