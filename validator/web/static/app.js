@@ -89,6 +89,15 @@
 
     function fail(xhr) { throw new Error(errorMessage(xhr, form.dataset.msgNetwork)); }
 
+    // A 400 that gives the upload's offset is a chunk cut short (the body ended early):
+    // go on. Any other 400 (an expired form's CSRF token) no retry mends.
+    function saysOffset(xhr) {
+      try {
+        var details = JSON.parse(xhr.responseText).error.details;
+        return details && typeof details.offset === "number";
+      } catch (e) { return false; }
+    }
+
     function create() {
       var h = Object.assign({ "Upload-Length": String(file.size),
         "Upload-Metadata": "filename " + base64Utf8(file.name) }, base);
@@ -104,6 +113,7 @@
 
     function offsetNow() {
       return request("HEAD", url, base).then(function (xhr) {
+        if (xhr.status >= 500) { throw new Error("network"); } // a proxy or the app: again
         if (xhr.status === 404) { delete UPLOAD_IDS[key]; return create(); } // expired
         if (xhr.status !== 204) { fail(xhr); }
         return parseInt(xhr.getResponseHeader("Upload-Offset"), 10);
@@ -138,8 +148,8 @@
           if (next > offset) { tries = 0; onRetry(false); }
           return send(next);
         }
-        if (xhr.status >= 500 || xhr.status === 409 || xhr.status === 400 ||
-            xhr.status === 429) {
+        if (xhr.status >= 500 || xhr.status === 409 || xhr.status === 429 ||
+            (xhr.status === 400 && saysOffset(xhr))) {
           return retry(offset);
         }
         fail(xhr);
