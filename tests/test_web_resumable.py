@@ -229,6 +229,15 @@ def test_several_videos_in_one_case(app: Flask, client: FlaskClient) -> None:
     second_page = client.get(f"/checks/{row.id}?video=1&lang=en").get_data(as_text=True)
     assert 'aria-current="page"' in second_page and "v1-face-1.jpg" in second_page
     assert "v0-face-1.jpg" not in second_page  # the pictures are the chosen video's
+    with client.get(f"/checks/{row.id}/case.json") as resp:
+        assert resp.status_code == 200 and resp.json == case
+    # A check of one video has no case report of its own (its report.json is the case).
+    single = make_check(client, csrf, [upload(client, csrf, MP4 + b"1")[0]])
+    wait_done(client, single["id"])
+    assert client.get(f"/checks/{single['id']}/case.json").status_code == 404
+    assert 'data-testid="case-video"' not in client.get(f"/checks/{single['id']}").get_data(
+        as_text=True
+    )
 
 
 def test_a_case_of_file_parts_too(app: Flask, client: FlaskClient) -> None:

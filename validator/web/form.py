@@ -189,6 +189,20 @@ def report_json(check_id: str) -> Response:
     return resp
 
 
+@bp.get("/checks/<check_id>/case.json")
+def case_json(check_id: str) -> Response:
+    """The case's report of a check of several videos: every video's report, the case's
+    verdict and prediction (``check_case``'s report.json)."""
+    row = _own(check_id)
+    svc = current_app.extensions["appeal"]
+    path = svc.storage.derived_dir(str(row.tenant_id), row.id) / "report.json"
+    if case_videos(svc.storage, row) is None or not path.is_file():
+        raise NotFound(f"check {check_id} is not a case of several videos, or not done")
+    resp = current_app.response_class(path.read_bytes(), mimetype="application/json")
+    resp.headers["Content-Disposition"] = f'attachment; filename="case-{row.id[:8]}.json"'
+    return resp
+
+
 @bp.get("/checks/<check_id>/thumbnails/<name>")
 def thumbnail(check_id: str, name: str) -> Response:
     from validator.web.api import IMAGE_TYPES, image_response

@@ -62,6 +62,7 @@ _WEB = {
         "case_videos": "Videos of this return",
         "case_overall": "Case:",
         "case_video_unreadable": "Not readable",
+        "case_download": "Download the case's JSON report (every video)",
         "guide_title": "How to record an unboxing video the platform accepts",
         "guide_lead": "Read this before you open the return. The pictures are from the sample "
         "take below.",
@@ -163,6 +164,7 @@ _WEB = {
         "case_videos": "本次退货的视频",
         "case_overall": "整体：",
         "case_video_unreadable": "无法读取",
+        "case_download": "下载整案 JSON 报告（含每个视频）",
         "guide_title": "如何录制平台认可的拆包视频",
         "guide_lead": "拆开退货前请先阅读。图片取自下方的示例视频。",
         "guide_one_take": "一镜到底，从未拆封的包裹开始。",
