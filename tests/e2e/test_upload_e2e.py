@@ -121,6 +121,17 @@ def test_progress_is_shown_and_several_videos_make_one_case(context: Any, tmp_pa
         assert page.locator("[data-testid=case-video] a[aria-current=page]").inner_text() == (
             "细节.mp4"
         )
+        # The list of the case's videos passes axe like the rest of the report page.
+        axe = pytest.importorskip("axe_playwright_python", reason="axe-core is not installed")
+        from test_a11y_e2e import blocking_violations
+
+        axe_js = (Path(axe.__file__).parent / "axe.min.js").read_text("utf-8")
+        for width in (375, 1366):
+            page.set_viewport_size({"width": width, "height": 900})
+            for lang in ("zh", "en"):
+                page.goto(f"{page.url.split('?')[0]}?video=1&lang={lang}")
+                assert blocking_violations(page, axe_js) == [], (lang, width)
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 @pytest.mark.parametrize("width", [375, 1366])
