@@ -228,6 +228,8 @@ def test_several_videos_in_one_case(app: Flask, client: FlaskClient) -> None:
     assert html.count('data-testid="case-video"') == 2
     second_page = client.get(f"/checks/{row.id}?video=1&lang=en").get_data(as_text=True)
     assert 'aria-current="page"' in second_page and "v1-face-1.jpg" in second_page
+    banner = re.search(r'<section class="verdict.*?</section>', second_page, re.S).group(0)
+    assert "细节.mp4" in banner and "开箱.mp4" not in banner  # the file shown is named
     assert "v0-face-1.jpg" not in second_page  # the pictures are the chosen video's
     with client.get(f"/checks/{row.id}/case.json") as resp:
         assert resp.status_code == 200 and resp.json == case
