@@ -1,7 +1,10 @@
 """Where uploaded videos and the files derived from them live.
 
 A small interface so that the next step (shared storage for several hosts) only
-adds an implementation. Paths are built from server-made ids (tenant id, check
+adds an implementation. A check's videos are ``video`` and, for a case of several,
+``video-1``, ``video-2``, ... (``video_paths`` lists them in order); a finished resumable
+upload is moved into place (``put_file``), a request's file part copied
+(``put_stream``). Paths are built from server-made ids (tenant id, check
 uuid), never from a client's filename. Writes are atomic: a temporary file in the
 same folder, fsync, ``os.replace``, fsync of the folder; a reader sees the whole
 file or none.

@@ -3,7 +3,11 @@
 Shared by the API and the form. werkzeug's multipart parser writes each file part
 to a temporary file under ``<DATA_DIR>/tmp`` as it arrives (never the whole body
 in memory); ``Storage.put_stream`` then copies it to its final place, hashing as
-it goes. The client's filename is kept for display only.
+it goes. The form's script sends its videos as resumable uploads instead
+(``validator.web.resumable``), which ``Storage.put_file`` moves into place. One check
+may have several videos (the form's case of several recordings): ``video``,
+``video-1``, ... and ``clips.json`` beside them. The client's filename is kept for
+display only.
 """
 
 from __future__ import annotations
@@ -192,6 +196,10 @@ def translate_partial(e: PartialError, upload_id: str) -> HttpError:
     )
 
 
+# Beside a case's videos in the check's folder: their names, sizes and hashes, in order.
+CLIPS_FILE = "clips.json"
+
+
 def clip_names(storage: LocalStorage, row: Check) -> list[dict[str, Any]]:
     """The videos of a check with several, as ``create_check`` listed them (stored name,
     the client's filename, size, sha256); [] for a check of one video."""
@@ -201,9 +209,6 @@ def clip_names(storage: LocalStorage, row: Check) -> list[dict[str, Any]]:
     except (OSError, ValueError):
         return []
     return data if isinstance(data, list) else []
-
-
-CLIPS_FILE = "clips.json"
 
 
 def case_videos(storage: LocalStorage, row: Check) -> dict[str, Any] | None:
