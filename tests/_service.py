@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -49,20 +49,47 @@ def fake_analysis(
     policy: str,
     out_dir: str,
     progress: Callable[[float, str], None],
+    more_videos: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A fast stand-in with the report's shape (validated against its model): fails
-    completeness, one cut at 2 s.
+    completeness, one cut at 2 s. With ``more_videos`` (a case of several), each gets
+    such a report and, as ``check_case`` does, ``report.json`` lists them all.
 
     Appends a line to ``<DATA_DIR>/fake-analysis.log`` per call (tests count them).
     """
-    from validator.analyze import facts_from_case
-
-    data = Path(path).read_bytes()
     progress(0.5, "decoding")
     with open(_data_dir(out_dir) / "fake-analysis.log", "a") as f:
         f.write(f"{path}\n")
-    # Named as check_case names the pictures of the case's first video.
-    pictures = ["v0-face-1.jpg", "v0-contact_sheet.jpg"]
+    reports = [
+        _fake_report(p, i, case=case, policy=policy, out_dir=out_dir)
+        for i, p in enumerate([path, *more_videos])
+    ]
+    prediction = None
+    if case:  # like the real one: the prediction rides along
+        from validator.predict import predict
+
+        prediction = predict(case, reports).to_dict()
+    if more_videos:
+        from validator.files import write_json
+        from validator.models import combine
+
+        verdict = combine([r["verdict"] for r in reports])
+        write_json(Path(out_dir) / "report.json", {"verdict": verdict, "status": "done",
+                   "videos": reports, "unreadable": [], "prediction": prediction})  # fmt: skip
+    report = dict(reports[0])
+    if prediction is not None:
+        report["prediction"] = prediction
+    return report
+
+
+def _fake_report(
+    path: str, i: int, *, case: Mapping[str, Any] | None, policy: str, out_dir: str
+) -> dict[str, Any]:
+    from validator.analyze import facts_from_case
+
+    data = Path(path).read_bytes()
+    # Named as check_case names the pictures of the case's i-th video.
+    pictures = [f"v{i}-face-1.jpg", f"v{i}-contact_sheet.jpg"]
     for name in pictures:
         (Path(out_dir) / name).write_bytes(JPEG_1X1)
 
@@ -112,7 +139,7 @@ def fake_analysis(
         "waybill": {"expected": None, "codes": [], "match": None, "checked": False},
         "faces": {
             "count": 1,
-            "shown": [{"face": 1, "t_s": 1.0, "held_s": 1.0, "thumbnail": "v0-face-1.jpg"}],
+            "shown": [{"face": 1, "t_s": 1.0, "held_s": 1.0, "thumbnail": pictures[0]}],
             "checked": True,
         },
         "opened_at_s": None,
@@ -133,10 +160,6 @@ def fake_analysis(
     from validator.report.model import validate_report
 
     validate_report(report)  # the stand-in keeps the real report's shape, or tests fail
-    if case:  # like the real one: the prediction rides along
-        from validator.predict import predict
-
-        report["prediction"] = predict(case, [report]).to_dict()
     return report
 
 

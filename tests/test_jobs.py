@@ -68,7 +68,8 @@ def _queue(store: Store, cfg: Settings, content: bytes = b"\x00\x00\x00\x18ftypm
 
 def test_settings_defaults_and_derived_database_url(tmp_path: Path) -> None:
     out = settings.resolve({"DATA_DIR": str(tmp_path)})
-    assert out.max_upload_mb == 500 and out.workers == 1 and out.data_dir == tmp_path
+    # 4 GiB (issue 12): phone originals are large, 500 MB is about 4 minutes of 1080p.
+    assert out.max_upload_mb << 20 == 4 << 30 and out.workers == 1 and out.data_dir == tmp_path
     assert out.database_url == f"sqlite:///{tmp_path / 'appeal.db'}"
 
 

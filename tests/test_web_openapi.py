@@ -121,3 +121,18 @@ def test_real_responses_conform(app: Flask, auth: dict[str, str]) -> None:
             kwargs.update(body=body, media_type="application/json")
         response = schema[path][method].Case(**kwargs).call_and_validate(headers=auth)
         assert response.status_code in (200, 204), (path, response.status_code)
+
+
+def test_the_documented_413_is_the_default_upload_limit() -> None:
+    """The 413 of POST /checks names the default limit the settings have (4 GiB since
+    issue 12), as docs/api.md's example does (test_web_api)."""
+    import re
+
+    from validator.jobs.settings import resolve
+    from validator.web.api import openapi_document
+
+    default = resolve({"DATA_DIR": "/nonexistent"}).max_upload_mb
+    text = openapi_document()["paths"]["/checks"]["post"]["responses"]["413"]["description"]
+    shown = re.search(r"by default (\d+): `details.max_bytes` (\d+)", text)
+    assert shown is not None, text
+    assert (int(shown.group(1)), int(shown.group(2))) == (default, default << 20)

@@ -12,7 +12,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +74,26 @@ Analyze = Callable[..., dict[str, Any]]
 
 
 def analyze(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: str,
-            progress: Callable[[float, str], None]) -> dict[str, Any]:  # fmt: skip
-    """The real analysis: ``check_case`` on the one uploaded video, into the check's
-    folder (``report.json`` and the pictures the service serves by name); returns the
-    video's report with the prediction riding along, as ``check --case`` prints it."""
+            progress: Callable[[float, str], None],
+            more_videos: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+    """The real analysis: ``check_case`` on the uploaded video (and the case's
+    ``more_videos``, when the form sent several), into the check's folder
+    (``report.json``, the case with every video's report, and the pictures the service
+    serves by name); returns the first video's report with the case's prediction
+    riding along, as ``check --case`` prints it."""
     from validator.cases import check_case
 
-    return check_case(case, [path], out_dir, policy=policy, progress=progress).video_report()
+    videos = [path, *more_videos]
+    result = check_case(case, videos, out_dir, policy=policy, progress=progress)
+    if more_videos and result.reports and result.unreadable:
+        # The check's report is its first video's: when that one is unreadable and
+        # another is not, the check fails with the first one's reason (the case's
+        # report.json still has the others).
+        first = Path(path).name
+        for u in result.unreadable:
+            if u.video == first:
+                raise u.error
+    return result.video_report()
 
 
 def _internal(e: BaseException) -> dict[str, Any]:
@@ -169,7 +182,7 @@ def _analyze(
             if not db.set_progress(row.id, owner, fraction, stage):
                 raise _Stopped(row.id)
 
-    video = storage.video_path(tenant, row.id)
+    video, *more = storage.video_paths(tenant, row.id)
     try:
         staging: Path | None = storage.begin_derived(tenant, row.id)
     except FileNotFoundError:
@@ -184,6 +197,8 @@ def _analyze(
             policy=row.policy,
             out_dir=str(out_dir),
             progress=progress,
+            # Only for a case of several videos: the analyses of tests take one.
+            **({"more_videos": [str(p) for p in more]} if more else {}),
         )
         if staging is not None:
             try:

@@ -85,10 +85,37 @@ class Settings:
         },
     )
     max_upload_mb: int = field(
-        default=500,
+        # Phone originals are large: 500 MB is about 4 minutes of 1080p (issue 12), so a
+        # 15-minute unboxing in 1080p or a few minutes of 4K needs 4 GB.
+        default=4096,
         metadata={
             "parse": _positive(int),
-            "help": "Largest accepted upload; bigger gets 413.",
+            "help": "Largest accepted video (each video of a case); bigger gets 413.",
+        },
+    )
+    upload_chunk_mb: int = field(
+        # The form sends 8 MiB chunks (app.js): a chunk lost to a dropped connection costs
+        # seconds on a phone's uplink; twice that is accepted from other clients.
+        default=16,
+        metadata={
+            "parse": _positive(int),
+            "help": "Largest chunk of a resumable upload (one PATCH body); bigger gets 413.",
+        },
+    )
+    upload_max_open: int = field(
+        default=8,
+        metadata={
+            "parse": _positive(int),
+            "help": "Resumable uploads one browser session may have open (not yet turned "
+            "into a check) at once; one more gets 429.",
+        },
+    )
+    upload_expiry_s: float = field(
+        default=86400.0,
+        metadata={
+            "parse": _positive(float),
+            "help": "A resumable upload untouched this long is gone (its part removed by the "
+            "next request that creates one and by the workers' hourly sweep).",
         },
     )
     workers: int = field(

@@ -1,7 +1,10 @@
 """Where uploaded videos and the files derived from them live.
 
 A small interface so that the next step (shared storage for several hosts) only
-adds an implementation. Paths are built from server-made ids (tenant id, check
+adds an implementation. A check's videos are ``video`` and, for a case of several,
+``video-1``, ``video-2``, ... (``video_paths`` lists them in order); a finished resumable
+upload is moved into place (``put_file``), a request's file part copied
+(``put_stream``). Paths are built from server-made ids (tenant id, check
 uuid), never from a client's filename. Writes are atomic: a temporary file in the
 same folder, fsync, ``os.replace``, fsync of the folder; a reader sees the whole
 file or none.
@@ -33,6 +36,7 @@ CHUNK = 1 << 20
 _STAGING = ".derived-"  # a job's derived files until it publishes them (never an id)
 _DELETED = ".deleted-"  # a check folder being deleted
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_VIDEO_NAME = re.compile(r"^video(?:-(?P<n>[1-9][0-9]{0,2}))?$")  # video, video-1, ...
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -46,8 +50,20 @@ class StoredFile:
 class Storage(Protocol):
     """What the service needs from file storage."""
 
-    def put_stream(self, tenant: str, check_id: str, fileobj: BinaryIO) -> StoredFile:
-        """Copy ``fileobj`` to the check's video file, atomically; its path, sha256, size."""
+    def put_stream(
+        self, tenant: str, check_id: str, fileobj: BinaryIO, name: str = "video"
+    ) -> StoredFile:
+        """Copy ``fileobj`` to the check's video file ``name`` (``video``, the case's
+        further videos ``video-1``, ...), atomically; its path, sha256, size."""
+        ...
+
+    def put_file(self, tenant: str, check_id: str, source: Path, name: str = "video") -> StoredFile:
+        """Move ``source`` (a finished resumable upload, on the same disk) to the check's
+        video file ``name``, atomically; its path, sha256, size."""
+        ...
+
+    def video_paths(self, tenant: str, check_id: str) -> list[Path]:
+        """The check's videos in the case's order: ``video``, then ``video-1``, ..."""
         ...
 
     def video_path(self, tenant: str, check_id: str) -> Path:
@@ -104,11 +120,18 @@ class LocalStorage:
             raise ValueError(f"unsafe storage id: {tenant!r}/{check_id!r}")
         return self.root / tenant / check_id
 
-    def put_stream(self, tenant: str, check_id: str, fileobj: BinaryIO) -> StoredFile:
+    def _video_name(self, name: str) -> str:
+        if not _VIDEO_NAME.match(name):
+            raise ValueError(f"unsafe video name: {name!r}")
+        return name
+
+    def put_stream(
+        self, tenant: str, check_id: str, fileobj: BinaryIO, name: str = "video"
+    ) -> StoredFile:
         folder = self._dir(tenant, check_id)
         folder.parent.mkdir(mode=0o700, exist_ok=True)
         folder.mkdir(mode=0o700, exist_ok=True)
-        target = folder / "video"
+        target = folder / self._video_name(name)
         h = hashlib.sha256()
         size = 0
         fd, tmp = tempfile.mkstemp(prefix=".video.", suffix=".part", dir=folder)
@@ -127,8 +150,34 @@ class LocalStorage:
         _fsync_dir(folder)
         return StoredFile(target, h.hexdigest(), size)
 
+    def put_file(self, tenant: str, check_id: str, source: Path, name: str = "video") -> StoredFile:
+        folder = self._dir(tenant, check_id)
+        folder.parent.mkdir(mode=0o700, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        target = folder / self._video_name(name)
+        # Hashed where it lies (the upload fsynced every chunk), then renamed: a 4 GB
+        # original is read once more, never copied.
+        h = hashlib.sha256()
+        size = 0
+        with open(source, "rb") as f:
+            while block := f.read(CHUNK):
+                h.update(block)
+                size += len(block)
+        os.replace(source, target)
+        _fsync_dir(folder)
+        return StoredFile(target, h.hexdigest(), size)
+
     def video_path(self, tenant: str, check_id: str) -> Path:
         return self._dir(tenant, check_id) / "video"
+
+    def video_paths(self, tenant: str, check_id: str) -> list[Path]:
+        folder = self._dir(tenant, check_id)
+        more: list[tuple[int, Path]] = []
+        with contextlib.suppress(OSError):
+            for p in folder.iterdir():
+                if (m := _VIDEO_NAME.match(p.name)) and m["n"] and p.is_file():
+                    more.append((int(m["n"]), p))
+        return [folder / "video"] + [p for _, p in sorted(more)]
 
     def open(self, tenant: str, check_id: str) -> BinaryIO:
         return open(self.video_path(tenant, check_id), "rb")

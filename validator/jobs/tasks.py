@@ -397,7 +397,8 @@ ORPHAN_SWEEP_EVERY_S = 3600.0  # a walk of every check's folder: hourly is enoug
 
 
 def sweep_orphans(store: Store, cfg: Settings) -> int:
-    """Remove the storage folders no check owns (``LocalStorage.orphans``); their count.
+    """Remove the storage folders no check owns (``LocalStorage.orphans``) and the
+    resumable uploads past ``upload_expiry_s`` (``PartialUploads.sweep``); their count.
 
     Deletion is final without it (the runner removes what it wrote after a deletion);
     this finds what a process killed at that moment, or during a deletion, left, and the
@@ -411,7 +412,13 @@ def sweep_orphans(store: Store, cfg: Settings) -> int:
         shutil.rmtree(folder, ignore_errors=True)
     if found:
         log.warning("storage: removed %d folder(s) of deleted checks", len(found))
-    return len(found)
+    from validator.jobs.partial import partial_uploads
+
+    # Resumable uploads nobody finished (a closed tab, a phone that gave up).
+    expired = partial_uploads(cfg.data_dir, cfg.upload_expiry_s).sweep()
+    if expired:
+        log.info("storage: removed %d abandoned upload(s)", expired)
+    return len(found) + expired
 
 
 def _dead(row: Check) -> bool:

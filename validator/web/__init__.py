@@ -5,7 +5,7 @@
     gunicorn 'validator.web:create_app()'
 
 Blueprints: ``form`` (server-rendered pages), ``history`` (a merchant's checks and their
-share links), ``api`` (``/api/v1``); ``errors``
+share links), ``resumable`` (the form's chunked uploads), ``api`` (``/api/v1``); ``errors``
 turns every error into one JSON body (or an HTML page for the form). Jobs, files and
 webhooks live in ``validator.jobs``; this package is a thin adapter over them.
 """
@@ -26,6 +26,7 @@ from typing import Any
 from flask import Flask, g
 
 from validator.jobs import settings as settings_mod
+from validator.jobs.partial import PartialUploads, partial_uploads
 from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import WEB_TENANT, Store, hash_key
@@ -48,6 +49,7 @@ class Services:
     web_tenant_id: int
     failed_keys: SlidingWindow  # unknown API keys per client address (validator.web.limits)
     form_posts: SlidingWindow  # the form's anonymous posts per client address
+    partial_uploads: PartialUploads  # the form's resumable uploads (validator.web.resumable)
     # The time share links are made, expire and are revoked at (tests move it on).
     now: Callable[[], datetime] = utcnow
     _closed: bool = field(default=False, repr=False)
@@ -179,6 +181,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         web_tenant_id=web_tenant.id,
         failed_keys=SlidingWindow(cfg.failed_keys_per_min),
         form_posts=SlidingWindow(cfg.form_posts_per_min),
+        partial_uploads=partial_uploads(data_dir, cfg.upload_expiry_s),
     )
     # The web process only enqueues; workers run the jobs (serve starts one beside it).
     from validator.jobs.tasks import celery_init_app
@@ -187,13 +190,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     atexit.register(services.close)
     app.extensions["appeal"] = services
 
-    from validator.web import api, errors, form, history
+    from validator.web import api, errors, form, history, resumable
 
     errors.register(app)
     app.add_template_filter(localized)
     app.register_blueprint(api.bp)
     app.register_blueprint(form.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(resumable.bp)
 
     app.add_template_global(csp_nonce)
     from validator.web.i18n import error_text

@@ -16,13 +16,18 @@ Tracebacks never reach a client: unexpected exceptions are logged and answered
     not_found               404     no such route, check or file (or another tenant's)
     method_not_allowed      405
     check_not_done          409     a prediction for a check that has not finished
+    upload_conflict         409     a resumable upload's chunk at another offset than the
+                                    server's (``Upload-Offset`` says the server's), one sent
+                                    while another is being written, or a check of an
+                                    unfinished upload
     payload_too_large       413     the upload is over MAX_UPLOAD_MB, a JSON body over the
-                                    case limit, or a form with too many parts
+                                    case limit, a form with too many parts, or a resumable
+                                    upload's chunk over UPLOAD_CHUNK_MB or past its length
     unsupported_media_type  415     the upload is not a video container we know
     empty_file              422     the upload is empty (InputError family: 422)
     idempotency_conflict    422     an Idempotency-Key reused with a different body
     rate_limited            429     too many failed keys or form posts from one address
-                                    (with Retry-After)
+                                    (with Retry-After), or too many open resumable uploads
     internal_error          500     a bug; logged with its traceback
     unavailable             503     the database cannot be reached
 """
@@ -78,6 +83,11 @@ class CheckNotDone(HttpError):
     status = 409
 
 
+class UploadConflict(HttpError):
+    code = "upload_conflict"
+    status = 409
+
+
 class PayloadTooLarge(HttpError):
     code = "payload_too_large"
     status = 413
@@ -116,6 +126,7 @@ HTTP_ERRORS: tuple[type[HttpError], ...] = (
     NotFound,
     MethodNotAllowed,
     CheckNotDone,
+    UploadConflict,
     PayloadTooLarge,
     UnsupportedMediaType,
     IdempotencyConflict,

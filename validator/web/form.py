@@ -23,6 +23,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -44,9 +45,9 @@ from validator.models import REQUIREMENTS
 from validator.reasons import advice
 from validator.report.preview import PREVIEW_NAME, make_preview, needs_preview
 from validator.web.errors import CsrfFailed, NotFound, Unavailable
-from validator.web.i18n import CLAIMS, current_lang, labels
+from validator.web.i18n import CLAIMS, current_lang, error_text, labels
 from validator.web.limits import refuse_if_over
-from validator.web.uploads import create_check, parse_case
+from validator.web.uploads import Clip, case_videos, create_check, parse_case
 
 bp = Blueprint("form", __name__)
 
@@ -147,11 +148,16 @@ def _case_from_form() -> dict[str, Any] | None:
 @bp.post("/checks")
 def upload() -> ResponseReturnValue:
     svc = current_app.extensions["appeal"]
+    # The videos of the case: file parts (the form without JavaScript) or the ids of
+    # finished resumable uploads of this session (the script), in the merchant's order.
+    sid = _session_id()
+    clips = [Clip(part=f) for f in request.files.getlist("video")]
+    clips += [Clip(upload_id=u, owner=sid) for u in request.form.getlist("upload") if u]
     new = create_check(
-        request.files.get("video"),
+        clips,
         tenant_id=svc.web_tenant_id,
         case=_case_from_form(),
-        web_session=_session_id(),
+        web_session=sid,
     )
     url = url_for("form.show", check_id=new.row.id)
     if request.headers.get("X-Requested-With") == "XMLHttpRequest":
@@ -189,6 +195,20 @@ def report_json(check_id: str) -> Response:
         json.dumps(row.report, ensure_ascii=False, indent=2), mimetype="application/json"
     )
     resp.headers["Content-Disposition"] = f'attachment; filename="report-{row.id[:8]}.json"'
+    return resp
+
+
+@bp.get("/checks/<check_id>/case.json")
+def case_json(check_id: str) -> Response:
+    """The case's report of a check of several videos: every video's report, the case's
+    verdict and prediction (``check_case``'s report.json)."""
+    row = _own(check_id)
+    svc = current_app.extensions["appeal"]
+    path = svc.storage.derived_dir(str(row.tenant_id), row.id) / "report.json"
+    if case_videos(svc.storage, row) is None or not path.is_file():
+        raise NotFound(f"check {check_id} is not a case of several videos, or not done")
+    resp = current_app.response_class(path.read_bytes(), mimetype="application/json")
+    resp.headers["Content-Disposition"] = f'attachment; filename="case-{row.id[:8]}.json"'
     return resp
 
 
@@ -302,15 +322,32 @@ def report_context(
     owner's routes; a share link passes its own)."""
     svc = current_app.extensions["appeal"]
     report = row.report or {}
+    names = svc.thumbnail_names(row)
+    # A case of several videos: the page shows one (?video=i) and lists them all.
+    case = case_videos(svc.storage, row)
+    videos = case["videos"] if case else []
+    chosen = request.args.get("video", "0")
+    shown = int(chosen) if chosen.isdigit() and int(chosen) < len(videos) else 0
+    lang = current_lang()
+    if case:
+        if shown and videos[shown]["report"]:
+            report = {**videos[shown]["report"], "prediction": report.get("prediction")}
+        names = [n for n in names if n.startswith(f"v{shown}-")]
+        for v in videos:  # an unreadable video's reason, in the merchant's words
+            v["error_text"] = error_text(v["error"], lang) if v.get("error") else None
     return {
         "check": row,
         "report": report,
         "requirements": REQUIREMENTS,
         "timeline": _timeline(report),
-        "thumbs": _thumbnails(report, svc.thumbnail_names(row), row, picture_url),
+        "thumbs": _thumbnails(report, names, row, picture_url),
         "prediction": report.get("prediction"),
-        "player": _player(row, media_url),
-        "advice": _advice(report, current_lang()),
+        "player": _player(row, media_url, shown),
+        "advice": _advice(report, lang),
+        "case": case,
+        "shown_video": shown,
+        # The owner's download of the whole case (a share link gives the report JSON).
+        "case_json_url": None if media_url else url_for("form.case_json", check_id=row.id),
     }
 
 
@@ -324,24 +361,38 @@ _preview_locks: dict[str, threading.Lock] = {}
 _preview_locks_guard = threading.Lock()
 
 
-def _video_file(row: Check) -> Any:
+def _video_file(row: Check, index: int = 0) -> Path:
+    """The check's ``index``-th video (0: the first, the check's own)."""
     svc = current_app.extensions["appeal"]
-    path = svc.storage.video_path(str(row.tenant_id), row.id)
-    if not path.is_file():
-        raise NotFound(f"check {row.id} has no video")
-    return path
+    paths = svc.storage.video_paths(str(row.tenant_id), row.id)
+    if not 0 <= index < len(paths) or not paths[index].is_file():
+        raise NotFound(f"check {row.id} has no video {index}")
+    return paths[index]
 
 
-def _player(row: Check, media_url: Callable[[str], str] | None = None) -> dict[str, Any]:
-    """What the report's player plays: the original, or (when browsers cannot play
-    it: HEVC in Chromium, AVI, MPEG-TS) its H.264 preview, made on first request."""
+def _video_index() -> int:
+    """Which of a case's videos a player request names (``?video=i``, default the first)."""
+    chosen = request.args.get("video", "0")
+    return int(chosen) if chosen.isdigit() and len(chosen) < 4 else 0
+
+
+def _player(
+    row: Check, media_url: Callable[[str], str] | None = None, index: int = 0
+) -> dict[str, Any]:
+    """What the report's player plays for the case's ``index``-th video: the original,
+    or (when browsers cannot play it: HEVC in Chromium, AVI, MPEG-TS) its H.264
+    preview, made on first request."""
     svc = current_app.extensions["appeal"]
-    path = svc.storage.video_path(str(row.tenant_id), row.id)
-    preview = path.is_file() and needs_preview(path)
+    paths = svc.storage.video_paths(str(row.tenant_id), row.id)
+    path = paths[index] if index < len(paths) else None
+    preview = path is not None and path.is_file() and needs_preview(path)
     kind = "preview" if preview else "video"
+    extra: dict[str, Any] = {"video": index} if index else {}
 
     def url(kind: str) -> str:
-        return media_url(kind) if media_url else url_for(f"form.{kind}", check_id=row.id)
+        if media_url:
+            return media_url(kind) + (f"?video={index}" if index else "")
+        return url_for(f"form.{kind}", check_id=row.id, **extra)
 
     return {"src": url(kind), "video": url("video"), "preview": preview}
 
@@ -358,7 +409,8 @@ def video_of(row: Check) -> Response:
     # an iPhone's .MOV is MP4's format, and video/mp4 a type every browser accepts.
     mime = mimetypes.guess_type(row.filename or "")[0] or ""
     mime = "video/webm" if mime in ("video/webm", "video/x-matroska") else "video/mp4"
-    return send_file(_video_file(row), mimetype=mime, conditional=True, max_age=0)
+    path = _video_file(row, _video_index())
+    return send_file(path, mimetype=mime, conditional=True, max_age=0)
 
 
 @bp.get("/checks/<check_id>/preview.mp4")
@@ -374,14 +426,16 @@ def preview_of(row: Check) -> Response:
     if row.status != "done":
         raise NotFound(f"check {check_id} has no report yet", details={"status": row.status})
     svc = current_app.extensions["appeal"]
-    source = _video_file(row)
+    index = _video_index()
+    source = _video_file(row, index)
     folder = svc.storage.derived_dir(str(row.tenant_id), row.id)
-    target = folder / PREVIEW_NAME
+    # The case's first video's preview keeps its name; a further one is numbered.
+    target = folder / (PREVIEW_NAME if index == 0 else f"preview-{index}.mp4")
     if not target.is_file():
         if not folder.is_dir() or not needs_preview(source):
             raise NotFound(f"check {check_id} needs no preview")
         with _preview_locks_guard:
-            lock = _preview_locks.setdefault(row.id, threading.Lock())
+            lock = _preview_locks.setdefault(f"{row.id}/{index}", threading.Lock())
         with lock:  # one encode per check in this process; a range request waits for it
             try:
                 if not target.is_file():
@@ -390,7 +444,7 @@ def preview_of(row: Check) -> Response:
                 raise NotFound(f"no check {check_id!r}") from e
             finally:
                 with _preview_locks_guard:  # made or failed: the next request looks again
-                    _preview_locks.pop(row.id, None)
+                    _preview_locks.pop(f"{row.id}/{index}", None)
     return send_file(target, mimetype="video/mp4", conditional=True, max_age=0)
 
 

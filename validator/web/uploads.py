@@ -3,14 +3,20 @@
 Shared by the API and the form. werkzeug's multipart parser writes each file part
 to a temporary file under ``<DATA_DIR>/tmp`` as it arrives (never the whole body
 in memory); ``Storage.put_stream`` then copies it to its final place, hashing as
-it goes. The client's filename is kept for display only.
+it goes. The form's script sends its videos as resumable uploads instead
+(``validator.web.resumable``), which ``Storage.put_file`` moves into place. One check
+may have several videos (the form's case of several recordings): ``video``,
+``video-1``, ... and ``clips.json`` beside them. The client's filename is kept for
+display only.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import IO, Any, BinaryIO
@@ -19,6 +25,10 @@ from flask import Request, current_app
 from werkzeug.datastructures import FileStorage
 
 from validator.errors import CaseError, EmptyFile
+from validator.files import write_json
+from validator.jobs import partial
+from validator.jobs.partial import PartialError
+from validator.jobs.storage import LocalStorage
 from validator.jobs.store import canonical_hash
 from validator.jobs.tables import Check
 from validator.jobs.webhooks import Blocked, check_destination, check_url
@@ -26,9 +36,13 @@ from validator.media.sniff import media_type as sniffed_type
 from validator.web.errors import (
     BadRequest,
     CallbackUrlBlocked,
+    HttpError,
     IdempotencyConflict,
+    NotFound,
     PayloadTooLarge,
+    RateLimited,
     UnsupportedMediaType,
+    UploadConflict,
 )
 
 log = logging.getLogger(__name__)
@@ -130,6 +144,98 @@ def callback(url: str | None) -> str | None:
     return url
 
 
+@dataclass(frozen=True)
+class Clip:
+    """One video of a check as it arrived: a multipart file part, or a finished resumable
+    upload of this browser session (``validator.web.resumable``)."""
+
+    part: FileStorage | None = None
+    upload_id: str | None = None
+    owner: str | None = None  # the upload's session
+
+
+# Videos one check (one return case) may have: a case's recordings are a few takes (the
+# unboxing, a close-up of a defect), not a library; each is analyzed in turn.
+MAX_CLIPS = 8
+
+
+def translate_partial(e: PartialError, upload_id: str) -> HttpError:
+    """The one place the resumable uploads' refusals become HTTP errors."""
+    if isinstance(e, partial.OffsetMismatch):
+        return UploadConflict(
+            f"the upload is at byte {e.offset}; send the chunk from there",
+            details={"offset": e.offset, "id": upload_id},
+        )
+    if isinstance(e, partial.CutShort):
+        return BadRequest(
+            f"the chunk ended before its Content-Length; the upload is at byte {e.offset}: "
+            "go on from there",
+            details={"offset": e.offset, "id": upload_id},
+        )
+    if isinstance(e, partial.Busy):
+        return UploadConflict(
+            "another request is writing to this upload; ask its offset and go on from there",
+            details={"id": upload_id},
+        )
+    if isinstance(e, partial.Incomplete):
+        return UploadConflict(
+            f"the upload has {e.offset} of its {e.length} bytes; send the rest first",
+            details={"offset": e.offset, "length": e.length, "id": upload_id},
+        )
+    if isinstance(e, partial.TooLarge):
+        return PayloadTooLarge(str(e), details={"max_bytes": e.limit_bytes})
+    if isinstance(e, partial.TooManyOpen):
+        return RateLimited(
+            f"{e.limit} uploads of this browser are open already; finish or cancel one",
+            details={"max_open": e.limit, "retry_after_s": 60},
+        )
+    return NotFound(
+        f"no upload {upload_id!r} (finished, cancelled, or expired untouched); "
+        "start the upload again",
+        details={"id": upload_id},
+    )
+
+
+# Beside a case's videos in the check's folder: their names, sizes and hashes, in order.
+CLIPS_FILE = "clips.json"
+
+
+def clip_names(storage: LocalStorage, row: Check) -> list[dict[str, Any]]:
+    """The videos of a check with several, as ``create_check`` listed them (stored name,
+    the client's filename, size, sha256); [] for a check of one video."""
+    path = storage.video_path(str(row.tenant_id), row.id).with_name(CLIPS_FILE)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    return data if isinstance(data, list) else []
+
+
+def case_videos(storage: LocalStorage, row: Check) -> dict[str, Any] | None:
+    """A check of several videos: the case's ``verdict`` (the worst of its videos') and
+    each video in order (``videos``): ``index``, ``filename`` (the client's), ``verdict``
+    (None: unreadable), ``report`` (its own, or None) and ``error`` (why it could not be
+    read); from the case's ``report.json`` that ``check_case`` wrote beside the
+    pictures. None for a check of one video."""
+    clips = clip_names(storage, row)
+    if len(clips) < 2 or row.status != "done":
+        return None
+    path = storage.derived_dir(str(row.tenant_id), row.id) / "report.json"
+    try:
+        case = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        case = {}
+    by_name = {(r.get("file") or {}).get("name"): r for r in case.get("videos") or []}
+    errors = {u.get("video"): u for u in case.get("unreadable") or []}
+    out = []
+    for i, clip in enumerate(clips):
+        report = by_name.get(clip.get("name"))
+        out.append({"index": i, "filename": clip.get("filename") or clip.get("name"),
+                    "verdict": report.get("verdict") if report else None, "report": report,
+                    "error": errors.get(clip.get("name"))})  # fmt: skip
+    return {"verdict": case.get("verdict"), "videos": out}
+
+
 @dataclass
 class NewCheck:
     row: Check
@@ -137,7 +243,7 @@ class NewCheck:
 
 
 def create_check(
-    file: FileStorage | None,
+    file: FileStorage | Sequence[Clip] | None,
     *,
     tenant_id: int,
     case: dict[str, Any] | None,
@@ -152,14 +258,25 @@ def create_check(
 
     The check keeps the callback URL its webhook goes to: the request's ``callback_url``,
     else the key's (``key_callback_url``), so the check shows the one in effect.
+
+    ``file`` is the API's one file part, or the form's clips: the videos of one return
+    case, checked together (``check_case``): the first is the check's ``video`` (its
+    sha256, size and report are the check's), the others ``video-1``, ...
     """
     import uuid
 
     svc = current_app.extensions["appeal"]
-    if file is None or not isinstance(file, FileStorage):
+    clips = [Clip(part=file)] if isinstance(file, FileStorage) else list(file or [])
+    clips = [c for c in clips if c.upload_id or isinstance(c.part, FileStorage)]
+    if not clips:
         raise BadRequest(
             "video: no file; send the video as the multipart field 'video'",
             details={"field": "video"},
+        )
+    if len(clips) > MAX_CLIPS:
+        raise BadRequest(
+            f"video: {len(clips)} videos; one case takes at most {MAX_CLIPS}",
+            details={"field": "video", "max_videos": MAX_CLIPS},
         )
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise BadRequest(
@@ -170,33 +287,21 @@ def create_check(
     callback_url = callback(callback_url)
     check_id = str(uuid.uuid4())
     tenant = str(tenant_id)
-    stream: BinaryIO = file.stream  # type: ignore[assignment]
-    stored = svc.storage.put_stream(tenant, check_id, stream)
-    file.close()
+    listed: list[dict[str, Any]] = []
     try:
-        limit = svc.settings.max_upload_mb << 20
-        if stored.size > limit:
-            raise PayloadTooLarge(
-                f"the video is larger than {svc.settings.max_upload_mb} MB. "
-                "Do not trim or re-encode the evidence: either breaks completeness or "
-                "timeliness, and the platform judges the original file. Check it with the "
-                "command line (appeal-validator check, no size limit), or ask the operator "
-                "to raise APPEAL_VALIDATOR_MAX_UPLOAD_MB.",
-                details={"max_bytes": limit, "size_bytes": stored.size},
-            )
-        if stored.size == 0:
-            raise EmptyFile("video: the file is empty (0 bytes); upload the recording itself")
-        with open(stored.path, "rb") as f:
-            media_type = sniffed_type(f.read(SNIFF_BYTES))
-        if media_type is None:
-            raise UnsupportedMediaType(
-                "video: the file is not a video container this service reads (MP4/MOV, "
-                "Matroska/WebM, AVI, MPEG-TS); the content decides, not the file name.",
-                details={"field": "video"},
-            )
+        for i, clip in enumerate(clips):
+            listed.append(_store_clip(clip, svc, tenant, check_id, i))
+        stored, media_type = listed[0]["stored"], listed[0]["media_type"]
+        videos = [c["sha256"] for c in listed]
+        facts_hash = canonical_hash(case or {})
+        if len(listed) > 1:
+            # The reuse key: a case of several videos reuses only a check of the same ones.
+            facts_hash = canonical_hash({"case": case or {}, "videos": videos})
+            write_json(stored.path.with_name(CLIPS_FILE),
+                       [{k: v for k, v in c.items() if k != "stored"} for c in listed])  # fmt: skip
         request_hash = canonical_hash(
             {"sha256": stored.sha256, "case": case, "policy": policy_name,
-             "callback_url": callback_url}
+             "callback_url": callback_url, **({"videos": videos} if len(videos) > 1 else {})}
         )  # fmt: skip
         if idempotency_key is not None:
             existing = svc.store.by_idempotency_key(tenant_id, idempotency_key)
@@ -208,12 +313,12 @@ def create_check(
             tenant_id=tenant_id,
             api_key_id=api_key_id,
             web_session=web_session,
-            filename=_display_name(file.filename),
+            filename=listed[0]["filename"],
             media_type=media_type,
             size_bytes=stored.size,
             sha256=stored.sha256,
             case=case,
-            facts_hash=canonical_hash(case or {}),
+            facts_hash=facts_hash,
             policy=policy_name,
             policy_digest=digest,
             idempotency_key=idempotency_key,
@@ -238,6 +343,52 @@ def create_check(
         log.warning("check %s: enqueue failed; the workers' recovery sends it", row.id,
                     exc_info=True)  # fmt: skip
     return NewCheck(row, True)
+
+
+def _store_clip(clip: Clip, svc: Any, tenant: str, check_id: str, i: int) -> dict[str, Any]:
+    """Store video ``i`` of a check and check it is one (size, not empty, a container)."""
+    name = "video" if i == 0 else f"video-{i}"
+    field = "video" if i == 0 else f"video[{i}]"
+    if clip.upload_id is not None:
+        try:
+            part, source = svc.partial_uploads.data_path(clip.owner or "", clip.upload_id)
+        except PartialError as e:
+            raise translate_partial(e, clip.upload_id) from e
+        stored = svc.storage.put_file(tenant, check_id, source, name)
+        # Its bytes are the check's now (or, when refused below, gone with it).
+        svc.partial_uploads.discard(clip.owner or "", clip.upload_id)
+        filename = _display_name(part.filename)
+    else:
+        assert clip.part is not None
+        stream: BinaryIO = clip.part.stream  # type: ignore[assignment]
+        stored = svc.storage.put_stream(tenant, check_id, stream, name)
+        clip.part.close()
+        filename = _display_name(clip.part.filename)
+    limit = svc.settings.max_upload_mb << 20
+    if stored.size > limit:
+        raise PayloadTooLarge(
+            f"the video is larger than {svc.settings.max_upload_mb} MB. "
+            "Do not trim or re-encode the evidence: either breaks completeness or "
+            "timeliness, and the platform judges the original file. Check it with the "
+            "command line (appeal-validator check, no size limit), or ask the operator "
+            "to raise APPEAL_VALIDATOR_MAX_UPLOAD_MB.",
+            details={"max_bytes": limit, "size_bytes": stored.size, "field": field},
+        )
+    if stored.size == 0:
+        raise EmptyFile(
+            "video: the file is empty (0 bytes); upload the recording itself",
+            details={"field": field},
+        )
+    with open(stored.path, "rb") as f:
+        media_type = sniffed_type(f.read(SNIFF_BYTES))
+    if media_type is None:
+        raise UnsupportedMediaType(
+            "video: the file is not a video container this service reads (MP4/MOV, "
+            "Matroska/WebM, AVI, MPEG-TS); the content decides, not the file name.",
+            details={"field": field, **({"filename": filename} if i else {})},
+        )
+    return {"name": name, "filename": filename, "size_bytes": stored.size,
+            "sha256": stored.sha256, "media_type": media_type, "stored": stored}  # fmt: skip
 
 
 def _same(existing: Check, request_hash: str) -> Check:

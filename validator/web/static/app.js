@@ -1,5 +1,5 @@
-// The form's only script: upload with a progress bar (XMLHttpRequest), then poll the
-// analysis status and open the report. Without JavaScript the form posts normally and
+// The form's only script: upload in resumable chunks with a progress bar
+// (XMLHttpRequest), then poll the analysis status and open the report. Without JavaScript the form posts normally and
 // the progress page refreshes itself. Network trouble is said on the page (issue 12):
 // leaving during the upload asks first; a poll that fails is retried.
 (function () {
@@ -32,56 +32,214 @@
     return "";
   }
 
+  // Resumable uploads (docs/api.md, "Several videos, large originals, resumable
+  // uploads"): each video goes in chunks the server appends at the offset it keeps.
+  // After a network error the script asks that offset (HEAD) and goes on from there,
+  // pausing 1 s, 2 s, ... at most 10 s between tries, and at once when the browser
+  // says it is back online. It gives up after MAX_TRIES tries in a row that moved
+  // nothing; pressing the button again resumes the same uploads (UPLOAD_IDS).
+  var MAX_TRIES = 12;
+  var UPLOAD_IDS = {};
+
+  function fileKey(file) { return [file.name, file.size, file.lastModified].join("|"); }
+
+  function base64Utf8(text) {
+    var bytes = new TextEncoder().encode(text);
+    var bin = "";
+    for (var i = 0; i < bytes.length; i++) { bin += String.fromCharCode(bytes[i]); }
+    return window.btoa(bin);
+  }
+
+  function request(method, url, headers, body, onProgress) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      xhr.open(method, url);
+      Object.keys(headers).forEach(function (k) { xhr.setRequestHeader(k, headers[k]); });
+      if (onProgress && xhr.upload) {
+        xhr.upload.addEventListener("progress", function (e) { onProgress(e.loaded); });
+      }
+      xhr.addEventListener("load", function () { resolve(xhr); });
+      xhr.addEventListener("error", function () { reject(new Error("network")); });
+      xhr.addEventListener("abort", function () { reject(new Error("network")); });
+      xhr.addEventListener("timeout", function () { reject(new Error("network")); });
+      xhr.send(body === undefined ? null : body);
+    });
+  }
+
+  function pause(ms) {
+    return new Promise(function (resolve) {
+      var timer = window.setTimeout(done, ms);
+      function done() {
+        window.clearTimeout(timer);
+        window.removeEventListener("online", done);
+        resolve();
+      }
+      window.addEventListener("online", done);
+    });
+  }
+
+  function uploadFile(form, file, onProgress, onRetry) {
+    var base = {
+      "X-Requested-With": "XMLHttpRequest",
+      "X-CSRF-Token": form.elements.csrf_token.value,
+      "Accept": "application/json"
+    };
+    var key = fileKey(file);
+    var url = null;
+    var chunk = 8 * 1024 * 1024;
+    var tries = 0;
+
+    function fail(xhr) { throw new Error(errorMessage(xhr, form.dataset.msgNetwork)); }
+
+    // A 400 that gives the upload's offset is a chunk cut short (the body ended early):
+    // go on. Any other 400 (an expired form's CSRF token) no retry mends.
+    function saysOffset(xhr) {
+      try {
+        var details = JSON.parse(xhr.responseText).error.details;
+        return details && typeof details.offset === "number";
+      } catch (e) { return false; }
+    }
+
+    function create() {
+      var h = Object.assign({ "Upload-Length": String(file.size),
+        "Upload-Metadata": "filename " + base64Utf8(file.name) }, base);
+      return request("POST", form.dataset.uploadsUrl, h).then(function (xhr) {
+        if (xhr.status !== 201) { fail(xhr); }
+        var body = JSON.parse(xhr.responseText);
+        chunk = body.chunk_bytes || chunk;
+        url = body.url;
+        UPLOAD_IDS[key] = { id: body.id, url: url, chunk: chunk };
+        return 0;
+      });
+    }
+
+    function offsetNow() {
+      return request("HEAD", url, base).then(function (xhr) {
+        if (xhr.status >= 500) { throw new Error("network"); } // a proxy or the app: again
+        if (xhr.status === 404) { delete UPLOAD_IDS[key]; return create(); } // expired
+        if (xhr.status !== 204) { fail(xhr); }
+        return parseInt(xhr.getResponseHeader("Upload-Offset"), 10);
+      });
+    }
+
+    // A network error, a 5xx or a 409/400 that says where the server is: ask the offset
+    // and go on. Anything else (413, 403, ...) stays so however often one tries.
+    function retry(offset) {
+      tries += 1;
+      if (tries > MAX_TRIES) { throw new Error(form.dataset.msgNetwork); }
+      onRetry(true);
+      return pause(Math.min(1000 * Math.pow(2, tries - 1), 10000)).then(function () {
+        return offsetNow().catch(function (e) {
+          if (e.message === "network") { return retry(offset); }
+          throw e;
+        });
+      }).then(function (now) { return send(now); });
+    }
+
+    function send(offset) {
+      onProgress(offset);
+      if (offset >= file.size) { return Promise.resolve(UPLOAD_IDS[key].id); }
+      var end = Math.min(offset + chunk, file.size);
+      var h = Object.assign({ "Upload-Offset": String(offset),
+        "Content-Type": "application/offset+octet-stream" }, base);
+      return request("PATCH", url, h, file.slice(offset, end), function (loaded) {
+        onProgress(offset + loaded);
+      }).then(function (xhr) {
+        if (xhr.status === 204) {
+          var next = parseInt(xhr.getResponseHeader("Upload-Offset"), 10);
+          if (next > offset) { tries = 0; onRetry(false); }
+          return send(next);
+        }
+        if (xhr.status >= 500 || xhr.status === 409 || xhr.status === 429 ||
+            (xhr.status === 400 && saysOffset(xhr))) {
+          return retry(offset);
+        }
+        fail(xhr);
+      }, function () { return retry(offset); });
+    }
+
+    var known = UPLOAD_IDS[key];
+    var start;
+    if (known) {
+      url = known.url;
+      chunk = known.chunk;
+      start = offsetNow();
+    } else {
+      start = create();
+    }
+    return start.then(send, function (e) {
+      if (e.message === "network") { return retry(0); }
+      throw e;
+    });
+  }
+
   function setupForm(form) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      var file = form.querySelector("input[type=file]").files[0];
+      var files = Array.prototype.slice.call(form.querySelector("input[type=file]").files);
       var max = parseInt(form.dataset.maxBytes, 10);
-      if (file && max && file.size > max) { showError(form.dataset.msgTooLarge); return; }
+      for (var i = 0; i < files.length; i++) {
+        if (max && files[i].size > max) { showError(form.dataset.msgTooLarge); return; }
+      }
       var button = form.querySelector("button[type=submit]");
       var box = document.getElementById("upload-progress");
       var bar = document.getElementById("upload-bar");
       var label = document.getElementById("upload-label");
+      var note = document.getElementById("upload-resuming");
       document.getElementById("form-error").hidden = true;
       button.disabled = true;
       box.hidden = false;
-      var xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action);
-      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
-      // The server checks the token before it reads the body (the action URL carries
-      // it too, for the form without JavaScript).
-      xhr.setRequestHeader("X-CSRF-Token", form.elements.csrf_token.value);
-      xhr.setRequestHeader("Accept", "application/json");
-      xhr.upload.addEventListener("progress", function (e) {
-        if (e.lengthComputable) {
-          var pct = Math.round((100 * e.loaded) / e.total);
-          bar.value = pct;
-          label.textContent = form.dataset.msgUploading + " " + pct + "%";
+      var total = files.reduce(function (n, f) { return n + f.size; }, 0) || 1;
+      var before = 0; // bytes of the videos already sent
+      var shown = "";
+      function progress(index, sent) {
+        var pct = Math.min(100, Math.floor((100 * (before + sent)) / total));
+        bar.value = pct;
+        var text = form.dataset.msgUploading + " " + pct + "%";
+        if (files.length > 1) {
+          text += " · " + form.dataset.msgFileOf.replace("{i}", index + 1)
+            .replace("{n}", files.length);
         }
-      });
-      // Any end of the upload (an error, an abort, a refusal) stops the question; a
-      // success stops it before the page moves on to the check's progress by itself.
-      xhr.addEventListener("loadend", function () {
+        // A live region: written only when it changes.
+        if (text !== shown) { label.textContent = text; shown = text; }
+      }
+      function resuming(on) { if (note) { note.hidden = !on; } }
+      function stop(message) {
         window.removeEventListener("beforeunload", askBeforeLeaving);
+        button.disabled = false;
+        box.hidden = true;
+        resuming(false);
+        showError(message);
+      }
+      window.addEventListener("beforeunload", askBeforeLeaving);
+      var ids = [];
+      var chain = Promise.resolve();
+      files.forEach(function (file, index) {
+        chain = chain.then(function () {
+          return uploadFile(form, file, function (sent) { progress(index, sent); }, resuming)
+            .then(function (id) { ids.push(id); before += file.size; });
+        });
       });
-      xhr.addEventListener("load", function () {
+      chain.then(function () {
+        var data = new FormData(form);
+        data.delete("video");
+        ids.forEach(function (id) { data.append("upload", id); });
+        return request("POST", form.action, {
+          "X-Requested-With": "XMLHttpRequest",
+          "X-CSRF-Token": form.elements.csrf_token.value,
+          "Accept": "application/json"
+        }, data);
+      }).then(function (xhr) {
         if (xhr.status >= 200 && xhr.status < 300) {
+          files.forEach(function (f) { delete UPLOAD_IDS[fileKey(f)]; });
           window.removeEventListener("beforeunload", askBeforeLeaving);
-          var body = JSON.parse(xhr.responseText);
-          window.location.assign(body.url);
+          window.location.assign(JSON.parse(xhr.responseText).url);
           return;
         }
-        button.disabled = false;
-        box.hidden = true;
-        showError(errorMessage(xhr, form.dataset.msgNetwork));
+        stop(errorMessage(xhr, form.dataset.msgNetwork));
+      }).catch(function (e) {
+        stop(e && e.message && e.message !== "network" ? e.message : form.dataset.msgNetwork);
       });
-      xhr.addEventListener("error", function () {
-        button.disabled = false;
-        box.hidden = true;
-        showError(form.dataset.msgNetwork);
-      });
-      window.addEventListener("beforeunload", askBeforeLeaving);
-      xhr.send(new FormData(form));
     });
   }
 

@@ -1,0 +1,276 @@
+"""Resumable uploads: a video sent in chunks, its offset kept on the server.
+
+The core of the tus protocol (https://tus.io/protocols/resumable-upload, "Core
+Protocol"): a client creates an upload of a declared length, appends chunks at the
+offset the server has, and after a dropped connection asks for that offset and goes
+on from there, instead of sending gigabytes again. This module keeps the uploads on
+disk and knows nothing of HTTP (``validator.web.resumable`` is the adapter)::
+
+    <DATA_DIR>/uploads/<owner>/<upload id>/data        the bytes received so far
+    <DATA_DIR>/uploads/<owner>/<upload id>/meta.json   length, offset, name, times
+
+The offset of record is ``meta.json``'s, written atomically (``files.write_json``)
+after the data is fsynced: a crash between the two leaves bytes past the offset,
+which the next append truncates, so the data never has a gap or a torn block. An
+append that ends early (the client's connection dropped) keeps what arrived: the
+client resumes from there (tus does the same). Chunks stream from the request to
+the file in blocks of ``BLOCK_BYTES``; no chunk is ever held in memory.
+
+Everything is bounded: the declared length (the upload limit), each chunk's size,
+the uploads an owner (a browser session) has open at once, and their age (an upload
+untouched for ``expiry_s`` is gone; ``sweep`` removes it, called when an owner creates
+one and by the workers' hourly sweep). One append at a time per upload: a second one
+that arrives meanwhile (a client retrying while its first request still runs) is
+refused (``Busy``) rather than interleaved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import IO
+
+from validator.files import write_json
+
+BLOCK_BYTES = 1 << 20  # read from the request and written in 1 MiB blocks
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_META = "meta.json"
+_DATA = "data"
+
+
+class PartialError(Exception):
+    """Base of this module's refusals (the web adapter turns each into its status)."""
+
+
+class UploadMissing(PartialError):
+    """No such upload for this owner: never made, finished, cancelled or expired."""
+
+
+class OffsetMismatch(PartialError):
+    """The client's offset is not the server's (tus: 409); ``offset`` is the server's."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"the upload is at byte {offset}")
+        self.offset = offset
+
+
+class TooLarge(PartialError):
+    """A declared length over the limit, a chunk over the chunk limit or past the end."""
+
+    def __init__(self, message: str, limit_bytes: int) -> None:
+        super().__init__(message)
+        self.limit_bytes = limit_bytes
+
+
+class TooManyOpen(PartialError):
+    """The owner has ``limit`` uploads open already."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} uploads are open already")
+        self.limit = limit
+
+
+class CutShort(PartialError):
+    """The chunk's body ended before its declared size (the connection dropped); what
+    arrived is kept: ``offset`` is where the upload goes on."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"the chunk ended early; the upload is at byte {offset}")
+        self.offset = offset
+
+
+class Busy(PartialError):
+    """Another request is appending to this upload right now."""
+
+
+class Incomplete(PartialError):
+    """The upload has not received all its bytes yet."""
+
+    def __init__(self, offset: int, length: int) -> None:
+        super().__init__(f"the upload has {offset} of {length} bytes")
+        self.offset = offset
+        self.length = length
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """One upload's state, as ``meta.json`` keeps it."""
+
+    id: str
+    length: int  # bytes declared at creation
+    offset: int  # bytes received and fsynced
+    filename: str | None  # the client's, for display only
+    created_at: float  # Unix time
+    updated_at: float  # Unix time of the last append (or the creation)
+
+    @property
+    def complete(self) -> bool:
+        return self.offset == self.length
+
+
+class PartialUploads:
+    """The uploads under ``root`` (``<DATA_DIR>/uploads``); ``clock`` gives Unix time."""
+
+    def __init__(
+        self, root: str | Path, *, expiry_s: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.root = Path(root)
+        self.expiry_s = expiry_s
+        self.clock = clock
+
+    def _folder(self, owner: str, upload_id: str) -> Path:
+        # Ids come from the server and the session; a wrong one must never escape the root.
+        if not (_SAFE_ID.match(owner) and _SAFE_ID.match(upload_id)):
+            raise UploadMissing(upload_id)
+        return self.root / owner / upload_id
+
+    def create(
+        self, owner: str, length: int, filename: str | None, *, max_bytes: int, max_open: int
+    ) -> Partial:
+        """A new, empty upload of ``length`` bytes for ``owner``."""
+        if length > max_bytes:
+            raise TooLarge(f"{length} bytes declared; at most {max_bytes}", max_bytes)
+        if not _SAFE_ID.match(owner):
+            raise UploadMissing(owner)
+        self.sweep(owner)
+        mine = self.root / owner
+        if len(_subdirs(mine)) >= max_open:
+            raise TooManyOpen(max_open)
+        now = self.clock()
+        part = Partial(uuid.uuid4().hex, length, 0, filename, now, now)
+        folder = mine / part.id
+        folder.mkdir(mode=0o700, parents=True)
+        # The parents too: uploads are as private as the checks' folders (storage.py).
+        for p in (self.root, mine):
+            p.chmod(0o700)
+        fd = os.open(folder / _DATA, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        write_json(folder / _META, asdict(part))
+        return part
+
+    def get(self, owner: str, upload_id: str) -> Partial:
+        """The upload's state; ``UploadMissing`` when there is none or it expired."""
+        folder = self._folder(owner, upload_id)
+        try:
+            part = Partial(**json.loads((folder / _META).read_text("utf-8")))
+        except (OSError, ValueError, TypeError) as e:
+            raise UploadMissing(upload_id) from e
+        if self._expired(part):
+            raise UploadMissing(upload_id)
+        return part
+
+    def append(
+        self, owner: str, upload_id: str, offset: int, size: int, stream: IO[bytes], *,
+        max_chunk: int,
+    ) -> Partial:  # fmt: skip
+        """Append ``size`` bytes of ``stream`` at ``offset``; the state after.
+
+        What arrives before the stream ends early (``CutShort``) or raises (werkzeug's
+        ``ClientDisconnected``) is kept and counted, and the error propagates.
+        """
+        if size > max_chunk:
+            raise TooLarge(f"a chunk of {size} bytes; at most {max_chunk}", max_chunk)
+        folder = self._folder(owner, upload_id)
+        try:
+            f = open(folder / _DATA, "r+b")  # noqa: SIM115 (closed below, after the lock)
+        except OSError as e:
+            raise UploadMissing(upload_id) from e
+        with f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as e:
+                raise Busy(upload_id) from e
+            part = self.get(owner, upload_id)  # under the lock: the offset of record
+            if offset != part.offset:
+                raise OffsetMismatch(part.offset)
+            if offset + size > part.length:
+                room = part.length - offset
+                raise TooLarge(f"{size} bytes past the declared length; {room} remain", room)
+            f.truncate(offset)  # bytes a crash left past the offset of record
+            f.seek(offset)
+            written = 0
+            try:
+                while written < size:
+                    block = stream.read(min(BLOCK_BYTES, size - written))
+                    if not block:
+                        break
+                    f.write(block)
+                    written += len(block)
+            finally:
+                f.flush()
+                os.fsync(f.fileno())
+                part = replace(part, offset=offset + written, updated_at=self.clock())
+                write_json(folder / _META, asdict(part))
+        if written < size:
+            raise CutShort(part.offset)
+        return part
+
+    def data_path(self, owner: str, upload_id: str) -> tuple[Partial, Path]:
+        """A complete upload and its data file (``Incomplete`` before its last byte);
+        the caller moves the file away and then calls ``discard``."""
+        part = self.get(owner, upload_id)
+        if not part.complete:
+            raise Incomplete(part.offset, part.length)
+        return part, self._folder(owner, upload_id) / _DATA
+
+    def discard(self, owner: str, upload_id: str) -> None:
+        """Remove the upload (done, cancelled); nothing when it is gone already."""
+        folder = self._folder(owner, upload_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()  # the owner's folder, when it was the last one
+
+    def open_count(self, owner: str) -> int:
+        return len(_subdirs(self.root / owner)) if _SAFE_ID.match(owner) else 0
+
+    def _expired(self, part: Partial) -> bool:
+        return self.clock() - part.updated_at > self.expiry_s
+
+    def sweep(self, owner: str | None = None) -> int:
+        """Remove expired uploads (``owner``'s only, or everyone's); their count.
+
+        An upload whose ``meta.json`` cannot be read counts by its folder's age.
+        """
+        owners = [self.root / owner] if owner is not None else _subdirs(self.root)
+        removed = 0
+        for mine in owners:
+            for folder in _subdirs(mine):
+                try:
+                    meta = json.loads((folder / _META).read_text("utf-8"))
+                    touched = float(meta["updated_at"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    touched = _mtime(folder)
+                if self.clock() - touched > self.expiry_s:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+            with contextlib.suppress(OSError):
+                mine.rmdir()  # empty now
+        return removed
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:  # not made yet, or removed meanwhile
+        return []
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def partial_uploads(data_dir: str | Path, expiry_s: float) -> PartialUploads:
+    """The resumable uploads under DATA_DIR."""
+    return PartialUploads(Path(data_dir) / "uploads", expiry_s=expiry_s)
