@@ -396,6 +396,8 @@ _ERRORS = {
         "err_callback_url_blocked": "The callback address must be a public internet address.",
         "err_internal_error": "An internal error occurred; it was logged. Try again later.",
         "err_unavailable": "The service is unavailable for a moment. Try again in a few minutes.",
+        "err_upload_conflict": "The upload got out of step with the server; it continues "
+        "from what the server has.",
         "err_font_missing": "The PDF cannot be made: the service has no font with Chinese "
         "characters installed. Ask its operator to install one; the printable page works.",
         "err_bad_input": "The file is not a video this service can read. Upload the phone's "
@@ -443,6 +445,7 @@ _ERRORS = {
         "err_callback_url_blocked": "回调地址必须是公网地址。",
         "err_internal_error": "服务器内部错误，已记录。请稍后重试。",
         "err_unavailable": "服务暂时不可用，请几分钟后重试。",
+        "err_upload_conflict": "上传与服务器记录的进度不一致，将从服务器已收到的位置继续。",
         "err_font_missing": "无法生成 PDF：服务未安装含中文字符的字体。请联系服务管理员安装；"
         "可打印页面仍可使用。",
         "err_bad_input": "该文件不是本服务能读取的视频，请上传手机拍摄的原始视频。",
