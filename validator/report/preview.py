@@ -28,6 +28,7 @@ import av
 import numpy as np
 
 from validator.errors import AnalysisTimeout, NotAVideo, NoVideoStream
+from validator.files import atomic_path
 from validator.media.source import rotation_k
 
 # Codecs and containers every current browser plays in <video> without a platform
@@ -85,12 +86,12 @@ def make_preview(
 ) -> Path:
     """Write ``dst`` (MP4, H.264), the preview of ``src``; returns ``dst``.
 
-    Written to a temporary name beside ``dst`` and renamed, so a reader never sees a
-    half-written file. Raises ``NotAVideo``/``NoVideoStream`` for what has no
-    picture, ``AnalysisTimeout`` past ``timeout_s`` of wall time (nothing is left).
+    Written to a temporary name beside ``dst`` and renamed (``files.atomic_path``), so
+    a reader never sees a half-written file; ``dst``'s folder must exist. Raises
+    ``NotAVideo``/``NoVideoStream`` for what has no picture, ``AnalysisTimeout`` past
+    ``timeout_s`` of wall time (nothing is left).
     """
     dst = Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")
     deadline = time.monotonic() + timeout_s
     try:
         inp = av.open(str(src))
@@ -102,12 +103,14 @@ def make_preview(
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         tb = vin.time_base or Fraction(1, 90000)
-        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        # Not parents: the folder of a check deleted meanwhile stays gone.
+        with (
+            atomic_path(dst, parents=False) as tmp,
+            av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+        ):
             _encode(inp, vin, tb, out, short_side_px, deadline, timeout_s)
-        os.replace(tmp, dst)
     finally:
         inp.close()
-        tmp.unlink(missing_ok=True)
     return dst
 
 
