@@ -32,7 +32,7 @@ from validator.jobs.tables import Base
 PG_ADMIN_URL = os.environ.get(
     "APPEAL_VALIDATOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-TABLES = {"tenants", "api_keys", "checks", "webhook_deliveries", "check_shares"}
+TABLES = {"tenants", "api_keys", "checks", "webhook_deliveries", "check_shares", "check_previews"}
 
 
 def _reachable(url: str) -> bool:
@@ -112,7 +112,7 @@ def _pre_migrations_metadata() -> MetaData:
 # Indexes the models gained after 0.2.0 (each with its revision): create_all never made them.
 LATER_INDEXES = {"ix_checks_tenant_id_created_at"}  # 0002
 # Tables the models gained after 0.2.0 (each with its revision).
-LATER_TABLES = {"check_shares"}  # 0003
+LATER_TABLES = {"check_shares", "check_previews"}  # 0003, 0004
 
 
 def _constraint_names(engine: Engine) -> dict[str, set[str | None]]:

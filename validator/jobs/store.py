@@ -26,7 +26,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from validator.errors import ConfigError, UsageError
-from validator.jobs.tables import STATUSES, ApiKey, Check, Delivery, Share, Tenant, utcnow
+from validator.jobs.tables import (
+    STATUSES,
+    ApiKey,
+    Check,
+    Delivery,
+    Preview,
+    Share,
+    Tenant,
+    utcnow,
+)
 
 WEB_TENANT = "_web"  # the upload form's tenant; names starting with "_" are reserved
 KEY_PREFIX = "av_"
@@ -260,6 +269,7 @@ class Store:
         with self.session() as s:
             s.execute(delete(Delivery).where(Delivery.check_id == check_id))
             s.execute(delete(Share).where(Share.check_id == check_id))
+            s.execute(delete(Preview).where(Preview.check_id == check_id))
             return _rowcount(s.execute(delete(Check).where(Check.id == check_id))) == 1
 
     # -- share links ------------------------------------------------------------------
@@ -308,6 +318,84 @@ class Store:
                     Share.expires_at > now,
                 )
             )
+
+    # -- video previews (jobs/previews.py) --------------------------------------------
+
+    def preview(self, check_id: str, index: int) -> Preview | None:
+        """The preview row of ``check_id``'s ``index``-th video, or None."""
+        with self.session() as s:
+            return s.get(Preview, (check_id, index))
+
+    def queue_preview(
+        self, check_id: str, index: int, owner: str, *, now: datetime, resend_before: datetime
+    ) -> bool:
+        """Claim the making of a preview for the task ``owner`` (not sent yet): True when
+        the caller must send it. The insert is the compare-and-set; where a row exists,
+        only a ``queued`` one that never started and was queued before ``resend_before``
+        (its message lost) is taken over. A deleted check's insert fails: False."""
+        try:
+            with self.session() as s:
+                s.add(Preview(check_id=check_id, video_index=index, state="queued",
+                              owner=owner, queued_at=now))  # fmt: skip
+            return True
+        except IntegrityError:
+            pass
+        with self.session() as s:
+            res = s.execute(
+                update(Preview)
+                .where(
+                    Preview.check_id == check_id,
+                    Preview.video_index == index,
+                    Preview.state == "queued",
+                    Preview.queued_at < resend_before,
+                )
+                .values(owner=owner, queued_at=now)
+            )
+            return _rowcount(res) == 1
+
+    def start_preview(self, check_id: str, index: int, owner: str, *, now: datetime) -> bool:
+        """The task ``owner`` starts making the preview; False when it is not (or no
+        longer) the one: another took the row over, it ended, or the check is gone. The
+        same message delivered again (its process died) starts again."""
+        with self.session() as s:
+            res = s.execute(
+                update(Preview)
+                .where(
+                    Preview.check_id == check_id,
+                    Preview.video_index == index,
+                    Preview.owner == owner,
+                    Preview.state.in_(("queued", "making")),
+                )
+                .values(state="making", started_at=now)
+            )
+            return _rowcount(res) == 1
+
+    def end_preview(
+        self,
+        check_id: str,
+        index: int,
+        owner: str,
+        *,
+        now: datetime,
+        error: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """``ready`` (no ``error``) or ``failed``, if ``owner`` still makes it."""
+        with self.session() as s:
+            res = s.execute(
+                update(Preview)
+                .where(
+                    Preview.check_id == check_id,
+                    Preview.video_index == index,
+                    Preview.owner == owner,
+                    Preview.state == "making",
+                )
+                .values(
+                    state="failed" if error else "ready",
+                    error=dict(error) if error else None,
+                    finished_at=now,
+                )
+            )
+            return _rowcount(res) == 1
 
     def existing(self, check_ids: Iterable[str]) -> set[str]:
         """The ones of ``check_ids`` that have a row (the storage sweeper asks)."""

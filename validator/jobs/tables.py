@@ -209,3 +209,29 @@ class Share(Base):
     def live(self, now: datetime) -> bool:
         """Whether the link opens the check at ``now``."""
         return self.revoked_at is None and now < self.expires_at
+
+
+PREVIEW_STATES = ("queued", "making", "ready", "failed")  # a preview's life cycle
+
+
+class Preview(Base):
+    """The H.264 preview of one video of a check (``report/preview.py``), made by a
+    worker (``jobs/previews.py``): at most one task per video at a time.
+
+    The row is the compare-and-set that says who makes it (``owner``: the Celery task
+    id it was sent with), so several web and worker processes never make it twice;
+    ``failed`` keeps the reason the page shows. Deleting the check deletes its rows.
+    """
+
+    __tablename__ = "check_previews"
+
+    check_id: Mapped[str] = mapped_column(
+        ForeignKey("checks.id", ondelete="CASCADE"), primary_key=True
+    )
+    video_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(80))
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[dict | None] = mapped_column(JSON)

@@ -638,6 +638,36 @@ def submit_check(check_id: str, settings: Settings) -> None:
 
 
 @shared_task(
+    name="appeal_validator.make_preview",
+    bind=True,
+    acks_late=True,
+    # A decoder that kills its process would kill every redelivery too: the row, past
+    # its deadline, reads as failed instead (jobs/previews.py).
+    reject_on_worker_lost=False,
+)
+def make_preview_task(self: Task, check_id: str, index: int, storage_path: str) -> dict[str, Any]:
+    """The H.264 preview of a check's ``index``-th video (``jobs/previews.py``)."""
+    from validator.jobs import previews
+
+    settings = replace(self.app.conf.get("appeal_settings") or settings_mod.from_env(),
+                       data_dir=Path(storage_path))  # fmt: skip
+    return previews.make(check_id, index, self.request.id, settings)
+
+
+def submit_preview(check_id: str, index: int, task_id: str, settings: Settings) -> None:
+    """Send the preview task ``task_id`` (its row's owner: ``previews.request``)."""
+    from validator.jobs import previews
+
+    make_preview_task.apply_async(
+        args=[check_id, index, str(settings.data_dir)],
+        task_id=task_id,
+        queue=settings.queue,
+        soft_time_limit=previews.TIMEOUT_S,
+        time_limit=previews.TIMEOUT_S + previews.HARD_GRACE_S,
+    )
+
+
+@shared_task(
     name="appeal_validator.run_batch_case",
     bind=True,
     acks_late=True,
