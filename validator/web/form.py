@@ -21,7 +21,6 @@ import json
 import mimetypes
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,11 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from validator.jobs import previews
 from validator.jobs.tables import Check
 from validator.models import REQUIREMENTS
 from validator.reasons import advice
-from validator.report.preview import PREVIEW_NAME, make_preview, needs_preview
+from validator.report.preview import needs_preview
 from validator.web.errors import CsrfFailed, NotFound, Unavailable
 from validator.web.i18n import CLAIMS, current_lang, error_text, labels
 from validator.web.limits import refuse_if_over
@@ -353,13 +353,6 @@ def report_context(
 
 # --- the player (issue 12, "Look for yourself") ---------------------------------------
 
-# Making a preview decodes the whole original: 1080p HEVC at about 1.6x real time on a
-# loaded 2-core machine (preview.py), so 10 minutes bound about 16 minutes of 1080p, far
-# over an unboxing; past it the request fails and the page offers the original.
-PREVIEW_BUDGET_S = 600.0
-_preview_locks: dict[str, threading.Lock] = {}
-_preview_locks_guard = threading.Lock()
-
 
 def _video_file(row: Check, index: int = 0) -> Path:
     """The check's ``index``-th video (0: the first, the check's own)."""
@@ -381,12 +374,13 @@ def _player(
 ) -> dict[str, Any]:
     """What the report's player plays for the case's ``index``-th video: the original,
     or (when browsers cannot play it: HEVC in Chromium, AVI, MPEG-TS) its H.264
-    preview, made on first request."""
+    preview, which a worker makes once, asked for here (``state``: ready, preparing
+    or failed; None when the original plays)."""
     svc = current_app.extensions["appeal"]
     paths = svc.storage.video_paths(str(row.tenant_id), row.id)
     path = paths[index] if index < len(paths) else None
     preview = path is not None and path.is_file() and needs_preview(path)
-    kind = "preview" if preview else "video"
+    state = _preview_status(row, index).state if preview else None
     extra: dict[str, Any] = {"video": index} if index else {}
 
     def url(kind: str) -> str:
@@ -394,7 +388,28 @@ def _player(
             return media_url(kind) + (f"?video={index}" if index else "")
         return url_for(f"form.{kind}", check_id=row.id, **extra)
 
-    return {"src": url(kind), "video": url("video"), "preview": preview}
+    return {
+        # A failed preview: the original, which this browser may play after all.
+        "src": url("preview" if state in ("ready", "preparing") else "video"),
+        "video": url("video"),
+        "preview_url": url("preview"),
+        "preview": preview,
+        "state": state,
+        "retry_after_s": previews.RETRY_AFTER_S,
+    }
+
+
+def _preview_status(row: Check, index: int) -> previews.PreviewStatus:
+    """The preview's status; asks a worker to make it when none is on it yet."""
+    from validator.jobs.tasks import submit_preview
+
+    svc = current_app.extensions["appeal"]
+    settings = svc.settings
+
+    def send(check_id: str, video_index: int, task_id: str) -> None:
+        submit_preview(check_id, video_index, task_id, settings)
+
+    return previews.request(svc.store, svc.storage, row, index, send)
 
 
 @bp.get("/checks/<check_id>/video")
@@ -415,8 +430,9 @@ def video_of(row: Check) -> Response:
 
 @bp.get("/checks/<check_id>/preview.mp4")
 def preview(check_id: str) -> Response:
-    """The H.264 preview of a video browsers cannot play; made once, kept with the
-    check's pictures (deleted with it), served with HTTP Range."""
+    """The H.264 preview of a video browsers cannot play, made once by a worker, kept
+    with the check's pictures (deleted with it): 200/206 with HTTP Range when made,
+    202 with Retry-After while it is being made."""
     return preview_of(_own(check_id))
 
 
@@ -425,27 +441,26 @@ def preview_of(row: Check) -> Response:
     check_id = row.id
     if row.status != "done":
         raise NotFound(f"check {check_id} has no report yet", details={"status": row.status})
-    svc = current_app.extensions["appeal"]
     index = _video_index()
     source = _video_file(row, index)
-    folder = svc.storage.derived_dir(str(row.tenant_id), row.id)
-    # The case's first video's preview keeps its name; a further one is numbered.
-    target = folder / (PREVIEW_NAME if index == 0 else f"preview-{index}.mp4")
-    if not target.is_file():
-        if not folder.is_dir() or not needs_preview(source):
-            raise NotFound(f"check {check_id} needs no preview")
-        with _preview_locks_guard:
-            lock = _preview_locks.setdefault(f"{row.id}/{index}", threading.Lock())
-        with lock:  # one encode per check in this process; a range request waits for it
-            try:
-                if not target.is_file():
-                    make_preview(source, target, timeout_s=PREVIEW_BUDGET_S)
-            except FileNotFoundError as e:  # the check was deleted meanwhile
-                raise NotFound(f"no check {check_id!r}") from e
-            finally:
-                with _preview_locks_guard:  # made or failed: the next request looks again
-                    _preview_locks.pop(f"{row.id}/{index}", None)
-    return send_file(target, mimetype="video/mp4", conditional=True, max_age=0)
+    svc = current_app.extensions["appeal"]
+    made = previews.preview_path(svc.storage, row, index)
+    if not made.is_file() and not needs_preview(source):
+        raise NotFound(f"check {check_id} needs no preview")
+    status = _preview_status(row, index)
+    if status.state == "failed":
+        raise NotFound(
+            f"the preview of check {check_id} could not be made; its original is at /video",
+            details={"reason": "preview_failed", "error": status.error},
+        )
+    if status.state == "preparing":
+        resp = jsonify({"status": "preparing", "retry_after_s": previews.RETRY_AFTER_S})
+        resp.status_code = 202
+        resp.headers["Retry-After"] = str(previews.RETRY_AFTER_S)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    assert status.path is not None
+    return send_file(status.path, mimetype="video/mp4", conditional=True, max_age=0)
 
 
 def _advice(report: dict[str, Any], lang: str) -> dict[str, dict[str, Any]]:

@@ -221,8 +221,13 @@ _PLAYER = {
         "player_help": "Every time in the findings is a link: it shows that moment here.",
         "player_preview": "Your browser cannot play this file's format (such as HEVC from a "
         "phone), so this is a smaller copy made for viewing, with the same times. The check "
-        "read your original file. The copy is made when first played: a long video can take "
-        "a few minutes.",
+        "read your original file.",
+        "preview_preparing": "Preparing a playable copy of the video. A long video can take a "
+        "few minutes; the player starts by itself when it is ready.",
+        "preview_reload": "Reload this page in a minute to play it.",
+        "preview_ready": "The playable copy is ready.",
+        "preview_failed": "A playable copy of this video could not be made. The check is not "
+        "affected: it read your original file. Download the original to watch it:",
         "player_fallback": "Your browser cannot play this video.",
         "download_video": "the uploaded video",
         "sec": "s",
@@ -252,8 +257,13 @@ _PLAYER = {
         "look": "自己查看",
         "player_help": "结论中的每个时间都可点击，点击后在此处显示该时刻。",
         "player_preview": "您的浏览器无法播放此文件的格式（如手机录制的 HEVC），"
-        "此处播放的是为观看生成的较小副本，时间与原文件一致。检查使用的是您的原始文件。"
-        "副本在首次播放时生成，较长的视频可能需要几分钟。",
+        "此处播放的是为观看生成的较小副本，时间与原文件一致。检查使用的是您的原始文件。",
+        "preview_preparing": "正在生成可播放的视频副本。较长的视频可能需要几分钟，"
+        "生成后播放器会自动加载。",
+        "preview_reload": "请一分钟后刷新本页以播放。",
+        "preview_ready": "可播放的副本已生成。",
+        "preview_failed": "无法为此视频生成可播放的副本。检查结果不受影响："
+        "检查使用的是您的原始文件。请下载原始文件观看：",
         "player_fallback": "您的浏览器无法播放此视频。",
         "download_video": "上传的视频",
         "sec": "秒",
@@ -537,6 +547,8 @@ def error_text(error: Mapping[str, Any], lang: str) -> str:
         return words["share_gone"]
     if details.get("reason") == "font_missing":
         return words["err_font_missing"]
+    if details.get("reason") == "preview_failed":
+        return words["preview_failed"]
     if code == "rate_limited":
         return words["too_many_requests_help"].format(s=details.get("retry_after_s", 60))
     if code == "payload_too_large":

@@ -387,8 +387,47 @@
     dialog.addEventListener("close", function () { if (opener) { opener.focus(); } });
   }
 
+  // A preview a worker is still making (the player has no source yet): ask its route
+  // (HEAD: no bytes) until it answers 200 rather than 202, then give the player that
+  // source and say so in the aria-live region; no reload. A refusal (the copy could
+  // not be made) shows the failure and the link to the original. Offline: ask again.
+  function setupPreview(player) {
+    var url = player.getAttribute("data-preview-url");
+    var status = document.getElementById("preview-status");
+    if (!url || !status || player.getAttribute("data-state") !== "preparing") { return; }
+    var wait = parseInt(status.getAttribute("data-retry-after"), 10) || 2;
+    function ask() {
+      var xhr = new XMLHttpRequest();
+      xhr.open("HEAD", url);
+      xhr.timeout = 30000;
+      xhr.addEventListener("load", function () {
+        if (xhr.status === 202) {
+          var after = parseInt(xhr.getResponseHeader("Retry-After"), 10);
+          window.setTimeout(ask, (after > 0 ? after : wait) * 1000);
+        } else if (xhr.status === 200 || xhr.status === 206) {
+          var at = player.currentTime; // a time clicked meanwhile: start there
+          player.setAttribute("src", url);
+          player.setAttribute("data-state", "ready");
+          player.load();
+          if (at > 0) { player.currentTime = at; }
+          status.textContent = status.getAttribute("data-msg-ready");
+        } else {
+          player.setAttribute("data-state", "failed");
+          status.hidden = true;
+          var failed = document.getElementById("preview-failed");
+          if (failed) { failed.hidden = false; }
+        }
+      });
+      function later() { window.setTimeout(ask, 5000); }
+      xhr.addEventListener("error", later);
+      xhr.addEventListener("timeout", later);
+      xhr.send();
+    }
+    ask();
+  }
+
   var player = document.getElementById("player");
-  if (player) { setupPlayer(player); }
+  if (player) { setupPlayer(player); setupPreview(player); }
   var pictures = document.getElementById("picture");
   if (pictures) { setupPictures(pictures); }
 
