@@ -1,7 +1,8 @@
 """The report's player in headless Chromium (issue 12, "Look for yourself"): a click on
 a finding's time and a tap on a timeline mark show that moment in the player; the
 pictures enlarge by click and by keyboard; an HEVC upload (which Chromium cannot
-play) plays as its H.264 preview, and its times seek it the same way.
+play) plays as its H.264 preview, which a worker makes while the page says so and which
+the page then plays without a reload, and its times seek it the same way.
 
 The browser is conftest.py's ``chromium`` (skips, saying why, without Playwright or
 the browser).
@@ -141,6 +142,19 @@ def test_an_hevc_upload_plays_as_its_preview_and_seeks(chromium, tmp_path: Path)
         page = chromium.new_page(viewport={"width": 1366, "height": 900})
         try:
             upload(page, server.url, source)
+            # The worker makes the preview: the page says so in its live region, then
+            # gives the player its source without a reload.
+            status = page.locator("#preview-status")
+            assert status.get_attribute("aria-live") == "polite"
+            assert "Preparing a playable copy" in status.inner_text()
+            loaded_at = page.evaluate("performance.timeOrigin")
+            for _ in range(1200):
+                if page.locator("#player").get_attribute("data-state") != "preparing":
+                    break
+                page.wait_for_timeout(100)
+            assert page.locator("#player").get_attribute("data-state") == "ready"
+            assert page.evaluate("performance.timeOrigin") == loaded_at  # not reloaded
+            assert status.inner_text() == "The playable copy is ready."
             src = page.locator("#player").get_attribute("src") or ""
             assert src.endswith("/preview.mp4")
             wait_for_metadata(page)  # Chromium plays what it could not play before
