@@ -122,6 +122,30 @@ def test_an_hevc_upload_plays_as_an_h264_preview(client: FlaskClient, tmp_path: 
     assert "较小副本" in zh
 
 
+def test_a_share_link_asks_for_the_preview_and_plays_it(app, tmp_path: Path) -> None:
+    """The share view asks the worker too, in a fresh browser (another session), through
+    the link's own route; the owner's page then finds it made (one task, one file)."""
+    from test_web_history import make_share
+
+    owner = app.test_client()
+    source = hevc_clip(tmp_path / "IMG_0004.MOV", width=320, height=180)
+    check_id = upload(owner, source, name="IMG_0004.MOV")
+    link = make_share(owner, check_id)
+    colleague = app.test_client()
+    html = colleague.get(link + "?lang=en").get_data(as_text=True)
+    url = f"{link}/preview.mp4"
+    player = re.search(r'<video id="player"[^>]*>', html).group(0)
+    assert f'data-preview-url="{url}"' in player and 'data-state="preparing"' in player
+    assert "Preparing a playable copy" in html
+    wait_preview(colleague, url)
+    with colleague.get(url, headers={"Range": "bytes=0-7"}) as part:
+        assert part.status_code == 206 and part.data[4:8] == b"ftyp"
+    mine = owner.get(f"/checks/{check_id}").get_data(as_text=True)
+    assert re.search(rf'<video id="player"[^>]*src="/checks/{check_id}/preview.mp4"', mine)
+    svc = app.extensions["appeal"]
+    assert svc.store.preview(check_id, 0).state == "ready"
+
+
 def test_a_preview_that_fails_offers_the_original(app, client: FlaskClient, tmp_path: Path) -> None:
     """Past its time the preview fails (the worker's task, run here in-process with a
     budget of 0 s): the page says so in the merchant's language with the original's
