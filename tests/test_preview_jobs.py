@@ -164,10 +164,15 @@ def test_a_task_killed_at_its_hard_limit_reads_as_failed(env, hevc: Path) -> Non
     sent = Sent()
     previews.request(store, storage, row, 0, sent)
     assert store.start_preview(row.id, 0, sent[0][2], now=datetime.now(UTC))  # then killed
+    target = previews.preview_path(storage, row, 0)
+    half = target.with_name(f".{target.name}.k1ll3d.part")  # what the killed one left
+    half.write_bytes(b"\0" * 100)
     assert previews.request(store, storage, row, 0, sent).state == "preparing"
+    assert half.exists()  # still being written, as far as anyone can tell
     later = datetime.now(UTC) + timedelta(seconds=previews.MAKING_DEADLINE_S + 1)
     status = previews.request(store, storage, row, 0, sent, now=later)
     assert status.state == "failed" and len(sent) == 1
+    assert not half.exists() and not target.exists()
 
 
 def test_a_check_deleted_during_the_encode_keeps_nothing(

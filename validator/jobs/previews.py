@@ -106,10 +106,15 @@ def request(
         if rec.state == "making":
             started = rec.started_at or rec.queued_at
             if started < now - timedelta(seconds=MAKING_DEADLINE_S):
+                # Killed at the hard limit: its half-written file had no one to remove it.
+                for part in target.parent.glob(f".{target.name}.*.part"):
+                    part.unlink(missing_ok=True)
                 return PreviewStatus("failed", error=_timed_out())
             return PreviewStatus("preparing")
-    task_id = str(uuid.uuid4())
     resend_before = now - timedelta(seconds=RESEND_AFTER_S)
+    if rec is not None and rec.queued_at >= resend_before:
+        return PreviewStatus("preparing")  # queued, its message on its way: not again
+    task_id = str(uuid.uuid4())
     if store.queue_preview(row.id, index, task_id, now=now, resend_before=resend_before):
         send(row.id, index, task_id)
     return PreviewStatus("preparing")
