@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from itertools import pairwise
+from pathlib import Path
 
 import av
 import cv2
@@ -497,3 +498,27 @@ def test_fade_dips_to_black_at_its_midpoint():
     assert min(outside) > 60
     down = [v for t, v in sorted(lum.items()) if tr["start_s"] <= t < cut["t_s"]]
     assert down == sorted(down, reverse=True)  # dims steadily, then brightens
+
+
+def test_the_cache_key_covers_every_module_the_generator_imports() -> None:
+    """``source_key`` hashes ``GENERATOR_MODULES`` only: a module of ``fixtures/`` that the
+    generator reaches but the list lacks would let a changed drawing reuse stale clips."""
+    import ast
+
+    from fixtures import generate
+
+    here = Path(generate.__file__).parent
+    seen, todo = set(), ["generate.py"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((here / name).read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "fixtures":
+                todo += [f"{a.name}.py" for a in node.names if (here / f"{a.name}.py").exists()]
+                todo.append("__init__.py")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fixtures."):
+                todo.append(node.module.split(".", 1)[1].replace(".", "/") + ".py")
+    assert seen <= set(generate.GENERATOR_MODULES), seen - set(generate.GENERATOR_MODULES)
+    assert {"generate.py", "scene.py", "barcode.py"} <= seen
