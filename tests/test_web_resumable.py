@@ -343,3 +343,21 @@ def test_a_case_takes_at_most_max_clips(client: FlaskClient) -> None:
     resp = client.post(f"/checks?csrf_token={csrf}", data={"video": parts}, headers=XHR)
     assert resp.status_code == 400
     assert resp.json["error"]["details"]["max_videos"] == MAX_CLIPS
+
+
+def test_byte_counts_are_ascii_digits_only(client: FlaskClient) -> None:
+    """'²' passes str.isdigit() and fails int(): it was a 500; now every header that is
+    no plain number is a 400 naming the header, and nothing is made or written."""
+    csrf = token(client)
+    for bad in ("²", "١٢", "+5", " 5", "5 ", "9" * 20, ""):
+        headers = {"Upload-Length": bad, "X-CSRF-Token": csrf, **XHR}
+        resp = client.post("/uploads", headers=headers)
+        assert resp.status_code == 400, (bad, resp.status_code)
+        assert resp.json["error"]["details"]["header"] == "Upload-Length"
+    url = create(client, csrf, 10).headers["Location"]
+    for bad in ("²", "０"):
+        headers = {"Upload-Offset": bad, "Content-Type": CHUNK_TYPE, "X-CSRF-Token": csrf}
+        resp = client.patch(url, data=b"x", headers={**XHR, **headers})
+        assert resp.status_code == 400
+        assert resp.json["error"]["details"]["header"] == "Upload-Offset"
+    assert offset_of(client, url) == 0

@@ -29,6 +29,7 @@ from validator.jobs.partial import PartialUploads
 from validator.web.errors import BadRequest, UnsupportedMediaType, error_response
 from validator.web.form import _check_csrf, _session_id
 from validator.web.limits import refuse_if_over
+from validator.web.params import whole_number
 from validator.web.uploads import translate_partial
 
 bp = Blueprint("resumable", __name__)
@@ -61,10 +62,10 @@ def guard_writes() -> None:
 
 
 def _int_header(name: str) -> int:
-    text = request.headers.get(name, "")
-    if not text.isdigit() or len(text) > 19:
+    number = whole_number(request.headers.get(name))
+    if number is None:
         raise BadRequest(f"{name}: a whole number of bytes is required", details={"header": name})
-    return int(text)
+    return number
 
 
 def _filename() -> str | None:
