@@ -361,3 +361,87 @@ def test_byte_counts_are_ascii_digits_only(client: FlaskClient) -> None:
         assert resp.status_code == 400
         assert resp.json["error"]["details"]["header"] == "Upload-Offset"
     assert offset_of(client, url) == 0
+
+
+def test_a_refused_case_gives_every_upload_back(app: Flask, client: FlaskClient) -> None:
+    """A case whose later video is refused (not a video: 415) used to lose the earlier
+    uploads (moved into the check, deleted with it): the merchant sent gigabytes again.
+    Now nothing is taken: each upload is whole afterwards, and checks on its own."""
+    csrf = token(client)
+    good_id, good_url = upload(client, csrf, MP4, name="开箱.mp4")
+    gif = b"GIF89a" + bytes(200)
+    bad_id, bad_url = upload(client, csrf, gif, name="细节.gif")
+    resp = client.post("/checks", data={"upload": [good_id, bad_id]},
+                       headers={**XHR, "X-CSRF-Token": csrf})  # fmt: skip
+    assert resp.status_code == 415 and resp.json["error"]["details"]["field"] == "video[1]"
+    assert offset_of(client, good_url) == len(MP4) and offset_of(client, bad_url) == len(gif)
+    root = app.extensions["appeal"].settings.data_dir
+    assert not list((root / "uploads").rglob(".claimed-*"))  # given back, not left claimed
+    # The same id twice: a 400 of its own, and the upload is untouched.
+    resp = client.post("/checks", data={"upload": [good_id, good_id]},
+                       headers={**XHR, "X-CSRF-Token": csrf})  # fmt: skip
+    assert resp.status_code == 400
+    assert resp.json["error"]["details"]["reason"] == "upload_duplicate"
+    assert "重复" in client.post(
+        "/checks?lang=zh",
+        data={"upload": [good_id, good_id]},
+        headers={**XHR, "X-CSRF-Token": csrf},
+    ).get_data(as_text=True)
+    assert offset_of(client, good_url) == len(MP4)
+    new = make_check(client, csrf, [good_id])
+    assert wait_done(client, new["id"])["status"] == "done"
+    row = app.extensions["appeal"].store.get(new["id"])
+    assert row.sha256 == hashlib.sha256(MP4).hexdigest()
+    assert client.head(good_url).status_code == 404  # the check has it now
+
+
+def test_one_upload_goes_to_one_check(app: Flask, client: FlaskClient) -> None:
+    """Two posts naming the same upload at once: the one that claims it first gets it;
+    the other is a clean 409 (still held) or 404 (taken), never a 500 of a vanished file."""
+    csrf = token(client)
+    upload_id, _url = upload(client, csrf, MP4)
+    svc = app.extensions["appeal"]
+    owner = next((svc.settings.data_dir / "uploads").iterdir()).name
+    held = svc.partial_uploads.claim(owner, upload_id)  # the first post, mid-way
+    try:
+        resp = client.post("/checks", data={"upload": upload_id},
+                           headers={**XHR, "X-CSRF-Token": csrf})  # fmt: skip
+        assert resp.status_code in (404, 409), resp.get_data(as_text=True)
+        assert resp.json["error"]["details"]["reason"] in ("upload_missing", "upload_busy")
+        zh = client.post(
+            "/checks?lang=zh", data={"upload": upload_id}, headers={**XHR, "X-CSRF-Token": csrf}
+        ).get_data(as_text=True)
+        assert "请重新选择该视频" in zh or "请稍候再提交" in zh
+    finally:
+        held.discard()  # the first post's check was committed
+    resp = client.post("/checks", data={"upload": upload_id},
+                       headers={**XHR, "X-CSRF-Token": csrf})  # fmt: skip
+    assert resp.status_code == 404 and resp.json["error"]["details"]["reason"] == "upload_missing"
+
+
+def test_a_claim_is_atomic(tmp_path: Path) -> None:
+    """Of two claims of one upload exactly one wins; a released one can be claimed again
+    with its bytes intact, a discarded one is gone."""
+    from validator.jobs.partial import Busy, UploadMissing
+
+    store = PartialUploads(tmp_path, expiry_s=60)
+    part = store.create("o", 4, None, max_bytes=100, max_open=2)
+    store.append("o", part.id, 0, 4, io.BytesIO(b"abcd"), max_chunk=100)
+    first = store.claim("o", part.id)
+    for attempt in range(2):
+        try:
+            store.claim("o", part.id)
+        except (Busy, UploadMissing):
+            pass
+        else:
+            raise AssertionError(f"a second claim won (attempt {attempt})")
+    first.release()
+    again = store.claim("o", part.id)
+    assert again.data.read_bytes() == b"abcd"
+    again.discard()
+    try:
+        store.get("o", part.id)
+    except UploadMissing:
+        pass
+    else:
+        raise AssertionError("a discarded claim left its upload")

@@ -45,6 +45,8 @@ BLOCK_BYTES = 1 << 20  # read from the request and written in 1 MiB blocks
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _META = "meta.json"
 _DATA = "data"
+# A claimed upload's folder, beside the others (a dot: no upload id can name it).
+_CLAIMED = ".claimed-"
 
 
 class PartialError(Exception):
@@ -115,6 +117,40 @@ class Partial:
     @property
     def complete(self) -> bool:
         return self.offset == self.length
+
+
+class Claim:
+    """A complete upload a check is taking (``PartialUploads.claim``): ``data`` is its
+    file; it holds the upload's lock until ``discard`` or ``release``."""
+
+    def __init__(self, part: Partial, data: Path, home: Path, claimed: Path, lock: IO[bytes]):
+        self.part = part
+        self.data = data
+        self._home = home
+        self._claimed = claimed
+        self._lock: IO[bytes] | None = lock
+
+    def discard(self) -> None:
+        """The check has its bytes: remove the upload."""
+        if self._lock is None:
+            return
+        try:
+            shutil.rmtree(self._claimed, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self._home.parent.rmdir()  # the owner's folder, when it was the last one
+        finally:
+            self._lock.close()
+            self._lock = None
+
+    def release(self) -> None:
+        """The check was refused: the upload is the merchant's again, as it was."""
+        if self._lock is None:
+            return
+        try:
+            os.rename(self._claimed, self._home)
+        finally:
+            self._lock.close()
+            self._lock = None
 
 
 class PartialUploads:
@@ -215,12 +251,47 @@ class PartialUploads:
         return part
 
     def data_path(self, owner: str, upload_id: str) -> tuple[Partial, Path]:
-        """A complete upload and its data file (``Incomplete`` before its last byte);
-        the caller moves the file away and then calls ``discard``."""
+        """A complete upload and its data file (``Incomplete`` before its last byte), to
+        read; a check takes it with ``claim``."""
         part = self.get(owner, upload_id)
         if not part.complete:
             raise Incomplete(part.offset, part.length)
         return part, self._folder(owner, upload_id) / _DATA
+
+    def claim(self, owner: str, upload_id: str) -> Claim:
+        """Take a complete upload for a check, atomically: its folder is renamed out of
+        reach (a second claim, an append, a cancel now find no such upload) while its
+        lock is held, so two requests naming the same upload never both get it.
+
+        ``Claim.discard`` removes it once the check is committed; ``Claim.release``
+        gives it back, untouched, when the check is refused (the merchant need not send
+        the gigabytes again). ``Busy`` while a chunk is being written or another request
+        holds it; ``UploadMissing`` when it is gone; ``Incomplete`` before its last byte.
+        """
+        folder = self._folder(owner, upload_id)
+        try:
+            f = open(folder / _DATA, "rb")  # noqa: SIM115 (the claim closes it)
+        except OSError as e:
+            raise UploadMissing(upload_id) from e
+        try:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as e:
+                raise Busy(upload_id) from e
+            # Under the lock: an earlier claim may have taken it (and removed it) between
+            # our open and our lock; its meta.json is then gone from this path.
+            part = self.get(owner, upload_id)
+            if not part.complete:
+                raise Incomplete(part.offset, part.length)
+            claimed = folder.with_name(f"{_CLAIMED}{upload_id}")
+            try:
+                os.rename(folder, claimed)
+            except OSError as e:
+                raise UploadMissing(upload_id) from e
+        except BaseException:
+            f.close()
+            raise
+        return Claim(part, claimed / _DATA, folder, claimed, f)
 
     def discard(self, owner: str, upload_id: str) -> None:
         """Remove the upload (done, cancelled); nothing when it is gone already."""

@@ -398,6 +398,12 @@ _ERRORS = {
         "err_unavailable": "The service is unavailable for a moment. Try again in a few minutes.",
         "err_upload_conflict": "The upload got out of step with the server; it continues "
         "from what the server has.",
+        "err_upload_missing": "A video's upload is no longer on the server (it was "
+        "checked already, cancelled, or left unfinished too long). Choose the video again.",
+        "err_upload_busy": "A video is still being sent, or another submission is using it. "
+        "Wait a moment and submit again.",
+        "err_upload_duplicate": "The same video was added twice to this case. Remove the copy "
+        "and submit again.",
         "err_font_missing": "The PDF cannot be made: the service has no font with Chinese "
         "characters installed. Ask its operator to install one; the printable page works.",
         "err_bad_input": "The file is not a video this service can read. Upload the phone's "
@@ -446,6 +452,10 @@ _ERRORS = {
         "err_internal_error": "服务器内部错误，已记录。请稍后重试。",
         "err_unavailable": "服务暂时不可用，请几分钟后重试。",
         "err_upload_conflict": "上传与服务器记录的进度不一致，将从服务器已收到的位置继续。",
+        "err_upload_missing": "某个视频的上传已不在服务器上（已提交检查、已取消，或长时间未完成）。"
+        "请重新选择该视频。",
+        "err_upload_busy": "某个视频仍在上传，或正被另一次提交使用。请稍候再提交。",
+        "err_upload_duplicate": "同一个视频在此案件中添加了两次。请删除重复的一个后重新提交。",
         "err_font_missing": "无法生成 PDF：服务未安装含中文字符的字体。请联系服务管理员安装；"
         "可打印页面仍可使用。",
         "err_bad_input": "该文件不是本服务能读取的视频，请上传手机拍摄的原始视频。",
@@ -537,6 +547,10 @@ def error_text(error: Mapping[str, Any], lang: str) -> str:
         return words["share_gone"]
     if details.get("reason") == "font_missing":
         return words["err_font_missing"]
+    # A reason of its own (an upload gone, named twice, ...) has words of its own.
+    reason = details.get("reason")
+    if isinstance(reason, str) and "{" not in words.get(f"err_{reason}", "{"):
+        return words[f"err_{reason}"]
     if code == "rate_limited":
         return words["too_many_requests_help"].format(s=details.get("retry_after_s", 60))
     if code == "payload_too_large":
