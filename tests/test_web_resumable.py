@@ -445,3 +445,71 @@ def test_a_claim_is_atomic(tmp_path: Path) -> None:
         pass
     else:
         raise AssertionError("a discarded claim left its upload")
+
+
+def test_a_cancel_or_sweep_waits_for_the_writer(tmp_path: Path) -> None:
+    """discard and sweep removed an upload a PATCH was still writing (the PATCH failed
+    with a 500); now they take its lock first: a cancel meanwhile is Busy (409), the
+    sweep leaves it for its next round, and a cancel of a missing upload is a 404."""
+    import fcntl
+
+    from validator.jobs.partial import Busy, UploadMissing
+
+    now = [1000.0]
+    store = PartialUploads(tmp_path, expiry_s=60, clock=lambda: now[0])
+    part = store.create("o", 10, None, max_bytes=100, max_open=2)
+    with open(tmp_path / "o" / part.id / "data", "r+b") as writing:
+        fcntl.flock(writing.fileno(), fcntl.LOCK_EX)  # a PATCH, still writing
+        try:
+            store.discard("o", part.id)
+        except Busy:
+            pass
+        else:
+            raise AssertionError("a cancel removed an upload being written")
+        now[0] += 61  # expired meanwhile (its last append was long ago)
+        assert store.sweep() == 0
+        assert (tmp_path / "o" / part.id / "meta.json").is_file()
+    assert store.sweep() == 1 and not (tmp_path / "o").exists()
+    for gone in (part.id, "never-made"):
+        try:
+            store.discard("o", gone)
+        except UploadMissing:
+            pass
+        else:
+            raise AssertionError("a missing upload was discarded")
+
+
+def test_concurrent_creations_keep_the_limit(tmp_path: Path, monkeypatch) -> None:
+    """Count, then make: two creations at once both counted one short of the limit and
+    both made theirs. The count is widened here (a slow disk) so that every creation
+    would pass it together; the lock lets exactly max_open through."""
+    import threading
+
+    from validator.jobs import partial
+    from validator.jobs.partial import TooManyOpen
+
+    listed = partial._subdirs
+
+    def slow_subdirs(folder: Path) -> list[Path]:
+        found = listed(folder)
+        time.sleep(0.05)
+        return found
+
+    monkeypatch.setattr(partial, "_subdirs", slow_subdirs)
+    store = PartialUploads(tmp_path, expiry_s=60)
+    made: list[str] = []
+    refused: list[int] = []
+
+    def one() -> None:
+        try:
+            made.append(store.create("o", 10, None, max_bytes=100, max_open=2).id)
+        except TooManyOpen:
+            refused.append(1)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 2 and len(refused) == 4
+    assert store.open_count("o") == 2

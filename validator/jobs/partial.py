@@ -34,7 +34,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -47,6 +47,7 @@ _META = "meta.json"
 _DATA = "data"
 # A claimed upload's folder, beside the others (a dot: no upload id can name it).
 _CLAIMED = ".claimed-"
+_TREE_LOCK = ".lock"  # a file: never listed as an owner's folder
 
 
 class PartialError(Exception):
@@ -123,8 +124,12 @@ class Claim:
     """A complete upload a check is taking (``PartialUploads.claim``): ``data`` is its
     file; it holds the upload's lock until ``discard`` or ``release``."""
 
-    def __init__(self, part: Partial, data: Path, home: Path, claimed: Path, lock: IO[bytes]):
+    def __init__(
+        self, part: Partial, data: Path, home: Path, claimed: Path, lock: IO[bytes],
+        tidy: Callable[[Path], None],
+    ) -> None:  # fmt: skip
         self.part = part
+        self._tidy = tidy
         self.data = data
         self._home = home
         self._claimed = claimed
@@ -136,8 +141,7 @@ class Claim:
             return
         try:
             shutil.rmtree(self._claimed, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                self._home.parent.rmdir()  # the owner's folder, when it was the last one
+            self._tidy(self._home.parent)  # the owner's folder, when it was the last one
         finally:
             self._lock.close()
             self._lock = None
@@ -179,19 +183,58 @@ class PartialUploads:
             raise UploadMissing(owner)
         self.sweep(owner)
         mine = self.root / owner
-        if len(_subdirs(mine)) >= max_open:
-            raise TooManyOpen(max_open)
-        now = self.clock()
-        part = Partial(uuid.uuid4().hex, length, 0, filename, now, now)
-        folder = mine / part.id
-        folder.mkdir(mode=0o700, parents=True)
-        # The parents too: uploads are as private as the checks' folders (storage.py).
-        for p in (self.root, mine):
-            p.chmod(0o700)
-        fd = os.open(folder / _DATA, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        write_json(folder / _META, asdict(part))
+        # Count and make under one lock: two creations at once both counted one short of
+        # the limit and both made theirs (and the owner's folder is removed under it too).
+        with self._tree_lock():
+            if len(_subdirs(mine)) >= max_open:
+                raise TooManyOpen(max_open)
+            now = self.clock()
+            part = Partial(uuid.uuid4().hex, length, 0, filename, now, now)
+            folder = mine / part.id
+            folder.mkdir(mode=0o700, parents=True)
+            # The parents too: uploads are as private as the checks' folders (storage.py).
+            for p in (self.root, mine):
+                p.chmod(0o700)
+            fd = os.open(folder / _DATA, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            write_json(folder / _META, asdict(part))
         return part
+
+    @contextlib.contextmanager
+    def _tree_lock(self) -> Iterator[None]:
+        """The uploads' folders change shape (made, owner folder removed) one at a time,
+        across the web's processes (an flock on ``<root>/.lock``, held briefly)."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.root / _TREE_LOCK, "ab") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            yield
+
+    def _tidy(self, mine: Path) -> None:
+        """Remove the owner's folder when its last upload is gone."""
+        with self._tree_lock(), contextlib.suppress(OSError):
+            mine.rmdir()
+
+    def _remove(self, folder: Path, still: Callable[[Path], bool] | None = None) -> bool:
+        """Remove one upload's folder under its lock (``LOCK_NB``), when ``still(folder)``
+        holds once the lock is taken; False when a request is writing to it (or holds it
+        for a check) or ``still`` no longer holds. A folder without data goes as it is."""
+        try:
+            f = open(folder / _DATA, "rb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:
+            if not folder.is_dir():
+                return False
+            shutil.rmtree(folder, ignore_errors=True)  # a creation that died half-way
+            return True
+        with f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            # Under the lock, the folder may have been claimed or removed meanwhile.
+            if not (folder / _DATA).exists() or (still is not None and not still(folder)):
+                return False
+            shutil.rmtree(folder, ignore_errors=True)
+        return True
 
     def get(self, owner: str, upload_id: str) -> Partial:
         """The upload's state; ``UploadMissing`` when there is none or it expired."""
@@ -291,14 +334,19 @@ class PartialUploads:
         except BaseException:
             f.close()
             raise
-        return Claim(part, claimed / _DATA, folder, claimed, f)
+        return Claim(part, claimed / _DATA, folder, claimed, f, self._tidy)
 
     def discard(self, owner: str, upload_id: str) -> None:
-        """Remove the upload (done, cancelled); nothing when it is gone already."""
+        """Remove the upload (cancelled): ``Busy`` while a chunk is being written to it
+        (the writer would fail half-way), ``UploadMissing`` when it is gone already."""
         folder = self._folder(owner, upload_id)
-        shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            folder.parent.rmdir()  # the owner's folder, when it was the last one
+        if not (folder / _DATA).exists():
+            raise UploadMissing(upload_id)
+        if not self._remove(folder):
+            if not (folder / _DATA).exists():
+                raise UploadMissing(upload_id)
+            raise Busy(upload_id)
+        self._tidy(folder.parent)
 
     def open_count(self, owner: str) -> int:
         return len(_subdirs(self.root / owner)) if _SAFE_ID.match(owner) else 0
@@ -315,17 +363,20 @@ class PartialUploads:
         removed = 0
         for mine in owners:
             for folder in _subdirs(mine):
-                try:
-                    meta = json.loads((folder / _META).read_text("utf-8"))
-                    touched = float(meta["updated_at"])
-                except (OSError, ValueError, KeyError, TypeError):
-                    touched = _mtime(folder)
-                if self.clock() - touched > self.expiry_s:
-                    shutil.rmtree(folder, ignore_errors=True)
+                # Under the upload's lock, and only when still expired then: an append
+                # that was writing has just refreshed it (it failed with a 500 before).
+                if self._expired_folder(folder) and self._remove(folder, self._expired_folder):
                     removed += 1
-            with contextlib.suppress(OSError):
-                mine.rmdir()  # empty now
+            self._tidy(mine)
         return removed
+
+    def _expired_folder(self, folder: Path) -> bool:
+        try:
+            meta = json.loads((folder / _META).read_text("utf-8"))
+            touched = float(meta["updated_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            touched = _mtime(folder)
+        return self.clock() - touched > self.expiry_s
 
 
 def _subdirs(folder: Path) -> list[Path]:

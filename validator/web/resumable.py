@@ -157,9 +157,9 @@ def append(upload_id: str) -> Response:
 def cancel(upload_id: str) -> Response:
     try:
         uploads().get(_session_id(), upload_id)
+        uploads().discard(_session_id(), upload_id)
     except partial.PartialError as e:
         raise translate_partial(e, upload_id) from e
-    uploads().discard(_session_id(), upload_id)
     return Response(status=204)
 
 
