@@ -403,7 +403,7 @@ def test_one_upload_goes_to_one_check(app: Flask, client: FlaskClient) -> None:
     csrf = token(client)
     upload_id, _url = upload(client, csrf, MP4)
     svc = app.extensions["appeal"]
-    owner = next((svc.settings.data_dir / "uploads").iterdir()).name
+    owner = next(p for p in (svc.settings.data_dir / "uploads").iterdir() if p.is_dir()).name
     held = svc.partial_uploads.claim(owner, upload_id)  # the first post, mid-way
     try:
         resp = client.post("/checks", data={"upload": upload_id},
@@ -515,3 +515,70 @@ def test_concurrent_creations_keep_the_limit(tmp_path: Path, monkeypatch) -> Non
         t.join()
     assert len(made) == 2 and len(refused) == 4
     assert store.open_count("o") == 2
+
+
+def test_the_service_bounds_every_sessions_uploads_together(tmp_path: Path, monkeypatch) -> None:
+    """The open-upload limit was per session and a new session is free: the service
+    now bounds all sessions' open uploads, the bytes they declare, and wants the free
+    disk for what they may still send (503 with words of its own, not a full disk)."""
+    from validator.jobs import partial
+
+    cfg = app_config(tmp_path / "data", UPLOAD_MAX_OPEN_TOTAL=2, UPLOAD_MAX_TOTAL_MB=3)
+    app = create_app(cfg)
+    try:
+        s0, s1, s2 = (app.test_client() for _ in range(3))
+        t0, t1, t2 = token(s0), token(s1), token(s2)
+        assert create(s0, t0, 1 << 20).status_code == 201
+        url1 = create(s1, t1, 1 << 20).headers["Location"]
+        full = create(s2, t2, 100)  # a third session, free to make, one upload
+        assert full.status_code == 503 and full.json["error"]["details"]["reason"] == "no_room"
+        assert full.json["error"]["details"]["limit"] == "open"
+        headers = {**XHR, "Upload-Length": "100", "X-CSRF-Token": t2}
+        assert "没有空间" in s2.post("/uploads?lang=zh", headers=headers).get_data(as_text=True)
+        # Declared bytes: 1 MiB of 3 once one is cancelled; 3 MiB more is over, 2 is not.
+        assert s1.delete(url1, headers={"X-CSRF-Token": t1}).status_code == 204
+        over = create(s2, t2, 3 << 20)
+        assert over.status_code == 503 and over.json["error"]["details"]["limit"] == "bytes"
+        url2 = create(s2, t2, 2 << 20).headers["Location"]
+        assert s2.delete(url2, headers={"X-CSRF-Token": t2}).status_code == 204
+        # The free disk: s0's upload may still send 1 MiB; a disk with only that (and
+        # the reserve) free has no room for 100 bytes more.
+        usage = partial.shutil.disk_usage(tmp_path)
+        free = (1 << 20) + partial.DISK_RESERVE_BYTES
+        monkeypatch.setattr(partial.shutil, "disk_usage", lambda _p: usage._replace(free=free))
+        refused = create(s2, t2, 100)
+        assert refused.status_code == 503 and refused.json["error"]["details"]["limit"] == "disk"
+        monkeypatch.undo()
+        assert create(s2, t2, 100).status_code == 201
+    finally:
+        app.extensions["appeal"].close()
+
+
+def test_only_bytes_keep_an_upload_alive(tmp_path: Path) -> None:
+    """An empty PATCH (Content-Length: 0) refreshed the upload, so it never expired and
+    its declared length stayed held; and however often bytes come, an upload older than
+    the hard maximum age is gone."""
+    from validator.jobs.partial import UploadMissing
+
+    def gone(upload_id: str) -> bool:
+        try:
+            store.get("o", upload_id)
+        except UploadMissing:
+            return True
+        return False
+
+    now = [1000.0]
+    store = PartialUploads(tmp_path, expiry_s=60, max_age_s=150, clock=lambda: now[0])
+    idle = store.create("o", 10, None, max_bytes=100, max_open=2)
+    busy = store.create("o", 100, None, max_bytes=100, max_open=2)
+    now[0] += 50
+    store.append("o", idle.id, 0, 0, io.BytesIO(b""), max_chunk=100)  # an empty PATCH
+    store.append("o", busy.id, 0, 1, io.BytesIO(b"x"), max_chunk=100)
+    now[0] += 50  # no byte for 100 s: the empty append did not count
+    assert gone(idle.id) and not gone(busy.id)
+    store.append("o", busy.id, 1, 1, io.BytesIO(b"x"), max_chunk=100)
+    now[0] += 49  # 149 s old, touched 49 s ago
+    assert not gone(busy.id)
+    now[0] += 2  # 151 s old: past the maximum age, though touched 51 s ago
+    assert gone(busy.id)
+    assert store.sweep() == 2 and not (tmp_path / "o").exists()

@@ -17,9 +17,12 @@ client resumes from there (tus does the same). Chunks stream from the request to
 the file in blocks of ``BLOCK_BYTES``; no chunk is ever held in memory.
 
 Everything is bounded: the declared length (the upload limit), each chunk's size,
-the uploads an owner (a browser session) has open at once, and their age (an upload
-untouched for ``expiry_s`` is gone; ``sweep`` removes it, called when an owner creates
-one and by the workers' hourly sweep). One append at a time per upload: a second one
+the uploads an owner (a browser session) has open at once, all owners' open uploads and
+the bytes they declare (a new session is free to make), the free disk (checked against
+what the open uploads may still send), and their age (an upload untouched for
+``expiry_s``, or older than ``max_age_s`` however touched, is gone; ``sweep`` removes
+it, called when anyone creates one and by the workers' hourly sweep). Only an append
+that writes bytes counts as a touch. One append at a time per upload: a second one
 that arrives meanwhile (a client retrying while its first request still runs) is
 refused (``Busy``) rather than interleaved.
 """
@@ -42,6 +45,10 @@ from typing import IO
 from validator.files import write_json
 
 BLOCK_BYTES = 1 << 20  # read from the request and written in 1 MiB blocks
+# Free disk an upload's creation leaves beyond what the open uploads may still send:
+# room for the database's journal and a check's pictures, so that uploads never fill
+# the disk the service needs to run (SQLite fails every write on a full disk).
+DISK_RESERVE_BYTES = 256 << 20
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _META = "meta.json"
 _DATA = "data"
@@ -82,6 +89,16 @@ class TooManyOpen(PartialError):
         self.limit = limit
 
 
+class NoRoom(PartialError):
+    """The service as a whole has no room for another upload of this length: all
+    sessions' open uploads (``what`` "open") or their declared bytes ("bytes") are at
+    their cap, or the disk has not that much free ("disk")."""
+
+    def __init__(self, what: str, message: str) -> None:
+        super().__init__(message)
+        self.what = what
+
+
 class CutShort(PartialError):
     """The chunk's body ended before its declared size (the connection dropped); what
     arrived is kept: ``offset`` is where the upload goes on."""
@@ -113,7 +130,7 @@ class Partial:
     offset: int  # bytes received and fsynced
     filename: str | None  # the client's, for display only
     created_at: float  # Unix time
-    updated_at: float  # Unix time of the last append (or the creation)
+    updated_at: float  # Unix time of the last append that wrote bytes (or the creation)
 
     @property
     def complete(self) -> bool:
@@ -161,10 +178,14 @@ class PartialUploads:
     """The uploads under ``root`` (``<DATA_DIR>/uploads``); ``clock`` gives Unix time."""
 
     def __init__(
-        self, root: str | Path, *, expiry_s: float, clock: Callable[[], float] = time.time
-    ) -> None:
+        self, root: str | Path, *, expiry_s: float, max_age_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
         self.root = Path(root)
         self.expiry_s = expiry_s
+        # However often it is touched, an upload older than this is gone: a client that
+        # sends a byte a day would otherwise hold its declared length for ever.
+        self.max_age_s = max_age_s
         self.clock = clock
 
     def _folder(self, owner: str, upload_id: str) -> Path:
@@ -174,20 +195,26 @@ class PartialUploads:
         return self.root / owner / upload_id
 
     def create(
-        self, owner: str, length: int, filename: str | None, *, max_bytes: int, max_open: int
-    ) -> Partial:
-        """A new, empty upload of ``length`` bytes for ``owner``."""
+        self, owner: str, length: int, filename: str | None, *, max_bytes: int, max_open: int,
+        max_open_total: int | None = None, max_total_bytes: int | None = None,
+    ) -> Partial:  # fmt: skip
+        """A new, empty upload of ``length`` bytes for ``owner``: at most ``max_open`` of
+        the owner's, ``max_open_total`` of everyone's, ``max_total_bytes`` declared by
+        everyone's together, and the disk must have room for what all of them still need
+        (``NoRoom``): a new session costs nothing, so the per-owner limit alone bounded
+        nothing."""
         if length > max_bytes:
             raise TooLarge(f"{length} bytes declared; at most {max_bytes}", max_bytes)
         if not _SAFE_ID.match(owner):
             raise UploadMissing(owner)
-        self.sweep(owner)
+        self.sweep()  # everyone's: expired uploads of other sessions count against the caps
         mine = self.root / owner
         # Count and make under one lock: two creations at once both counted one short of
         # the limit and both made theirs (and the owner's folder is removed under it too).
         with self._tree_lock():
             if len(_subdirs(mine)) >= max_open:
                 raise TooManyOpen(max_open)
+            self._check_room(length, max_open_total, max_total_bytes)
             now = self.clock()
             part = Partial(uuid.uuid4().hex, length, 0, filename, now, now)
             folder = mine / part.id
@@ -199,6 +226,33 @@ class PartialUploads:
             os.close(fd)
             write_json(folder / _META, asdict(part))
         return part
+
+    def _check_room(
+        self, length: int, max_open_total: int | None, max_total_bytes: int | None
+    ) -> None:
+        """``NoRoom`` unless one more upload of ``length`` bytes fits (under the tree lock)."""
+        declared = pending = count = 0
+        for mine in _subdirs(self.root):
+            for folder in _subdirs(mine):
+                count += 1
+                try:
+                    meta = json.loads((folder / _META).read_text("utf-8"))
+                    size, got = int(meta["length"]), int(meta["offset"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # half-made or half-removed: the sweep's
+                declared += size
+                pending += max(size - got, 0)
+        if max_open_total is not None and count >= max_open_total:
+            raise NoRoom("open", f"{count} uploads are open on this service; at most "
+                         f"{max_open_total}")  # fmt: skip
+        if max_total_bytes is not None and declared + length > max_total_bytes:
+            raise NoRoom("bytes", f"open uploads declare {declared} bytes; with {length} more "
+                         f"that is over {max_total_bytes}")  # fmt: skip
+        # The bytes every open upload may still send, this one's too, and a reserve.
+        free = shutil.disk_usage(self.root).free
+        if free < pending + length + DISK_RESERVE_BYTES:
+            raise NoRoom("disk", f"{free} bytes free; open uploads may still send "
+                         f"{pending + length}")  # fmt: skip
 
     @contextlib.contextmanager
     def _tree_lock(self) -> Iterator[None]:
@@ -287,8 +341,11 @@ class PartialUploads:
             finally:
                 f.flush()
                 os.fsync(f.fileno())
-                part = replace(part, offset=offset + written, updated_at=self.clock())
-                write_json(folder / _META, asdict(part))
+                # Only bytes keep an upload alive: an empty PATCH (Content-Length: 0)
+                # refreshed it, so an upload never expired and its length stayed held.
+                if written:
+                    part = replace(part, offset=offset + written, updated_at=self.clock())
+                    write_json(folder / _META, asdict(part))
         if written < size:
             raise CutShort(part.offset)
         return part
@@ -352,7 +409,13 @@ class PartialUploads:
         return len(_subdirs(self.root / owner)) if _SAFE_ID.match(owner) else 0
 
     def _expired(self, part: Partial) -> bool:
-        return self.clock() - part.updated_at > self.expiry_s
+        return self._too_old(part.created_at, part.updated_at)
+
+    def _too_old(self, created_at: float, updated_at: float) -> bool:
+        now = self.clock()
+        if self.max_age_s is not None and now - created_at > self.max_age_s:
+            return True
+        return now - updated_at > self.expiry_s
 
     def sweep(self, owner: str | None = None) -> int:
         """Remove expired uploads (``owner``'s only, or everyone's); their count.
@@ -374,9 +437,10 @@ class PartialUploads:
         try:
             meta = json.loads((folder / _META).read_text("utf-8"))
             touched = float(meta["updated_at"])
+            born = float(meta["created_at"])
         except (OSError, ValueError, KeyError, TypeError):
-            touched = _mtime(folder)
-        return self.clock() - touched > self.expiry_s
+            touched = born = _mtime(folder)
+        return self._too_old(born, touched)
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -393,6 +457,8 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def partial_uploads(data_dir: str | Path, expiry_s: float) -> PartialUploads:
+def partial_uploads(
+    data_dir: str | Path, expiry_s: float, max_age_s: float | None = None
+) -> PartialUploads:
     """The resumable uploads under DATA_DIR."""
-    return PartialUploads(Path(data_dir) / "uploads", expiry_s=expiry_s)
+    return PartialUploads(Path(data_dir) / "uploads", expiry_s=expiry_s, max_age_s=max_age_s)

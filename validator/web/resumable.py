@@ -95,9 +95,12 @@ def create() -> Response:
     if length == 0:
         raise BadRequest("Upload-Length: the file is empty (0 bytes); upload the recording")
     try:
+        cfg = current_app.extensions["appeal"].settings
         part = uploads().create(
-            _session_id(), length, _filename(), max_bytes=max_bytes, max_open=max_open
-        )
+            _session_id(), length, _filename(), max_bytes=max_bytes, max_open=max_open,
+            max_open_total=cfg.upload_max_open_total,
+            max_total_bytes=cfg.upload_max_total_mb << 20,
+        )  # fmt: skip
     except partial.PartialError as e:
         raise translate_partial(e, "") from e
     url = url_for("resumable.state", upload_id=part.id)

@@ -41,6 +41,7 @@ from validator.web.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    Unavailable,
     UnsupportedMediaType,
     UploadConflict,
 )
@@ -185,6 +186,11 @@ def translate_partial(e: PartialError, upload_id: str) -> HttpError:
         )
     if isinstance(e, partial.TooLarge):
         return PayloadTooLarge(str(e), details={"max_bytes": e.limit_bytes})
+    if isinstance(e, partial.NoRoom):
+        return Unavailable(
+            f"no room for another upload now ({e}); try again later",
+            details={"reason": "no_room", "limit": e.what, "retry_after_s": 600},
+        )
     if isinstance(e, partial.TooManyOpen):
         return RateLimited(
             f"{e.limit} uploads of this browser are open already; finish or cancel one",
