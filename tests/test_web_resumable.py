@@ -582,3 +582,47 @@ def test_only_bytes_keep_an_upload_alive(tmp_path: Path) -> None:
     now[0] += 2  # 151 s old: past the maximum age, though touched 51 s ago
     assert gone(busy.id)
     assert store.sweep() == 2 and not (tmp_path / "o").exists()
+
+
+def test_reloads_mid_upload_do_not_lock_the_merchant_out(tmp_path: Path) -> None:
+    """Each reload mid-upload leaves an upload behind; at the session's limit a new one
+    took a 429 ("too many attempts ... 60 seconds") for the whole day the old ones took
+    to expire. Now the session's upload idle longest makes way; only uploads that are
+    all receiving bytes refuse a new one, in words of their own."""
+    import fcntl
+
+    cfg = app_config(tmp_path / "data", UPLOAD_MAX_OPEN=2)
+    app = create_app(cfg)
+    svc = app.extensions["appeal"]
+    try:
+        client = app.test_client()
+        csrf = token(client)
+        old_url = create(client, csrf, len(MP4)).headers["Location"]
+        assert patch(client, csrf, old_url, 0, MP4[:100]).status_code == 204
+        later = time.time() + 120
+        svc.partial_uploads.clock = lambda: later  # two minutes on: the page was reloaded
+        new_url = create(client, csrf, len(MP4)).headers["Location"]
+        assert patch(client, csrf, new_url, 0, MP4[:100]).status_code == 204
+        third = create(client, csrf, len(MP4))  # reloaded again: the oldest makes way
+        assert third.status_code == 201, third.get_data(as_text=True)
+        assert client.head(old_url).status_code == 404
+        assert offset_of(client, new_url) == 100  # the one receiving bytes is kept
+        # Both open ones busy (a chunk being written to each): a fourth is refused.
+        svc.partial_uploads.clock = lambda: later + 120
+        root = svc.settings.data_dir / "uploads"
+        held = [open(p, "rb") for p in root.rglob("data")]  # noqa: SIM115
+        try:
+            for f in held:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            refused = client.post("/uploads?lang=zh", headers={
+                **XHR, "Upload-Length": "100", "X-CSRF-Token": csrf})  # fmt: skip
+            assert refused.status_code == 429
+            assert refused.json["error"]["details"]["reason"] == "too_many_uploads"
+            text = refused.get_data(as_text=True)
+            assert "同时上传的视频过多" in text and "60 秒" not in text
+        finally:
+            for f in held:
+                f.close()
+        assert len(list(root.rglob("data"))) == 2
+    finally:
+        svc.close()

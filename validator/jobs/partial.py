@@ -49,6 +49,11 @@ BLOCK_BYTES = 1 << 20  # read from the request and written in 1 MiB blocks
 # room for the database's journal and a check's pictures, so that uploads never fill
 # the disk the service needs to run (SQLite fails every write on a full disk).
 DISK_RESERVE_BYTES = 256 << 20
+# An upload no byte has reached for this long, and with no chunk being written, is one
+# a new upload of its owner may replace at the owner's limit (a reloaded page's). The
+# page's 8 MiB chunk holds the upload's lock however slow the uplink; between chunks
+# its next one follows within a second or two.
+IDLE_S = 30.0
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _META = "meta.json"
 _DATA = "data"
@@ -82,7 +87,7 @@ class TooLarge(PartialError):
 
 
 class TooManyOpen(PartialError):
-    """The owner has ``limit`` uploads open already."""
+    """The owner has ``limit`` uploads open already, each receiving bytes lately."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"{limit} uploads are open already")
@@ -212,7 +217,7 @@ class PartialUploads:
         # Count and make under one lock: two creations at once both counted one short of
         # the limit and both made theirs (and the owner's folder is removed under it too).
         with self._tree_lock():
-            if len(_subdirs(mine)) >= max_open:
+            if len(_subdirs(mine)) >= max_open and not self._evict_idle(mine):
                 raise TooManyOpen(max_open)
             self._check_room(length, max_open_total, max_total_bytes)
             now = self.clock()
@@ -253,6 +258,28 @@ class PartialUploads:
         if free < pending + length + DISK_RESERVE_BYTES:
             raise NoRoom("disk", f"{free} bytes free; open uploads may still send "
                          f"{pending + length}")  # fmt: skip
+
+    def _evict_idle(self, mine: Path) -> bool:
+        """At the owner's limit, remove its upload that went longest without a byte, if
+        none has come for ``IDLE_S`` and no chunk is being written to it: a page
+        reloaded mid-upload leaves its upload behind, and eight reloads locked the
+        merchant out for the day (``expiry_s``). True when one was removed."""
+        now = self.clock()
+
+        def touched(folder: Path) -> float:
+            try:
+                return float(json.loads((folder / _META).read_text("utf-8"))["updated_at"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return _mtime(folder)
+
+        def idle(folder: Path) -> bool:
+            return now - touched(folder) >= IDLE_S
+
+        mine_open = [f for f in _subdirs(mine) if not f.name.startswith(_CLAIMED)]
+        for folder in sorted(mine_open, key=touched):
+            if idle(folder) and self._remove(folder, idle):
+                return True
+        return False
 
     @contextlib.contextmanager
     def _tree_lock(self) -> Iterator[None]:

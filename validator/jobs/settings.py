@@ -107,7 +107,8 @@ class Settings:
         metadata={
             "parse": _positive(int),
             "help": "Resumable uploads one browser session may have open (not yet turned "
-            "into a check) at once; one more gets 429.",
+            "into a check) at once; at the limit its upload idle longest makes way for a "
+            "new one, and when all are receiving bytes one more gets 429.",
         },
     )
     upload_max_open_total: int = field(

@@ -404,6 +404,8 @@ _ERRORS = {
         "Wait a moment and submit again.",
         "err_upload_duplicate": "The same video was added twice to this case. Remove the copy "
         "and submit again.",
+        "err_too_many_uploads": "Too many videos are uploading from this browser at once. "
+        "Wait for one to finish or remove one, then add this video again.",
         "err_no_room": "The service has no room for another video right now. Try again "
         "later; keep the phone's original file until the check is done.",
         "err_font_missing": "The PDF cannot be made: the service has no font with Chinese "
@@ -458,6 +460,8 @@ _ERRORS = {
         "请重新选择该视频。",
         "err_upload_busy": "某个视频仍在上传，或正被另一次提交使用。请稍候再提交。",
         "err_upload_duplicate": "同一个视频在此案件中添加了两次。请删除重复的一个后重新提交。",
+        "err_too_many_uploads": "此浏览器同时上传的视频过多。请等待其中一个上传完成或删除一个，"
+        "然后再添加此视频。",
         "err_no_room": "服务暂时没有空间接收更多视频，请稍后重试；"
         "检查完成前请保留手机中的原始文件。",
         "err_font_missing": "无法生成 PDF：服务未安装含中文字符的字体。请联系服务管理员安装；"

@@ -193,8 +193,8 @@ def translate_partial(e: PartialError, upload_id: str) -> HttpError:
         )
     if isinstance(e, partial.TooManyOpen):
         return RateLimited(
-            f"{e.limit} uploads of this browser are open already; finish or cancel one",
-            details={"max_open": e.limit, "retry_after_s": 60},
+            f"{e.limit} uploads of this browser are receiving bytes; finish or cancel one",
+            details={"max_open": e.limit, "retry_after_s": 60, "reason": "too_many_uploads"},
         )
     return NotFound(
         f"no upload {upload_id!r} (finished, cancelled, or expired untouched); "
