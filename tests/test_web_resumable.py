@@ -626,3 +626,33 @@ def test_reloads_mid_upload_do_not_lock_the_merchant_out(tmp_path: Path) -> None
         assert len(list(root.rglob("data"))) == 2
     finally:
         svc.close()
+
+
+def test_a_chunk_too_large_is_not_called_a_video_too_large(tmp_path: Path) -> None:
+    """A chunk over the chunk limit read "the video is larger than this service accepts
+    (16 MB)" (the merchant's 2 GB video was fine), and one past the declared length
+    read the generic error: each has its reason and words now."""
+    cfg = app_config(tmp_path / "data", UPLOAD_CHUNK_MB=1)
+    app = create_app(cfg)
+    try:
+        client = app.test_client()
+        csrf = token(client)
+        url = create(client, csrf, 3 << 20).headers["Location"]
+        for lang, words in (("en", "A piece of the upload"), ("zh", "上传的一段数据")):
+            big = patch(client, csrf, f"{url}?lang={lang}", 0, b"\0" * ((1 << 20) + 1))
+            assert big.status_code == 413
+            assert big.json["error"]["details"]["reason"] == "chunk_too_large"
+            assert words in big.json["error"]["localized"]
+            assert "MB" not in big.json["error"]["localized"]
+        small = create(client, csrf, 100).headers["Location"]
+        for lang, words in (("en", "more bytes than the size"), ("zh", "超过了该视频声明的大小")):
+            past = patch(client, csrf, f"{small}?lang={lang}", 0, b"\0" * 101)
+            assert past.status_code == 413
+            assert past.json["error"]["details"]["reason"] == "past_length"
+            assert words in past.json["error"]["localized"]
+        assert offset_of(client, url) == 0 and offset_of(client, small) == 0
+        # The declared length over the video limit keeps the video's words.
+        over = create(client, csrf, (4096 << 20) + 1)
+        assert "4096 MB" in over.json["error"]["localized"]
+    finally:
+        app.extensions["appeal"].close()

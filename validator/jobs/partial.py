@@ -79,11 +79,13 @@ class OffsetMismatch(PartialError):
 
 
 class TooLarge(PartialError):
-    """A declared length over the limit, a chunk over the chunk limit or past the end."""
+    """A declared length over the limit (``what`` "video"), a chunk over the chunk limit
+    ("chunk") or past the declared length ("past_length"): three causes, three fixes."""
 
-    def __init__(self, message: str, limit_bytes: int) -> None:
+    def __init__(self, message: str, limit_bytes: int, what: str = "video") -> None:
         super().__init__(message)
         self.limit_bytes = limit_bytes
+        self.what = what
 
 
 class TooManyOpen(PartialError):
@@ -338,7 +340,7 @@ class PartialUploads:
         ``ClientDisconnected``) is kept and counted, and the error propagates.
         """
         if size > max_chunk:
-            raise TooLarge(f"a chunk of {size} bytes; at most {max_chunk}", max_chunk)
+            raise TooLarge(f"a chunk of {size} bytes; at most {max_chunk}", max_chunk, "chunk")
         folder = self._folder(owner, upload_id)
         try:
             f = open(folder / _DATA, "r+b")  # noqa: SIM115 (closed below, after the lock)
@@ -354,7 +356,9 @@ class PartialUploads:
                 raise OffsetMismatch(part.offset)
             if offset + size > part.length:
                 room = part.length - offset
-                raise TooLarge(f"{size} bytes past the declared length; {room} remain", room)
+                raise TooLarge(
+                    f"{size} bytes past the declared length; {room} remain", room, "past_length"
+                )
             f.truncate(offset)  # bytes a crash left past the offset of record
             f.seek(offset)
             written = 0

@@ -406,6 +406,10 @@ _ERRORS = {
         "and submit again.",
         "err_too_many_uploads": "Too many videos are uploading from this browser at once. "
         "Wait for one to finish or remove one, then add this video again.",
+        "err_chunk_too_large": "A piece of the upload was larger than this service accepts. "
+        "Reload the page and add the video again; the page sends pieces of the right size.",
+        "err_past_length": "The upload sent more bytes than the size it announced for the "
+        "video. Remove the video and add it again.",
         "err_no_room": "The service has no room for another video right now. Try again "
         "later; keep the phone's original file until the check is done.",
         "err_font_missing": "The PDF cannot be made: the service has no font with Chinese "
@@ -462,6 +466,9 @@ _ERRORS = {
         "err_upload_duplicate": "同一个视频在此案件中添加了两次。请删除重复的一个后重新提交。",
         "err_too_many_uploads": "此浏览器同时上传的视频过多。请等待其中一个上传完成或删除一个，"
         "然后再添加此视频。",
+        "err_chunk_too_large": "上传的一段数据超过了本服务接受的大小。请刷新页面后重新添加视频；"
+        "页面会按正确的大小分段发送。",
+        "err_past_length": "上传发送的数据超过了该视频声明的大小。请删除该视频后重新添加。",
         "err_no_room": "服务暂时没有空间接收更多视频，请稍后重试；"
         "检查完成前请保留手机中的原始文件。",
         "err_font_missing": "无法生成 PDF：服务未安装含中文字符的字体。请联系服务管理员安装；"

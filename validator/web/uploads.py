@@ -185,7 +185,10 @@ def translate_partial(e: PartialError, upload_id: str) -> HttpError:
             details={"offset": e.offset, "length": e.length, "id": upload_id},
         )
     if isinstance(e, partial.TooLarge):
-        return PayloadTooLarge(str(e), details={"max_bytes": e.limit_bytes})
+        # A chunk is not the video: "the video is larger than 16 MB" misled the merchant.
+        reason = {"chunk": "chunk_too_large", "past_length": "past_length"}.get(e.what)
+        extra = {"reason": reason} if reason else {}
+        return PayloadTooLarge(str(e), details={"max_bytes": e.limit_bytes, **extra})
     if isinstance(e, partial.NoRoom):
         return Unavailable(
             f"no room for another upload now ({e}); try again later",
