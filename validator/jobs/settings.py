@@ -294,7 +294,8 @@ class Settings:
         metadata={
             "parse": _positive(float),
             "help": "Hours a share link of a form check stays open (default a week, about "
-            "the platform's time to answer an appeal); its owner can revoke it sooner.",
+            "the platform's time to answer an appeal); its owner can revoke it sooner. The "
+            "link serves the report, pictures, JSON, PDF and the original video(s).",
         },
     )
     trusted_proxies: int = field(

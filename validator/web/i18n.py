@@ -298,8 +298,10 @@ _HISTORY = {
         "share": "Share",
         "share_title": "Share this check",
         "share_lead": "A share link opens a read-only copy of the report (verdict, pictures, "
-        "JSON) on any device, without signing in. Anyone with the link can open it until it "
-        "expires or you revoke it.",
+        "JSON, PDF) on any device, without signing in. Anyone with the link can open it until "
+        "it expires or you revoke it.",
+        "share_video_note": "The link shows the video too: the original recording of each "
+        "video of the check, with any faces and the waybill's name, phone and address in it.",
         "share_create": "Create a share link",
         "share_new": "Your new link (copy it now: it is shown only once):",
         "share_links": "Links of this check",
@@ -337,8 +339,10 @@ _HISTORY = {
         "status_failed": "失败",
         "share": "分享",
         "share_title": "分享此检查",
-        "share_lead": "分享链接可在任何设备上打开报告的只读副本（结论、截图、JSON），无需登录。"
-        "在链接过期或被您撤销之前，任何拿到链接的人都能打开。",
+        "share_lead": "分享链接可在任何设备上打开报告的只读副本（结论、截图、JSON、PDF），"
+        "无需登录。在链接过期或被您撤销之前，任何拿到链接的人都能打开。",
+        "share_video_note": "链接也会显示视频：此检查每个视频的原始录像，包括其中的人脸以及运单上的"
+        "姓名、电话和地址。",
         "share_create": "生成分享链接",
         "share_new": "新的分享链接（请立即复制：只显示这一次）：",
         "share_links": "此检查的分享链接",
