@@ -4,7 +4,7 @@ Shared by the API and the form. werkzeug's multipart parser writes each file par
 to a temporary file under ``<DATA_DIR>/tmp`` as it arrives (never the whole body
 in memory); ``Storage.put_stream`` then copies it to its final place, hashing as
 it goes. The form's script sends its videos as resumable uploads instead
-(``validator.web.resumable``), which ``Storage.put_file`` moves into place. One check
+(``validator.web.resumable``), which ``Storage.put_file`` links into place. One check
 may have several videos (the form's case of several recordings): ``video``,
 ``video-1``, ... and ``clips.json`` beside them. The client's filename is kept for
 display only.
