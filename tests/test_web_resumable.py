@@ -656,3 +656,9 @@ def test_a_chunk_too_large_is_not_called_a_video_too_large(tmp_path: Path) -> No
         assert "4096 MB" in over.json["error"]["localized"]
     finally:
         app.extensions["appeal"].close()
+
+
+def test_the_uploads_lock_file_is_private(tmp_path: Path) -> None:
+    store = PartialUploads(tmp_path / "uploads", expiry_s=60)
+    store.create("o", 10, None, max_bytes=100, max_open=2)
+    assert os.stat(tmp_path / "uploads" / ".lock").st_mode & 0o777 == 0o600

@@ -288,7 +288,9 @@ class PartialUploads:
         """The uploads' folders change shape (made, owner folder removed) one at a time,
         across the web's processes (an flock on ``<root>/.lock``, held briefly)."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(self.root / _TREE_LOCK, "ab") as f:
+        # 0600 like the uploads' own files (the folders are 0700).
+        fd = os.open(self.root / _TREE_LOCK, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             yield
 
