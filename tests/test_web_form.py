@@ -256,3 +256,15 @@ def test_every_page_word_is_in_both_languages() -> None:
         for key, text in words.items():
             fields = {f for _, f, _, _ in Formatter().parse(text) if f}
             assert fields == {f for _, f, _, _ in Formatter().parse(en[key]) if f}, key
+
+
+@pytest.mark.parametrize("asked", ["²", "9" * 5000, "+1"])
+def test_a_video_index_that_is_no_number_shows_the_first(client: FlaskClient, asked: str) -> None:
+    """``?video=`` of a Unicode digit str.isdigit() accepts and int() refuses, or of more
+    digits than int() reads, was a 500; it names no video: the first is shown."""
+    body = submit(client, headers=XHR).json
+    assert wait_done(client, body["id"])["status"] == "done"
+    page = client.get(body["url"], query_string={"video": asked})
+    assert page.status_code == 200 and 'data-testid="verdict"' in page.get_data(as_text=True)
+    with client.get(f"{body['url']}/video", query_string={"video": asked}) as resp:
+        assert resp.status_code == 200 and resp.data == MP4  # the first video, the check's

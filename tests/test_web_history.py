@@ -256,3 +256,27 @@ def test_a_link_to_a_failed_check_says_why_in_the_pages_language(app: Flask) -> 
     html = app.test_client().get(link + "?lang=zh").get_data(as_text=True)
     assert "视频无法解码" in html and "undecodable" not in html
     assert app.test_client().get(link + "/report.json").status_code == 404
+
+
+def test_the_share_page_and_the_docs_say_the_link_shows_the_video(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A share link serves the original video(s) and the PDF besides the report, its
+    pictures and JSON (the faces, the waybill's address): the merchant reads that
+    before making one, in both languages, and the docs and the setting's help say it."""
+    check_id = upload(client)
+    wait_done(client, check_id)
+    link = make_share(client, check_id)
+    colleague = app.test_client()
+    with colleague.get(link + "/video") as served:
+        assert served.status_code == 200 and served.data == MP4  # what the words must say
+    for lang, video, pdf in (("en", "shows the video too", "PDF"), ("zh", "也会显示视频", "PDF")):
+        page = client.get(f"/checks/{check_id}/share?lang={lang}").get_data(as_text=True)
+        note = re.search(r'data-testid="share-video-note">(.*?)</p>', page, re.S)
+        assert note and video in note.group(1), lang
+        assert pdf in page
+    doc = " ".join((Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text().split())
+    section = doc[doc.index("### History, share links and delete") :][:1500]
+    assert "original video(s)" in section and "PDF" in section
+    setting = next(s for s in settings_mod.SETTINGS if s.name == "SHARE_TTL_H")
+    assert "video" in setting.help and "PDF" in setting.help

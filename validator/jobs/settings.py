@@ -107,15 +107,46 @@ class Settings:
         metadata={
             "parse": _positive(int),
             "help": "Resumable uploads one browser session may have open (not yet turned "
-            "into a check) at once; one more gets 429.",
+            "into a check) at once; at the limit its upload idle longest makes way for a "
+            "new one, and when all are receiving bytes one more gets 429.",
+        },
+    )
+    upload_max_open_total: int = field(
+        # A new browser session is free to make, so the per-session limit alone bounds
+        # nothing: this and the next bound every session's open uploads together.
+        default=200,
+        metadata={
+            "parse": _positive(int),
+            "help": "Resumable uploads open at once on the whole service (every session "
+            "together); one more gets 503 until some finish or expire.",
+        },
+    )
+    upload_max_total_mb: int = field(
+        # 200 phone originals of about 500 MB (issue 12's 4 minutes of 1080p).
+        default=100_000,
+        metadata={
+            "parse": _positive(int),
+            "help": "MiB the open resumable uploads may declare together (their "
+            "Upload-Length); one that would pass it gets 503. Creation also needs that "
+            "much free disk for what every open upload may still send.",
+        },
+    )
+    upload_max_age_s: float = field(
+        # Twice the untouched expiry: a merchant on a bad network finishes within a day.
+        default=172800.0,
+        metadata={
+            "parse": _positive(float),
+            "help": "A resumable upload older than this is gone however often it is "
+            "touched (a byte a day would otherwise hold its length for ever).",
         },
     )
     upload_expiry_s: float = field(
         default=86400.0,
         metadata={
             "parse": _positive(float),
-            "help": "A resumable upload untouched this long is gone (its part removed by the "
-            "next request that creates one and by the workers' hourly sweep).",
+            "help": "A resumable upload no chunk has added a byte to for this long is gone "
+            "(its part removed by the next request that creates one and by the workers' "
+            "hourly sweep).",
         },
     )
     workers: int = field(
@@ -263,7 +294,8 @@ class Settings:
         metadata={
             "parse": _positive(float),
             "help": "Hours a share link of a form check stays open (default a week, about "
-            "the platform's time to answer an appeal); its owner can revoke it sooner.",
+            "the platform's time to answer an appeal); its owner can revoke it sooner. The "
+            "link serves the report, pictures, JSON, PDF and the original video(s).",
         },
     )
     trusted_proxies: int = field(

@@ -3,7 +3,7 @@
 A small interface so that the next step (shared storage for several hosts) only
 adds an implementation. A check's videos are ``video`` and, for a case of several,
 ``video-1``, ``video-2``, ... (``video_paths`` lists them in order); a finished resumable
-upload is moved into place (``put_file``), a request's file part copied
+upload is hard-linked into place (``put_file``), a request's file part copied
 (``put_stream``). Paths are built from server-made ids (tenant id, check
 uuid), never from a client's filename. Writes are atomic: a temporary file in the
 same folder, fsync, ``os.replace``, fsync of the folder; a reader sees the whole
@@ -58,8 +58,9 @@ class Storage(Protocol):
         ...
 
     def put_file(self, tenant: str, check_id: str, source: Path, name: str = "video") -> StoredFile:
-        """Move ``source`` (a finished resumable upload, on the same disk) to the check's
-        video file ``name``, atomically; its path, sha256, size."""
+        """Link ``source`` (a finished resumable upload, on the same disk) as the check's
+        video file ``name``, atomically; its path, sha256, size. ``source`` stays: the
+        caller removes it once the check is committed."""
         ...
 
     def video_paths(self, tenant: str, check_id: str) -> list[Path]:
@@ -155,15 +156,26 @@ class LocalStorage:
         folder.parent.mkdir(mode=0o700, exist_ok=True)
         folder.mkdir(mode=0o700, exist_ok=True)
         target = folder / self._video_name(name)
-        # Hashed where it lies (the upload fsynced every chunk), then renamed: a 4 GB
-        # original is read once more, never copied.
+        # Hashed where it lies (the upload fsynced every chunk), then hard-linked: a 4 GB
+        # original is read once more, never copied, and the upload keeps its bytes until
+        # the check is committed (a refused case leaves the merchant's uploads whole).
         h = hashlib.sha256()
         size = 0
         with open(source, "rb") as f:
             while block := f.read(CHUNK):
                 h.update(block)
                 size += len(block)
-        os.replace(source, target)
+        tmp = folder / f".video.{secrets.token_hex(8)}.part"
+        try:
+            os.link(source, tmp)
+        except OSError:  # a file system without hard links: copy it (once)
+            with open(source, "rb") as f:
+                return self.put_stream(tenant, check_id, f, name)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         _fsync_dir(folder)
         return StoredFile(target, h.hexdigest(), size)
 

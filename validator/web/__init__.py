@@ -181,7 +181,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         web_tenant_id=web_tenant.id,
         failed_keys=SlidingWindow(cfg.failed_keys_per_min),
         form_posts=SlidingWindow(cfg.form_posts_per_min),
-        partial_uploads=partial_uploads(data_dir, cfg.upload_expiry_s),
+        partial_uploads=partial_uploads(data_dir, cfg.upload_expiry_s, cfg.upload_max_age_s),
     )
     # The web process only enqueues; workers run the jobs (serve starts one beside it).
     from validator.jobs.tasks import celery_init_app

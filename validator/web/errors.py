@@ -29,7 +29,8 @@ Tracebacks never reach a client: unexpected exceptions are logged and answered
     rate_limited            429     too many failed keys or form posts from one address
                                     (with Retry-After), or too many open resumable uploads
     internal_error          500     a bug; logged with its traceback
-    unavailable             503     the database cannot be reached
+    unavailable             503     the database cannot be reached, or no room for another
+                                    resumable upload (the service's caps, the free disk)
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ from validator.report.preview import needs_preview
 from validator.web.errors import CsrfFailed, NotFound, Unavailable
 from validator.web.i18n import CLAIMS, current_lang, error_text, labels
 from validator.web.limits import refuse_if_over
+from validator.web.params import whole_number
 from validator.web.uploads import Clip, case_videos, create_check, parse_case
 
 bp = Blueprint("form", __name__)
@@ -326,8 +327,8 @@ def report_context(
     # A case of several videos: the page shows one (?video=i) and lists them all.
     case = case_videos(svc.storage, row)
     videos = case["videos"] if case else []
-    chosen = request.args.get("video", "0")
-    shown = int(chosen) if chosen.isdigit() and int(chosen) < len(videos) else 0
+    chosen = whole_number(request.args.get("video"))
+    shown = chosen if chosen is not None and chosen < len(videos) else 0
     lang = current_lang()
     if case:
         if shown and videos[shown]["report"]:
@@ -365,8 +366,8 @@ def _video_file(row: Check, index: int = 0) -> Path:
 
 def _video_index() -> int:
     """Which of a case's videos a player request names (``?video=i``, default the first)."""
-    chosen = request.args.get("video", "0")
-    return int(chosen) if chosen.isdigit() and len(chosen) < 4 else 0
+    chosen = whole_number(request.args.get("video"))
+    return chosen if chosen is not None and chosen < 1000 else 0
 
 
 def _player(

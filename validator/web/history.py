@@ -4,7 +4,9 @@ read-only links to one check for a colleague on another device.
 The merchant is the browser session that uploaded the checks (``form``: the form has
 no accounts). A share link is ``/s/<token>``: 256 random bits
 (``secrets.token_urlsafe``) of which the store keeps only the sha256; it opens the
-report, its pictures and its JSON, read-only, until it expires (the setting
+report, its pictures, its JSON and PDF, and the original video(s) with their previews
+(faces, the waybill's name and address: the share page says so), read-only, until it
+expires (the setting
 ``SHARE_TTL_H``) or its owner revokes it. An unknown, revoked or expired token is the
 same 404, so a visitor learns nothing from the difference. Posts here pass the form's
 rate limit and CSRF check (``form.guard_posts``) before their body is read.

@@ -308,8 +308,10 @@ _HISTORY = {
         "share": "Share",
         "share_title": "Share this check",
         "share_lead": "A share link opens a read-only copy of the report (verdict, pictures, "
-        "JSON) on any device, without signing in. Anyone with the link can open it until it "
-        "expires or you revoke it.",
+        "JSON, PDF) on any device, without signing in. Anyone with the link can open it until "
+        "it expires or you revoke it.",
+        "share_video_note": "The link shows the video too: the original recording of each "
+        "video of the check, with any faces and the waybill's name, phone and address in it.",
         "share_create": "Create a share link",
         "share_new": "Your new link (copy it now: it is shown only once):",
         "share_links": "Links of this check",
@@ -347,8 +349,10 @@ _HISTORY = {
         "status_failed": "失败",
         "share": "分享",
         "share_title": "分享此检查",
-        "share_lead": "分享链接可在任何设备上打开报告的只读副本（结论、截图、JSON），无需登录。"
-        "在链接过期或被您撤销之前，任何拿到链接的人都能打开。",
+        "share_lead": "分享链接可在任何设备上打开报告的只读副本（结论、截图、JSON、PDF），"
+        "无需登录。在链接过期或被您撤销之前，任何拿到链接的人都能打开。",
+        "share_video_note": "链接也会显示视频：此检查每个视频的原始录像，包括其中的人脸以及运单上的"
+        "姓名、电话和地址。",
         "share_create": "生成分享链接",
         "share_new": "新的分享链接（请立即复制：只显示这一次）：",
         "share_links": "此检查的分享链接",
@@ -408,6 +412,20 @@ _ERRORS = {
         "err_unavailable": "The service is unavailable for a moment. Try again in a few minutes.",
         "err_upload_conflict": "The upload got out of step with the server; it continues "
         "from what the server has.",
+        "err_upload_missing": "A video's upload is no longer on the server (it was "
+        "checked already, cancelled, or left unfinished too long). Choose the video again.",
+        "err_upload_busy": "A video is still being sent, or another submission is using it. "
+        "Wait a moment and submit again.",
+        "err_upload_duplicate": "The same video was added twice to this case. Remove the copy "
+        "and submit again.",
+        "err_too_many_uploads": "Too many videos are uploading from this browser at once. "
+        "Wait for one to finish or remove one, then add this video again.",
+        "err_chunk_too_large": "A piece of the upload was larger than this service accepts. "
+        "Reload the page and add the video again; the page sends pieces of the right size.",
+        "err_past_length": "The upload sent more bytes than the size it announced for the "
+        "video. Remove the video and add it again.",
+        "err_no_room": "The service has no room for another video right now. Try again "
+        "later; keep the phone's original file until the check is done.",
         "err_font_missing": "The PDF cannot be made: the service has no font with Chinese "
         "characters installed. Ask its operator to install one; the printable page works.",
         "err_bad_input": "The file is not a video this service can read. Upload the phone's "
@@ -456,6 +474,17 @@ _ERRORS = {
         "err_internal_error": "服务器内部错误，已记录。请稍后重试。",
         "err_unavailable": "服务暂时不可用，请几分钟后重试。",
         "err_upload_conflict": "上传与服务器记录的进度不一致，将从服务器已收到的位置继续。",
+        "err_upload_missing": "某个视频的上传已不在服务器上（已提交检查、已取消，或长时间未完成）。"
+        "请重新选择该视频。",
+        "err_upload_busy": "某个视频仍在上传，或正被另一次提交使用。请稍候再提交。",
+        "err_upload_duplicate": "同一个视频在此案件中添加了两次。请删除重复的一个后重新提交。",
+        "err_too_many_uploads": "此浏览器同时上传的视频过多。请等待其中一个上传完成或删除一个，"
+        "然后再添加此视频。",
+        "err_chunk_too_large": "上传的一段数据超过了本服务接受的大小。请刷新页面后重新添加视频；"
+        "页面会按正确的大小分段发送。",
+        "err_past_length": "上传发送的数据超过了该视频声明的大小。请删除该视频后重新添加。",
+        "err_no_room": "服务暂时没有空间接收更多视频，请稍后重试；"
+        "检查完成前请保留手机中的原始文件。",
         "err_font_missing": "无法生成 PDF：服务未安装含中文字符的字体。请联系服务管理员安装；"
         "可打印页面仍可使用。",
         "err_bad_input": "该文件不是本服务能读取的视频，请上传手机拍摄的原始视频。",
@@ -545,10 +574,12 @@ def error_text(error: Mapping[str, Any], lang: str) -> str:
         details = {}
     if details.get("reason") == "share_invalid":
         return words["share_gone"]
-    if details.get("reason") == "font_missing":
-        return words["err_font_missing"]
     if details.get("reason") == "preview_failed":
         return words["preview_failed"]
+    # A reason of its own (an upload gone, named twice, ...) has words of its own.
+    reason = details.get("reason")
+    if isinstance(reason, str) and "{" not in words.get(f"err_{reason}", "{"):
+        return words[f"err_{reason}"]
     if code == "rate_limited":
         return words["too_many_requests_help"].format(s=details.get("retry_after_s", 60))
     if code == "payload_too_large":

@@ -29,6 +29,7 @@ from validator.jobs.partial import PartialUploads
 from validator.web.errors import BadRequest, UnsupportedMediaType, error_response
 from validator.web.form import _check_csrf, _session_id
 from validator.web.limits import refuse_if_over
+from validator.web.params import whole_number
 from validator.web.uploads import translate_partial
 
 bp = Blueprint("resumable", __name__)
@@ -61,10 +62,10 @@ def guard_writes() -> None:
 
 
 def _int_header(name: str) -> int:
-    text = request.headers.get(name, "")
-    if not text.isdigit() or len(text) > 19:
+    number = whole_number(request.headers.get(name))
+    if number is None:
         raise BadRequest(f"{name}: a whole number of bytes is required", details={"header": name})
-    return int(text)
+    return number
 
 
 def _filename() -> str | None:
@@ -94,9 +95,12 @@ def create() -> Response:
     if length == 0:
         raise BadRequest("Upload-Length: the file is empty (0 bytes); upload the recording")
     try:
+        cfg = current_app.extensions["appeal"].settings
         part = uploads().create(
-            _session_id(), length, _filename(), max_bytes=max_bytes, max_open=max_open
-        )
+            _session_id(), length, _filename(), max_bytes=max_bytes, max_open=max_open,
+            max_open_total=cfg.upload_max_open_total,
+            max_total_bytes=cfg.upload_max_total_mb << 20,
+        )  # fmt: skip
     except partial.PartialError as e:
         raise translate_partial(e, "") from e
     url = url_for("resumable.state", upload_id=part.id)
@@ -156,9 +160,9 @@ def append(upload_id: str) -> Response:
 def cancel(upload_id: str) -> Response:
     try:
         uploads().get(_session_id(), upload_id)
+        uploads().discard(_session_id(), upload_id)
     except partial.PartialError as e:
         raise translate_partial(e, upload_id) from e
-    uploads().discard(_session_id(), upload_id)
     return Response(status=204)
 
 

@@ -4,7 +4,7 @@ Shared by the API and the form. werkzeug's multipart parser writes each file par
 to a temporary file under ``<DATA_DIR>/tmp`` as it arrives (never the whole body
 in memory); ``Storage.put_stream`` then copies it to its final place, hashing as
 it goes. The form's script sends its videos as resumable uploads instead
-(``validator.web.resumable``), which ``Storage.put_file`` moves into place. One check
+(``validator.web.resumable``), which ``Storage.put_file`` links into place. One check
 may have several videos (the form's case of several recordings): ``video``,
 ``video-1``, ... and ``clips.json`` beside them. The client's filename is kept for
 display only.
@@ -41,6 +41,7 @@ from validator.web.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    Unavailable,
     UnsupportedMediaType,
     UploadConflict,
 )
@@ -174,8 +175,9 @@ def translate_partial(e: PartialError, upload_id: str) -> HttpError:
         )
     if isinstance(e, partial.Busy):
         return UploadConflict(
-            "another request is writing to this upload; ask its offset and go on from there",
-            details={"id": upload_id},
+            "another request is writing to this upload or checking it; ask its offset and "
+            "go on from there",
+            details={"id": upload_id, "reason": "upload_busy"},
         )
     if isinstance(e, partial.Incomplete):
         return UploadConflict(
@@ -183,16 +185,24 @@ def translate_partial(e: PartialError, upload_id: str) -> HttpError:
             details={"offset": e.offset, "length": e.length, "id": upload_id},
         )
     if isinstance(e, partial.TooLarge):
-        return PayloadTooLarge(str(e), details={"max_bytes": e.limit_bytes})
+        # A chunk is not the video: "the video is larger than 16 MB" misled the merchant.
+        reason = {"chunk": "chunk_too_large", "past_length": "past_length"}.get(e.what)
+        extra = {"reason": reason} if reason else {}
+        return PayloadTooLarge(str(e), details={"max_bytes": e.limit_bytes, **extra})
+    if isinstance(e, partial.NoRoom):
+        return Unavailable(
+            f"no room for another upload now ({e}); try again later",
+            details={"reason": "no_room", "limit": e.what, "retry_after_s": 600},
+        )
     if isinstance(e, partial.TooManyOpen):
         return RateLimited(
-            f"{e.limit} uploads of this browser are open already; finish or cancel one",
-            details={"max_open": e.limit, "retry_after_s": 60},
+            f"{e.limit} uploads of this browser are receiving bytes; finish or cancel one",
+            details={"max_open": e.limit, "retry_after_s": 60, "reason": "too_many_uploads"},
         )
     return NotFound(
         f"no upload {upload_id!r} (finished, cancelled, or expired untouched); "
         "start the upload again",
-        details={"id": upload_id},
+        details={"id": upload_id, "reason": "upload_missing"},
     )
 
 
@@ -283,14 +293,28 @@ def create_check(
             "Idempotency-Key: must be 1 to 255 characters",
             details={"header": "Idempotency-Key"},
         )
+    named = [c.upload_id for c in clips if c.upload_id is not None]
+    if len(set(named)) < len(named):
+        twice = next(u for u in named if named.count(u) > 1)
+        raise BadRequest(
+            f"upload: the upload {twice!r} is named twice; each video of a case once",
+            details={"field": "upload", "id": twice, "reason": "upload_duplicate"},
+        )
     policy_name, digest = policy_digest(policy)
     callback_url = callback(callback_url)
     check_id = str(uuid.uuid4())
     tenant = str(tenant_id)
     listed: list[dict[str, Any]] = []
+    # Each upload is claimed (out of reach of another request) and checked where it lies
+    # before anything is stored, and removed only once the check's row is committed: a
+    # refused case gives every upload back whole (the merchant sends no byte again).
+    claims: dict[int, partial.Claim] = {}
     try:
         for i, clip in enumerate(clips):
-            listed.append(_store_clip(clip, svc, tenant, check_id, i))
+            if clip.upload_id is not None:
+                claims[i] = _claim_clip(clip, svc, i)
+        for i, clip in enumerate(clips):
+            listed.append(_store_clip(clip, claims.get(i), svc, tenant, check_id, i))
         stored, media_type = listed[0]["stored"], listed[0]["media_type"]
         videos = [c["sha256"] for c in listed]
         facts_hash = canonical_hash(case or {})
@@ -307,7 +331,9 @@ def create_check(
             existing = svc.store.by_idempotency_key(tenant_id, idempotency_key)
             if existing is not None:
                 svc.storage.delete_check(tenant, check_id)
-                return NewCheck(_same(existing, request_hash), False)
+                replayed = _same(existing, request_hash)
+                _settle(claims, committed=True)
+                return NewCheck(replayed, False)
         row, created = svc.store.create_check(
             id=check_id,
             tenant_id=tenant_id,
@@ -327,12 +353,16 @@ def create_check(
             # above has the request's own, so a replay compares what was sent.
             callback_url=callback_url or key_callback_url,
         )
+        if not created:  # lost a race with the same Idempotency-Key
+            svc.storage.delete_check(tenant, check_id)
+            row = _same(row, request_hash)
     except BaseException:
         svc.storage.delete_check(tenant, check_id)
+        _settle(claims, committed=False)
         raise
-    if not created:  # lost a race with the same Idempotency-Key
-        svc.storage.delete_check(tenant, check_id)
-        return NewCheck(_same(row, request_hash), False)
+    _settle(claims, committed=True)
+    if not created:
+        return NewCheck(row, False)
     from validator.jobs.tasks import submit_check
 
     # A message lost here (the broker down, this process killed) is sent again by the
@@ -345,50 +375,81 @@ def create_check(
     return NewCheck(row, True)
 
 
-def _store_clip(clip: Clip, svc: Any, tenant: str, check_id: str, i: int) -> dict[str, Any]:
-    """Store video ``i`` of a check and check it is one (size, not empty, a container)."""
-    name = "video" if i == 0 else f"video-{i}"
-    field = "video" if i == 0 else f"video[{i}]"
-    if clip.upload_id is not None:
+def _settle(claims: dict[int, partial.Claim], *, committed: bool) -> None:
+    """The claimed uploads once the check is decided: removed when its row is committed
+    (the check has their bytes), given back to the merchant when it was refused."""
+    for claim in claims.values():
         try:
-            part, source = svc.partial_uploads.data_path(clip.owner or "", clip.upload_id)
-        except PartialError as e:
-            raise translate_partial(e, clip.upload_id) from e
-        stored = svc.storage.put_file(tenant, check_id, source, name)
-        # Its bytes are the check's now (or, when refused below, gone with it).
-        svc.partial_uploads.discard(clip.owner or "", clip.upload_id)
-        filename = _display_name(part.filename)
+            claim.discard() if committed else claim.release()
+        except OSError:  # never hides the request's own outcome; the sweep removes it
+            log.warning("upload %s: could not settle its claim", claim.part.id, exc_info=True)
+
+
+def _claim_clip(clip: Clip, svc: Any, i: int) -> partial.Claim:
+    """Claim the upload of video ``i`` and check, where it lies, that it is a video."""
+    assert clip.upload_id is not None
+    try:
+        claim: partial.Claim = svc.partial_uploads.claim(clip.owner or "", clip.upload_id)
+    except PartialError as e:
+        raise translate_partial(e, clip.upload_id) from e
+    try:
+        with open(claim.data, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+        _check_video(svc, claim.part.length, head, i, _display_name(claim.part.filename))
+    except BaseException:
+        claim.release()
+        raise
+    return claim
+
+
+def _store_clip(
+    clip: Clip, claim: partial.Claim | None, svc: Any, tenant: str, check_id: str, i: int
+) -> dict[str, Any]:
+    """Store video ``i`` of a check (a claimed upload is linked, a file part copied)
+    and check it is one (size, not empty, a container)."""
+    name = "video" if i == 0 else f"video-{i}"
+    if claim is not None:
+        stored = svc.storage.put_file(tenant, check_id, claim.data, name)
+        filename = _display_name(claim.part.filename)
     else:
         assert clip.part is not None
         stream: BinaryIO = clip.part.stream  # type: ignore[assignment]
         stored = svc.storage.put_stream(tenant, check_id, stream, name)
         clip.part.close()
         filename = _display_name(clip.part.filename)
+    with open(stored.path, "rb") as f:
+        media_type = _check_video(svc, stored.size, f.read(SNIFF_BYTES), i, filename)
+    return {"name": name, "filename": filename, "size_bytes": stored.size,
+            "sha256": stored.sha256, "media_type": media_type, "stored": stored}  # fmt: skip
+
+
+def _check_video(svc: Any, size: int, head: bytes, i: int, filename: str | None) -> str:
+    """Video ``i`` of ``size`` bytes starting ``head`` is one this service checks: not
+    over the upload limit, not empty, a container by its content; its media type."""
+    field = "video" if i == 0 else f"video[{i}]"
     limit = svc.settings.max_upload_mb << 20
-    if stored.size > limit:
+    if size > limit:
         raise PayloadTooLarge(
             f"the video is larger than {svc.settings.max_upload_mb} MB. "
             "Do not trim or re-encode the evidence: either breaks completeness or "
             "timeliness, and the platform judges the original file. Check it with the "
             "command line (appeal-validator check, no size limit), or ask the operator "
             "to raise APPEAL_VALIDATOR_MAX_UPLOAD_MB.",
-            details={"max_bytes": limit, "size_bytes": stored.size, "field": field},
+            details={"max_bytes": limit, "size_bytes": size, "field": field},
         )
-    if stored.size == 0:
+    if size == 0:
         raise EmptyFile(
             "video: the file is empty (0 bytes); upload the recording itself",
             details={"field": field},
         )
-    with open(stored.path, "rb") as f:
-        media_type = sniffed_type(f.read(SNIFF_BYTES))
+    media_type = sniffed_type(head)
     if media_type is None:
         raise UnsupportedMediaType(
             "video: the file is not a video container this service reads (MP4/MOV, "
             "Matroska/WebM, AVI, MPEG-TS); the content decides, not the file name.",
             details={"field": field, **({"filename": filename} if i else {})},
         )
-    return {"name": name, "filename": filename, "size_bytes": stored.size,
-            "sha256": stored.sha256, "media_type": media_type, "stored": stored}  # fmt: skip
+    return media_type
 
 
 def _same(existing: Check, request_hash: str) -> Check:
