@@ -415,7 +415,7 @@ def sweep_orphans(store: Store, cfg: Settings) -> int:
     from validator.jobs.partial import partial_uploads
 
     # Resumable uploads nobody finished (a closed tab, a phone that gave up).
-    expired = partial_uploads(cfg.data_dir, cfg.upload_expiry_s).sweep()
+    expired = partial_uploads(cfg.data_dir, cfg.upload_expiry_s, cfg.upload_max_age_s).sweep()
     if expired:
         log.info("storage: removed %d abandoned upload(s)", expired)
     return len(found) + expired
