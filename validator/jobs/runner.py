@@ -18,6 +18,7 @@ from typing import Any
 
 from validator.errors import ValidatorError
 from validator.jobs import settings as settings_mod
+from validator.jobs.recordings import WITNESS
 from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import Store
@@ -74,13 +75,17 @@ Analyze = Callable[..., dict[str, Any]]
 
 
 def analyze(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: str,
-            progress: Callable[[float, str], None]) -> dict[str, Any]:  # fmt: skip
+            progress: Callable[[float, str], None],
+            witness: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """The real analysis: ``check_case`` on the one uploaded video, into the check's
     folder (``report.json`` and the pictures the service serves by name); returns the
-    video's report with the prediction riding along, as ``check --case`` prints it."""
+    video's report with the prediction riding along, as ``check --case`` prints it.
+    ``witness``: a recording's signed witness record (``validator.witness``)."""
     from validator.cases import check_case
 
-    return check_case(case, [path], out_dir, policy=policy, progress=progress).video_report()
+    result = check_case(case, [path], out_dir, policy=policy, progress=progress,
+                        witness=witness)  # fmt: skip
+    return result.video_report()
 
 
 def _internal(e: BaseException) -> dict[str, Any]:
@@ -177,6 +182,13 @@ def _analyze(
             return status_of(db, row.id)  # deleted before it ran: nothing to do
         staging = None  # the folder is gone, the row is not: the probe says video_missing
     out_dir = staging or storage.derived_dir(tenant, row.id)
+    # A recording made through the service has its signed witness beside the video
+    # (validator.jobs.recordings); only then is it passed, so analyses that take no
+    # witness (the tests' fakes) keep working.
+    extra: dict[str, Any] = {}
+    witness_file = video.with_name(WITNESS)
+    if witness_file.is_file():
+        extra["witness"] = json.loads(witness_file.read_text("utf-8"))
     try:
         data = analysis(
             str(video),
@@ -184,6 +196,7 @@ def _analyze(
             policy=row.policy,
             out_dir=str(out_dir),
             progress=progress,
+            **extra,
         )
         if staging is not None:
             try:
