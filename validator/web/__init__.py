@@ -24,6 +24,7 @@ from typing import Any
 from flask import Flask, g
 
 from validator.jobs import settings as settings_mod
+from validator.jobs.recordings import Limits, Recordings
 from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import WEB_TENANT, Store, hash_key
@@ -46,6 +47,7 @@ class Services:
     web_tenant_id: int
     failed_keys: SlidingWindow  # unknown API keys per client address (validator.web.limits)
     form_posts: SlidingWindow  # the form's anonymous posts per client address
+    recordings: Recordings  # the recording sessions (validator.web.record)
     _closed: bool = field(default=False, repr=False)
     _auth_cache: dict[str, tuple[float, tuple[ApiKey, Tenant]]] = field(
         default_factory=dict, repr=False
@@ -174,6 +176,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         web_tenant_id=web_tenant.id,
         failed_keys=SlidingWindow(cfg.failed_keys_per_min),
         form_posts=SlidingWindow(cfg.form_posts_per_min),
+        recordings=Recordings(
+            data_dir / "recordings",
+            Limits(
+                chunk_interval_s=cfg.recording_chunk_s,
+                max_chunks=cfg.recording_max_chunks,
+                max_chunk_bytes=cfg.recording_max_chunk_mb << 20,
+                max_total_bytes=cfg.max_upload_mb << 20,
+            ),
+            clock=(test_config or {}).get("CLOCK"),
+        ),
     )
     # The web process only enqueues; workers run the jobs (serve starts one beside it).
     from validator.jobs.tasks import celery_init_app
@@ -182,12 +194,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     atexit.register(services.close)
     app.extensions["appeal"] = services
 
-    from validator.web import api, errors, form
+    from validator.web import api, errors, form, record
 
     errors.register(app)
     app.add_template_filter(localized)
     app.register_blueprint(api.bp)
     app.register_blueprint(form.bp)
+    app.register_blueprint(record.bp)
 
     app.add_template_global(csp_nonce)
 
