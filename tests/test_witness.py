@@ -269,3 +269,58 @@ def test_a_wrong_token_looks_like_no_session(store) -> None:
             recs.authorized(session.id, bad)
     with pytest.raises(RecordingNotFound):
         recs.get("../../etc")
+
+
+# -- appeal-validator verify ----------------------------------------------------------------
+
+
+def run_verify(capsys, *args: str) -> tuple[int, str]:
+    from validator.cli import main
+
+    code = main(["verify", *args])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        pytest.param("byte", "chunk(s) 1 differ", id="one-changed-byte"),
+        pytest.param("drop", "a chunk was dropped or added", id="dropped-chunk"),
+        pytest.param("field", "a field of the record was changed", id="changed-field"),
+    ],
+)
+def test_verify_names_the_tampering(tmp_path: Path, capsys, tamper: str, message: str) -> None:
+    parts = pieces()
+    video, record = recorded(tmp_path, parts)
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"verdict": "pass", "witness": record}), "utf-8")
+    code, text = run_verify(capsys, str(video), str(report))
+    assert code == 0 and text.startswith("OK:"), text
+    if tamper == "byte":
+        data = bytearray(video.read_bytes())
+        data[len(parts[0]) + 5] ^= 0x40
+        video.write_bytes(bytes(data))
+    elif tamper == "drop":
+        video.write_bytes(b"".join(parts[:1] + parts[2:]))
+    else:
+        report.write_text(json.dumps({"witness": {**record, "chunk_interval_s": 5.0}}), "utf-8")
+    code, text = run_verify(capsys, str(video), str(report))
+    assert code == 1 and "MISMATCH" in text and message in text, text
+
+
+def test_verify_exit_codes_for_usage_and_input(tmp_path: Path, capsys) -> None:
+    video, record = recorded(tmp_path, pieces())
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"videos": [{"witness": record}]}), "utf-8")  # a case report
+    assert run_verify(capsys, str(video), str(report))[0] == 0
+    assert run_verify(capsys, str(tmp_path / "gone.webm"), str(report))[0] == 4
+    code, text = run_verify(capsys, str(video), str(tmp_path / "none.json"))
+    assert code == 2 and "cannot read the report" in text
+    report.write_text(json.dumps({"verdict": "pass"}), "utf-8")
+    code, text = run_verify(capsys, str(video), str(report))
+    assert code == 2 and "no witness record" in text
+    (tmp_path / "key.txt").write_text("not a key")
+    report.write_text(json.dumps({"witness": record}), "utf-8")
+    code, text = run_verify(capsys, str(video), str(report), "--key", str(tmp_path / "key.txt"))
+    assert code == 2 and "not an Ed25519 public key" in text
