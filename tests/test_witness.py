@@ -26,6 +26,7 @@ from validator.jobs.recordings import (
     RecordingNotFound,
     Recordings,
     RecordingTooLarge,
+    TooManyRecordings,
 )
 from validator.witness import Chunk
 
@@ -269,6 +270,28 @@ def test_a_wrong_token_looks_like_no_session(store) -> None:
             recs.authorized(session.id, bad)
     with pytest.raises(RecordingNotFound):
         recs.get("../../etc")
+
+
+def test_open_sessions_are_bounded_and_abandoned_ones_removed(tmp_path: Path) -> None:
+    clock = StepClock()
+    recs = Recordings(tmp_path / "r", Limits(max_open=2, abandoned_after_s=3600), clock.clock())
+    a, _ = recs.create(tenant_id=1)
+    b, _ = recs.create(tenant_id=1)
+    recs.create(tenant_id=2)  # another tenant's count is its own
+    with pytest.raises(TooManyRecordings):
+        recs.create(tenant_id=1)
+    # The form's tenant counts per browser session.
+    recs.create(tenant_id=3, web_session="s1")
+    recs.create(tenant_id=3, web_session="s1")
+    recs.create(tenant_id=3, web_session="s2")
+    # Recording keeps a session alive; an untouched one lapses after an hour.
+    clock.at = 3000
+    recs.put_chunk(a.id, 0, b"x", sha(b"x"))
+    clock.at = 3700
+    recs.create(tenant_id=1)
+    assert recs.get(a.id).state == "recording"
+    with pytest.raises(RecordingNotFound):
+        recs.get(b.id)
 
 
 # -- appeal-validator verify ----------------------------------------------------------------

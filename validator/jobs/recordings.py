@@ -103,6 +103,13 @@ class RecordingTooLarge(RecordingError):
     http_status = 413
 
 
+class TooManyRecordings(RecordingError):
+    """A tenant (or the form's browser session) has as many open sessions as allowed."""
+
+    code = "too_many_recordings"
+    http_status = 429
+
+
 RECORDING_ERRORS: tuple[type[RecordingError], ...] = (
     RecordingNotFound,
     RecordingClosed,
@@ -112,6 +119,7 @@ RECORDING_ERRORS: tuple[type[RecordingError], ...] = (
     ChunkConflict,
     ChunksMissing,
     RecordingTooLarge,
+    TooManyRecordings,
 )
 
 
@@ -123,6 +131,11 @@ class Limits:
     max_chunks: int = 3600
     max_chunk_bytes: int = 16 << 20
     max_total_bytes: int = 500 << 20
+    max_open: int = 20  # open (recording) sessions per tenant, or per form browser session
+    # A session still open this long after its last chunk (or its creation) was left:
+    # removed, so an abandoned link holds no disk. A day: a link a ticket system sent
+    # in the morning is still good in the afternoon, and a recording lasts minutes.
+    abandoned_after_s: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -214,8 +227,47 @@ class Recordings:
 
     # -- sessions ------------------------------------------------------------------------
 
+    def _open_sessions(self) -> Iterator[tuple[Path, Session]]:
+        for folder in self.root.iterdir():
+            try:
+                d = json.loads((folder / SESSION).read_text("utf-8"))
+            except (OSError, ValueError):
+                continue  # being created or removed
+            if d.get("state") == "recording":
+                yield folder, Session.from_json(d)
+
+    def _last_activity(self, folder: Path, session: Session) -> datetime:
+        metas = sorted((folder / "chunks").glob("*.json"))
+        times = [session.created_at]
+        for meta in metas:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                times.append(parse_time(json.loads(meta.read_text("utf-8"))["received_at"]))
+        return max(times)
+
     def create(self, *, tenant_id: int, **fields: Any) -> tuple[Session, str]:
-        """A new session and its page token (shown once; only its hash is kept)."""
+        """A new session and its page token (shown once; only its hash is kept).
+
+        Open sessions are bounded per tenant (per browser session for the form's tenant,
+        whose visitors share it): ``max_open``; sessions abandoned for
+        ``abandoned_after_s`` are removed first."""
+        now = self._now()
+        mine = 0
+        for folder, old in list(self._open_sessions()):
+            idle = (now - self._last_activity(folder, old)).total_seconds()
+            if idle > self.limits.abandoned_after_s:
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            same_owner = old.tenant_id == tenant_id and (
+                fields.get("web_session") is None or old.web_session == fields.get("web_session")
+            )
+            mine += same_owner
+        if mine >= self.limits.max_open:
+            raise TooManyRecordings(
+                f"{mine} recordings are open; stop one (or let it lapse: an unused one is "
+                f"removed after {self.limits.abandoned_after_s / 3600:g} h) before opening "
+                "another",
+                details={"max_open": self.limits.max_open},
+            )
         token = secrets.token_urlsafe(24)
         rec_id = str(uuid.uuid4())
         folder = self.root / rec_id

@@ -275,6 +275,14 @@ class Settings:
             "The whole recording is bounded by MAX_UPLOAD_MB.",
         },
     )
+    recording_max_open: int = field(
+        default=20,
+        metadata={
+            "parse": _positive(int),
+            "help": "Open recording sessions per tenant (per browser session on the form); "
+            "one more gets 429 too_many_recordings. A session unused for a day is removed.",
+        },
+    )
     witness_key_file: Path | None = field(
         default=None,
         metadata={

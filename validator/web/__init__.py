@@ -183,6 +183,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                 max_chunks=cfg.recording_max_chunks,
                 max_chunk_bytes=cfg.recording_max_chunk_mb << 20,
                 max_total_bytes=cfg.max_upload_mb << 20,
+                max_open=cfg.recording_max_open,
             ),
             clock=(test_config or {}).get("CLOCK"),
         ),

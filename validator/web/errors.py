@@ -29,6 +29,7 @@ Tracebacks never reach a client: unexpected exceptions are logged and answered
     recording_closed        409     a new chunk after the stop
     chunk_too_large         413     a chunk over RECORDING_MAX_CHUNK_MB
     recording_too_large     413     the chunks together over MAX_UPLOAD_MB
+    too_many_recordings     429     open recording sessions at RECORDING_MAX_OPEN
     rate_limited            429     too many failed keys or form posts from one address
                                     (with Retry-After)
     internal_error          500     a bug; logged with its traceback
