@@ -194,6 +194,7 @@ def test_a_recording_is_witnessed_checked_delivered_and_verifiable(
         # The session shows its check; the ticket system got the webhook.
         seen = client.get(rec["links"]["self"], headers=h).json
         assert seen["state"] == "stopped" and seen["check"]["id"] == check_id
+        assert seen["chunks_received"] == len(parts) and seen["links"]["check"]
         deadline = time.monotonic() + 30
         while not receiver.calls and time.monotonic() < deadline:
             time.sleep(0.1)

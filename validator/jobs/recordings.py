@@ -155,6 +155,7 @@ class Session:
     web_session: str | None = None
     check_id: str | None = None
     stopped_at: datetime | None = None
+    chunk_count: int | None = None  # set at stop (the chunks' files are gone then)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -171,6 +172,7 @@ class Session:
             "web_session": self.web_session,
             "check_id": self.check_id,
             "stopped_at": iso(self.stopped_at),
+            "chunk_count": self.chunk_count,
         }
 
     @classmethod
@@ -404,7 +406,7 @@ class Recordings:
                 check_id = assemble(session, chunks, joined)
             session = Session.from_json(
                 {**session.to_json(), "state": "stopped", "check_id": check_id,
-                 "stopped_at": iso(stopped_at)}
+                 "stopped_at": iso(stopped_at), "chunk_count": len(chunks)}
             )  # fmt: skip
             self._save(session)
             # The chunks live on in the check's video (and the witness lists them).

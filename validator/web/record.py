@@ -25,6 +25,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from validator import witness as witness_mod
 from validator.errors import EmptyFile
+from validator.files import write_bytes
 from validator.jobs.recordings import WITNESS, ChunkTooLarge, Recordings, Session
 from validator.jobs.store import canonical_hash
 from validator.media.sniff import media_type as sniffed_type
@@ -126,13 +127,16 @@ def page_link(session_id: str, token: str) -> str:
 
 def session_resource(session: Session, *, api: bool) -> dict[str, Any]:
     """A session as the API and the page show it."""
-    chunks = recordings().chunks(session.id) if session.state == "recording" else []
+    if session.state == "recording":
+        received = len(recordings().chunks(session.id))
+    else:
+        received = session.chunk_count or 0
     out: dict[str, Any] = {
         "id": session.id,
         "state": session.state,
         "created_at": iso(session.created_at),
         "stopped_at": iso(session.stopped_at),
-        "chunks_received": len(chunks),
+        "chunks_received": received,
         "chunk_interval_s": recordings().limits.chunk_interval_s,
         "max_chunks": recordings().limits.max_chunks,
         "max_chunk_bytes": recordings().limits.max_chunk_bytes,
@@ -190,8 +194,9 @@ def assemble(session: Session, chunks: list[Chunk], joined: BinaryIO) -> str:
             file_size_bytes=stored.size,
         )
         signed = witness_mod.sign(record, signing_key())
-        side = stored.path.with_name(WITNESS)
-        side.write_text(json.dumps(signed, ensure_ascii=False), "utf-8")
+        # Beside the video, before the row exists: the job that runs the check finds it.
+        write_bytes(stored.path.with_name(WITNESS),
+                    json.dumps(signed, ensure_ascii=False).encode(), mode=0o600)  # fmt: skip
         ext = "webm" if media_type == "video/webm" else "mp4"
         row, _ = svc.store.create_check(
             id=check_id,
