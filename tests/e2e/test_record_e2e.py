@@ -180,3 +180,20 @@ def test_a_dropped_connection_loses_nothing_and_is_recorded(
             assert ok.returncode == 0, ok.stdout + ok.stderr
         finally:
             context.close()
+
+
+def test_the_record_page_passes_axe(chromium: Any, tmp_path: Path) -> None:
+    """The page before recording, at both widths and in both languages (axe-core, as
+    test_a11y_e2e.py checks the form's pages)."""
+    from test_a11y_e2e import look
+
+    axe = pytest.importorskip("axe_playwright_python", reason="axe-core is not installed")
+    script = (Path(axe.__file__).parent / "axe.min.js").read_text("utf-8")
+    problems: list[str] = []
+    with Server(tmp_path / "data") as server:
+        page = chromium.new_page()
+        try:
+            look(page, script, server.url + "/record", "record", problems)
+        finally:
+            page.close()
+    assert not problems, "\n".join(problems)
