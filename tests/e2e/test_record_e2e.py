@@ -161,7 +161,12 @@ def test_a_dropped_connection_loses_nothing_and_is_recorded(
             made = page.request.post(server.url + "/api/v1/recordings", headers=auth, data={})
             assert made.status == 201, made.text()
             rec = made.json()
+            # A link cut before its token says so instead of recording for nothing.
+            page.goto(rec["links"]["record"].split("#", 1)[0])
+            assert page.locator("#rec-error").is_visible()
+            assert page.locator("[data-testid=start]").is_disabled()
             page.goto(rec["links"]["record"])
+            page.reload()  # a new fragment alone does not reload the page
             record(page, 10, offline_at=2.0, context=context)
             video, check_id = recorded_files(server, page)
             assert queued(page) == 0

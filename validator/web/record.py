@@ -57,6 +57,8 @@ LABELS = {
         "record_done": "Checked. The ticket system has the result.",
         "record_seconds": "s recorded",
         "record_open_report": "Open the report",
+        "record_no_token": "This recording link is incomplete: open the whole link you "
+        "were sent (it ends with #token=...).",
     },
     "zh": {
         "record_title": "现在录制拆包视频",
@@ -73,6 +75,7 @@ LABELS = {
         "record_done": "检查完成，结果已发送给工单系统。",
         "record_seconds": "秒已录制",
         "record_open_report": "查看报告",
+        "record_no_token": "录制链接不完整：请打开收到的完整链接（以 #token=... 结尾）。",
     },
 }
 

@@ -113,7 +113,8 @@
     });
   }
 
-  function setBase() { root.dataset.base = "/record/" + recId; }
+  // The sessions' URLs under wherever the app is mounted (data-record-url is /record).
+  function setBase() { root.dataset.base = root.dataset.recordUrl + "/" + encodeURIComponent(recId); }
 
   function pickType() {
     var types = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm", "video/mp4"];
@@ -211,7 +212,13 @@
       }).catch(function () { setTimeout(poll, 1000); });
   }
 
-  if (recId) { setBase(); }
+  if (recId) {
+    setBase();
+    if (!token) {  // a ticket system's link without its token: it was cut when copied
+      $("start").disabled = true;
+      fail(root.dataset.msgNoToken);
+    }
+  }
   window.addEventListener("online", pump);
   $("start").addEventListener("click", start);
   $("stop").addEventListener("click", stop);
