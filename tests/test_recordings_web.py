@@ -252,3 +252,41 @@ def test_the_public_key_is_served_and_stable(service) -> None:
     assert a == b and a["algorithm"] == "Ed25519" and "BEGIN PUBLIC KEY" in a["pem"]
     data_dir = Path(app.config["DATA_DIR"])
     assert (data_dir / "witness_key.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_live_guidance_follows_the_chunks_as_they_land(webm, tmp_path: Path) -> None:
+    """The chunks' files, written one a quarter second (4x faster than a camera): the
+    decoder follows them, its state reaches the whole take's, and it keeps up: the last
+    frame is analysed well within the 2 s the page may lag the camera."""
+    import threading
+
+    from validator.live import ChunkStream, LiveAnalysis, run_live
+
+    path, truth = webm
+    folder = tmp_path / "chunks"
+    folder.mkdir()
+    done = threading.Event()
+    stop = threading.Event()
+    live = LiveAnalysis(tracking_number=truth["case"]["return"]["tracking_number"])
+    stream = ChunkStream(folder, done.is_set, poll_s=0.01)
+    worker_thread = threading.Thread(target=run_live, args=(stream, live, stop))
+    worker_thread.start()
+    parts = split(path.read_bytes(), 20)
+    lags = []
+    for seq, part in enumerate(parts):
+        (folder / f"{seq:06d}").write_bytes(part)
+        (folder / f"{seq:06d}.json").write_text("{}")
+        written = time.monotonic()
+        time.sleep(0.25)
+        lags.append((seq, written, live.state()["elapsed_s"]))
+    done.set()
+    worker_thread.join(30)
+    assert not worker_thread.is_alive()
+    end = live.state()
+    assert end["frames"] == truth["frame_count"]
+    assert end["faces_shown"] == 6 and end["label_matched"] is True and end["can_stop"]
+    # Keeping up: a quarter second after each chunk landed, the analysis had reached
+    # into it (the chunks are even slices of the file: chunk k ends near (k+1)/20 of it).
+    share = [(elapsed / truth["duration_s"]) - (seq + 1) / len(parts) for seq, _, elapsed in lags]
+    behind_s = -min(share) * truth["duration_s"]
+    assert behind_s < 2.0, behind_s

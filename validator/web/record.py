@@ -9,6 +9,7 @@ in ``X-Recording-Token`` (a custom header: no other site can make a browser send
     PUT  /record/<id>/chunks/<seq>   a chunk's bytes, X-Chunk-SHA256: its hash
     POST /record/<id>/stop           join the chunks, sign the witness, queue the check
     GET  /record/<id>/status         the session and, once stopped, its check
+    GET  /record/<id>/live           live guidance (``validator.live``) while recording
 
 The session store is ``validator.jobs.recordings``; the witness ``validator.witness``;
 this module only adapts them to HTTP. The service's public key is served at
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from typing import Any, BinaryIO
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
@@ -59,6 +62,11 @@ LABELS = {
         "record_open_report": "Open the report",
         "record_no_token": "This recording link is incomplete: open the whole link you "
         "were sent (it ends with #token=...).",
+        "record_faces": "Faces shown",
+        "record_label": "Waybill",
+        "record_label_ok": "read, matches",
+        "record_label_other": "read, another number",
+        "record_label_read": "read",
     },
     "zh": {
         "record_title": "现在录制拆包视频",
@@ -76,6 +84,11 @@ LABELS = {
         "record_seconds": "秒已录制",
         "record_open_report": "查看报告",
         "record_no_token": "录制链接不完整：请打开收到的完整链接（以 #token=... 结尾）。",
+        "record_faces": "已展示的面",
+        "record_label": "面单",
+        "record_label_ok": "已识别，与单号一致",
+        "record_label_other": "已识别，单号不一致",
+        "record_label_read": "已识别",
     },
 }
 
@@ -299,7 +312,7 @@ def _authorized(rec_id: str) -> Session:
 
 @bp.put("/record/<rec_id>/chunks/<int:seq>")
 def put_chunk(rec_id: str, seq: int) -> tuple[Response, int]:
-    _authorized(rec_id)
+    session = _authorized(rec_id)
     limit = recordings().limits.max_chunk_bytes
     length = request.content_length
     if length is not None and length > limit:
@@ -309,6 +322,7 @@ def put_chunk(rec_id: str, seq: int) -> tuple[Response, int]:
         )
     data = request.stream.read(limit + 1)  # never more than one chunk in memory
     got = recordings().put_chunk(rec_id, seq, data, request.headers.get("X-Chunk-SHA256", ""))
+    start_live(session)
     c = got.chunk
     body = {"seq": c.seq, "size_bytes": c.size_bytes, "sha256": c.sha256,
             "received_at": iso(c.received_at), "duplicate": got.duplicate}  # fmt: skip
@@ -319,6 +333,7 @@ def put_chunk(rec_id: str, seq: int) -> tuple[Response, int]:
 def stop(rec_id: str) -> tuple[Response, int]:
     _authorized(rec_id)
     session = recordings().stop(rec_id, assemble)
+    end_live(rec_id)
     return jsonify(session_resource(session, api=False)), 202
 
 
@@ -335,3 +350,61 @@ def witness_key() -> Response:
     resp.cache_control.public = True
     resp.cache_control.max_age = 3600
     return resp
+
+
+# -- live guidance ------------------------------------------------------------------------
+# One decoder thread per recording, in the web process that received its first chunk
+# (serve runs one; behind gunicorn with several processes the page's polls must reach
+# the same one: sticky sessions, or guidance is simply absent, never wrong).
+
+_LIVE: dict[str, Any] = {}
+_LIVE_LOCK = threading.Lock()
+MAX_LIVE = 8  # decoders at once per process: each takes about a fifth of a core
+
+
+class _Live:
+    def __init__(self, folder: Any, tracking_number: str | None) -> None:
+        from validator.live import ChunkStream, LiveAnalysis
+
+        self.stop = threading.Event()
+        self.analysis = LiveAnalysis(tracking_number=tracking_number)
+        self.stream = ChunkStream(folder, self.stop.is_set)
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="live-guidance")
+        self.thread.start()
+
+    def _run(self) -> None:
+        from validator.live import run_live
+
+        try:
+            run_live(self.stream, self.analysis, self.stop)
+        except Exception:  # guidance is a help: a failure ends it, the check still runs
+            log.warning("live guidance stopped on an error", exc_info=True)
+
+
+def start_live(session: Session) -> None:
+    """Start the recording's guidance once its first chunk is stored (idempotent)."""
+    with _LIVE_LOCK:
+        if session.id in _LIVE or len(_LIVE) >= MAX_LIVE:
+            return
+        tracking = ((session.case or {}).get("return") or {}).get("tracking_number")
+        folder = recordings().root / session.id / "chunks"
+        _LIVE[session.id] = _Live(folder, tracking)
+
+
+def end_live(rec_id: str) -> None:
+    with _LIVE_LOCK:
+        live = _LIVE.pop(rec_id, None)
+    if live is not None:
+        live.stop.set()
+
+
+@bp.get("/record/<rec_id>/live")
+def live_state(rec_id: str) -> Response:
+    """What the page shows while recording (polled once a second): faces shown so far,
+    the label, prompts; ``available`` false when this process runs no guidance for it."""
+    _authorized(rec_id)
+    live = _LIVE.get(rec_id)
+    if live is None:
+        return jsonify({"available": False})
+    return jsonify({"available": True, **live.analysis.state()})

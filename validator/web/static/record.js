@@ -160,6 +160,7 @@
       $("start").hidden = true;
       $("stop").hidden = false;
       root.dataset.state = "recording";
+      live();
     }).catch(function (e) {
       $("start").disabled = false;
       fail((e && e.message) || root.dataset.msgCamera);
@@ -188,6 +189,47 @@
           fail(err.message);
         });
       }).catch(function () { stopSent = false; setTimeout(maybeStop, 1000); });
+  }
+
+  // Live guidance: what the server's detectors saw so far, once a second while recording.
+  // ``lag`` (seconds the state is behind the camera) is kept for the tests and the curious.
+  function live() {
+    if (stopping) { return; }
+    var asked = Date.now();
+    fetch(root.dataset.base + "/live", { headers: { "X-Recording-Token": token } })
+      .then(function (resp) { return resp.ok ? resp.json() : null; })
+      .then(function (s) {
+        if (s && s.available) { showLive(s, (asked - started) / 1000); }
+      }).catch(function () { /* offline: the next poll tries again */ })
+      .then(function () { setTimeout(live, 1000); });
+  }
+
+  function showLive(s, cameraS) {
+    $("live").hidden = false;
+    $("live-faces").textContent = String(s.faces_shown);
+    var label = "–";
+    if (s.label_read && s.label_read.length) {
+      label = s.label_matched === true ? root.dataset.msgLabelOk
+        : s.label_matched === false ? root.dataset.msgLabelOther : root.dataset.msgLabelRead;
+    }
+    $("live-label").textContent = label;
+    var list = $("live-prompts");
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    var lang = root.dataset.lang === "zh" ? "zh" : "en";
+    (s.prompts || []).forEach(function (p) {
+      var li = document.createElement("li");
+      li.textContent = p[lang];
+      li.dataset.code = p.code;
+      list.appendChild(li);
+    });
+    root.dataset.faces = String(s.faces_shown);
+    root.dataset.labelMatched = String(s.label_matched);
+    root.dataset.canStop = String(!!s.can_stop);
+    root.dataset.lag = String(Math.max(0, cameraS - s.elapsed_s).toFixed(2));
+    var lags = (root.dataset.lags || "").split(",").filter(Boolean);
+    lags.push(root.dataset.lag);
+    root.dataset.lags = lags.join(",");
+    if (s.can_stop) { $("stop").classList.add("ready"); }
   }
 
   function poll() {
