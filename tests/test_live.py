@@ -54,3 +54,16 @@ def test_a_face_missing_is_asked_for(name: str) -> None:
     assert ("show_bottom" if shown == 5 else "show_faces") in codes
     zh = [p["zh"] for p in states[-1]["prompts"]]
     assert any("面" in text for text in zh)
+
+
+def test_the_chunk_stream_reads_in_order_and_ends_when_left(tmp_path) -> None:
+    from validator.live import ChunkStream
+
+    for seq, data in enumerate([b"abc", b"de"]):
+        (tmp_path / f"{seq:06d}").write_bytes(data)
+        (tmp_path / f"{seq:06d}.json").write_text("{}")
+    stream = ChunkStream(tmp_path, lambda: False, poll_s=0.01, idle_s=0.2)
+    assert stream.read(2) + stream.read(5) + stream.read(5) == b"abcde"
+    assert stream.read(5) == b""  # no chunk 2 within idle_s: the page is gone
+    closed = ChunkStream(tmp_path / "none", lambda: True)
+    assert closed.read() == b""  # stopped: ends at once

@@ -44,6 +44,9 @@ PROMPTS = {
 }
 DARK_SECONDS = 2.0  # the picture was too dark for this long before the prompt shows
 LABEL_AFTER_S = 5.0  # no label read after this long into the recording: prompt for it
+# No new chunk for this long: the page was closed or lost its network for good; the
+# guidance's decoder ends (a chunk that comes later is still stored and checked).
+IDLE_S = 120.0
 
 
 class LiveAnalysis:
@@ -119,10 +122,17 @@ class ChunkStream:
     """The chunks of a recording as one non-seekable file: ``read`` waits for the next
     chunk's file and returns b"" once ``closed()`` says no more will come."""
 
-    def __init__(self, folder: Path, closed: Callable[[], bool], poll_s: float = 0.05):
+    def __init__(
+        self,
+        folder: Path,
+        closed: Callable[[], bool],
+        poll_s: float = 0.05,
+        idle_s: float = IDLE_S,
+    ) -> None:
         self.folder = folder
         self.closed_fn = closed
         self.poll_s = poll_s
+        self.idle_s = idle_s
         self.seq = 0
         self.buf = b""
         self.arrived: dict[int, float] = {}  # seq -> time.monotonic() when first read
@@ -130,9 +140,10 @@ class ChunkStream:
     def _next(self) -> bytes | None:
         path = self.folder / f"{self.seq:06d}"
         meta = path.with_name(f"{self.seq:06d}.json")
+        since = time.monotonic()
         while not meta.is_file():  # the meta is written after the bytes: both are there
-            if self.closed_fn():
-                return None
+            if self.closed_fn() or time.monotonic() - since > self.idle_s:
+                return None  # stopped, or left: the guidance ends (the check does not care)
             time.sleep(self.poll_s)
         try:
             data = path.read_bytes()

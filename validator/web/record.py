@@ -363,9 +363,10 @@ MAX_LIVE = 8  # decoders at once per process: each takes about a fifth of a core
 
 
 class _Live:
-    def __init__(self, folder: Any, tracking_number: str | None) -> None:
+    def __init__(self, rec_id: str, folder: Any, tracking_number: str | None) -> None:
         from validator.live import ChunkStream, LiveAnalysis
 
+        self.rec_id = rec_id
         self.stop = threading.Event()
         self.analysis = LiveAnalysis(tracking_number=tracking_number)
         self.stream = ChunkStream(folder, self.stop.is_set)
@@ -380,6 +381,10 @@ class _Live:
             run_live(self.stream, self.analysis, self.stop)
         except Exception:  # guidance is a help: a failure ends it, the check still runs
             log.warning("live guidance stopped on an error", exc_info=True)
+        finally:
+            with _LIVE_LOCK:  # an idle or failed decoder frees its place
+                if _LIVE.get(self.rec_id) is self and not self.stop.is_set():
+                    del _LIVE[self.rec_id]
 
 
 def start_live(session: Session) -> None:
@@ -389,7 +394,7 @@ def start_live(session: Session) -> None:
             return
         tracking = ((session.case or {}).get("return") or {}).get("tracking_number")
         folder = recordings().root / session.id / "chunks"
-        _LIVE[session.id] = _Live(folder, tracking)
+        _LIVE[session.id] = _Live(session.id, folder, tracking)
 
 
 def end_live(rec_id: str) -> None:
