@@ -67,3 +67,19 @@ def test_the_chunk_stream_reads_in_order_and_ends_when_left(tmp_path) -> None:
     assert stream.read(5) == b""  # no chunk 2 within idle_s: the page is gone
     closed = ChunkStream(tmp_path / "none", lambda: True)
     assert closed.read() == b""  # stopped: ends at once
+
+
+@pytest.mark.parametrize(
+    ("name", "prompt"),
+    [
+        pytest.param("dark", "too_dark", id="dark"),
+        pytest.param("blurred", "blurred", id="blurred"),
+    ],
+)
+def test_a_poor_picture_is_prompted_for_and_a_good_one_is_not(name: str, prompt: str) -> None:
+    states, truth = per_second(name)
+    assert truth["expected"]["validity"] != "pass"
+    said = [any(p["code"] == prompt for p in s["prompts"]) for s in states]
+    assert sum(said) >= len(states) // 2, said  # most of the take, as the check finds it
+    clean, _ = per_second("clean")
+    assert not any(p["code"] == prompt for s in clean for p in s["prompts"])

@@ -1,11 +1,13 @@
 """Live guidance while a recording arrives: the check's detectors, fed as chunks come in.
 
 ``LiveAnalysis`` takes frames one by one (the same ``Frame`` objects and the same
-detectors as ``check``: faces, waybill) and says, whenever asked, what the merchant
-should know now: the faces shown so far (of six), the waybill read and whether it is
-the return's number, too dark, and the short prompts that follow (Chinese and
-English). ``LiveDecoder`` decodes a recording's chunks as they land on disk
-(``validator.jobs.recordings``): a streamed WebM needs no index, so it is decoded
+detectors as ``check``: faces, waybill, quality, cuts) and says, whenever asked, what
+the merchant should know now: the faces shown so far (of six), the waybill read and
+whether it is the return's number, too dark, out of focus, moving too fast, and the
+short prompts that follow (Chinese and English). It runs about 1.7x faster than real
+time on one core of this machine (the clean 19.3 s clip in 11.5 s). ``run_live``
+decodes a recording's chunks as they land on disk (``ChunkStream`` over
+``validator.jobs.recordings``' files): a streamed WebM needs no index, so it is decoded
 from its first chunk on, waiting for each next one.
 
 The verdicts are still the final check's: this is guidance, measured against the
@@ -24,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from validator.detectors.cuts import CutDetector
 from validator.detectors.faces import MAX_FACES, FaceDetector
+from validator.detectors.quality import QualityDetector
 from validator.detectors.waybill import WaybillDetector
 from validator.media.frame import Frame
 from validator.policy import Policy, load_policy
@@ -37,12 +41,17 @@ PROMPTS = {
     "label_closer": ("请将面单靠近镜头", "Hold the waybill label closer to the camera"),
     "label_other": ("面单号与退货单号不一致", "The waybill read is not the return's number"),
     "too_dark": ("光线太暗", "Too dark: add light"),
+    "blurred": ("画面模糊，请对焦", "Out of focus: hold steady, tap to focus"),
+    "too_fast": ("移动太快，请放慢", "Moving too fast: slow down"),
     "can_stop": (
         "六个面和面单都已拍到，可以停止",
         "All six faces and the label seen: you can stop",
     ),
 }
-DARK_SECONDS = 2.0  # the picture was too dark for this long before the prompt shows
+# A picture judged too dark, blurred or shaky (the check's per-second measures against
+# the policy's limits) for this many whole seconds in a row before the prompt shows: one
+# second is a hand passing the lens, a turn.
+BAD_SECONDS = 2
 LABEL_AFTER_S = 5.0  # no label read after this long into the recording: prompt for it
 # No new chunk for this long: the page was closed or lost its network for good; the
 # guidance's decoder ends (a chunk that comes later is still stored and checked).
@@ -58,22 +67,34 @@ class LiveAnalysis:
         # The detectors read only the policy at construction; there is no file to probe.
         self.faces = FaceDetector(None, self.policy)
         self.waybill = WaybillDetector(None, self.policy)  # type: ignore[arg-type]
+        self.quality = QualityDetector(None, self.policy)
+        self.cuts = CutDetector(None, self.policy)
         self.lock = threading.Lock()
         self.t_s = 0.0
-        self.dark_since: float | None = None
         self.frames = 0
 
     def feed(self, frame: Frame) -> None:
         with self.lock:
-            self.faces.process(frame)
-            self.waybill.process(frame)
+            for d in (self.faces, self.waybill, self.quality, self.cuts):
+                d.process(frame)
             self.t_s = frame.t_s
             self.frames += 1
-            dark = float(np.mean(frame.gray)) < self.policy.validity.dark_luma
-            if not dark:
-                self.dark_since = None
-            elif self.dark_since is None:
-                self.dark_since = frame.t_s
+
+    def _recent(self) -> tuple[bool, bool, bool]:
+        """Too dark, blurred, moving too fast: each of the last ``BAD_SECONDS`` whole
+        seconds, by the check's own per-second measures and the policy's limits."""
+        v = self.policy.validity
+        light = self.quality.profile[-BAD_SECONDS:]
+        motion = self.cuts.motion_profile[-BAD_SECONDS:]
+        full = len(light) == BAD_SECONDS
+        dark = full and all(r["luma"] < v.dark_luma for r in light)
+        blurred = full and all(
+            r["blur_pct"] is not None and r["blur_pct"] > v.max_blur_pct for r in light
+        )
+        fast = len(motion) == BAD_SECONDS and all(
+            m["motion_px"] is not None and m["motion_px"] > v.shake_px for m in motion
+        )
+        return dark, blurred, fast
 
     def state(self) -> dict[str, Any]:
         """What the page shows now: counts, the label, prompts (zh, en)."""
@@ -81,7 +102,7 @@ class LiveAnalysis:
             faces = self.faces.interim_count()
             codes = [c for c in self.waybill.tracker.codes() if not c.weak]
             t_s = self.t_s
-            dark = self.dark_since is not None and t_s - self.dark_since >= DARK_SECONDS
+            dark, blurred, fast = self._recent()
         texts = [c.text for c in codes]
         expected = self.tracking_number
         matched = None if expected is None else expected in texts
@@ -89,6 +110,10 @@ class LiveAnalysis:
         prompts: list[str] = []
         if dark:
             prompts.append("too_dark")
+        elif blurred:  # a dark picture's focus is not judged (as in the check)
+            prompts.append("blurred")
+        if fast:
+            prompts.append("too_fast")
         if faces < MAX_FACES and t_s > 0:
             prompts.append("show_bottom" if faces == MAX_FACES - 1 else "show_faces")
         if not texts and t_s >= LABEL_AFTER_S:
@@ -106,6 +131,8 @@ class LiveAnalysis:
             "label_read": texts[:3],
             "label_matched": matched,
             "too_dark": dark,
+            "blurred": blurred,
+            "too_fast": fast,
             "can_stop": can_stop,
             "prompts": [
                 {
