@@ -210,6 +210,28 @@ def finish_all(
     return {d.name: done[d.name] for d in detectors}
 
 
+def _witnessed_media(media: MediaInfo, witness: Mapping[str, Any], sha256: str) -> MediaInfo:
+    """The probe's facts with the recording time taken from the witness: the server's
+    clock at the first chunk's arrival, which no editing of the file can move (the file's
+    own tags stay in ``creation_times``)."""
+    from validator.errors import UsageError
+
+    if witness.get("file_sha256") != sha256:
+        raise UsageError(
+            "the witness record given is not this file's (its file_sha256 differs); "
+            "check the recording with its own witness, or without one",
+            details={"field": "witness"},
+        )
+    first = parse_time(str(witness["first_chunk_at"]), field="witness.first_chunk_at")
+    return replace(
+        media,
+        recorded_at=first,
+        recorded_at_source="witness",
+        recorded_at_why="the server's clock when the recording's first chunk arrived "
+        "(signed witness record)",
+    )
+
+
 def check(
     path: str | Path,
     *,
@@ -218,12 +240,16 @@ def check(
     progress: Progress | None = None,
     detectors: list[str] | None = None,
     clock: Clock | None = None,
+    witness: Mapping[str, Any] | None = None,
 ) -> Report:
     """Check one video against the four requirements.
 
     ``facts`` is a ``CheckFacts`` or a case dict (``case.json``'s shape);
     ``policy`` a ``Policy``, a shipped profile's name or a profile file;
-    ``clock`` measures the durations in ``analysis`` (``validator.clock``).
+    ``clock`` measures the durations in ``analysis`` (``validator.clock``);
+    ``witness`` is the signed witness record of a recording made through the service
+    (``validator.witness``): its first chunk's arrival on the server's clock is then
+    the recording time, and completeness says whether it was filmed live.
     Writes nothing: ``validator.check_case`` adds the evidence pictures, the
     prediction and ``report.json``.
     Raises ``InputError`` subclasses for files that are not readable videos.
@@ -270,6 +296,8 @@ def check(
         frames = source.frames_decoded
     decode_s = counter() - decode_started
     hasher.join()
+    if witness is not None:
+        media = _witnessed_media(media, witness, digest.get("sha256", ""))
 
     events: list[Event] = list(find_gaps(media.timeline, pol))
     edits = [h for h in media.provenance if h.meaning in EDIT_MEANINGS]
@@ -302,6 +330,7 @@ def check(
             decode_errors,
             faces=metrics("faces"),
             label_first_s=label_first_s(findings, f.tracking_number),
+            witness=witness,
         ),
         "validity": req.validity(
             media.width, media.height, metrics("quality"), metrics("cuts"), pol
@@ -321,6 +350,7 @@ def check(
         findings=findings,
         facts=f,
         policy=pol,
+        witness=witness,
         analysis={
             "frames": frames,
             "decode_errors": decode_errors,

@@ -106,6 +106,7 @@ def check_case(
     facts: CheckFacts | None = None,
     progress: Progress | None = None,
     clock: Clock | None = None,
+    witness: Mapping[str, Any] | None = None,
 ) -> CaseResult:
     """Check every video of a case, write their evidence pictures, predict, write.
 
@@ -115,7 +116,9 @@ def check_case(
     to write nothing. ``facts`` replace the facts the checks take from ``case``
     (the CLI's ``--tracking-number`` and friends); ``progress(fraction, stage)``
     is called as the work goes on (0 to 1 over all videos); ``clock`` gives the
-    durations in the reports and the prediction's "now" (``validator.clock``).
+    durations in the reports and the prediction's "now" (``validator.clock``);
+    ``witness`` is the signed witness record of a recording made through the service,
+    for a case of that one video (``validator.witness``).
 
     A video that is not a readable video (``InputError``) is listed in
     ``unreadable`` and the others go on; every other error propagates (a bad
@@ -140,7 +143,8 @@ def check_case(
                 progress((i + fraction) / n, stage)
 
         try:
-            report = check(path, facts=facts or case, policy=pol, progress=step, clock=clock)
+            report = check(path, facts=facts or case, policy=pol, progress=step, clock=clock,
+                           witness=witness)  # fmt: skip
         except InputError as e:
             unreadable.append(Unreadable(path.name, e))
             continue

@@ -18,7 +18,7 @@ from typing import NoReturn
 from validator import __version__
 from validator.errors import ValidatorError
 
-COMMANDS = ("check", "predict", "serve", "keys", "batch", "worker", "db")
+COMMANDS = ("check", "predict", "serve", "keys", "batch", "worker", "db", "verify")
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, not the user's fault
 

@@ -16,10 +16,10 @@ from validator.media.creation_times import source_label
 from validator.models import Event, Reason, Requirement, combine
 from validator.policy import Policy
 from validator.reasons import reason
-from validator.timeutil import SHANGHAI
+from validator.timeutil import SHANGHAI, parse_time
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from validator.detectors.cuts import CutMetrics
     from validator.detectors.faces import FaceMetrics
@@ -152,9 +152,12 @@ def completeness(
     decode_errors: int = 0,
     faces: FaceMetrics | None = None,
     label_first_s: float | None = None,
+    witness: Mapping[str, Any] | None = None,
 ) -> Requirement:
     """Continuity (cuts, gaps, freezes, black), length, and, when the faces
-    detector ran (``faces`` = its metrics), six faces shown before a seen opening."""
+    detector ran (``faces`` = its metrics), six faces shown before a seen opening;
+    with a ``witness`` record (a recording made through the service), whether the
+    file was produced live in one session (``witnessed``)."""
     # Each event kind raises the reason it declares (``EventKind.reason``), in the kinds'
     # rank; the length's reasons stand between them at ``DURATION_RANK``.
     ranked: list[tuple[int, Reason]] = []
@@ -184,7 +187,47 @@ def completeness(
         rs.append(reason("continuous_take", [], duration_s=d))
     if faces is not None:
         rs.extend(_faces(faces, label_first_s, policy))
+    if witness is not None:
+        rs.append(witnessed(witness, duration_s))
     return _verdict("completeness", rs)
+
+
+def witnessed(record: Mapping[str, Any], duration_s: float) -> Reason:
+    """What the witness record of a recording adds to completeness.
+
+    Live: a camera films one second per second, so the video cannot hold more than
+    the session's time from its first chunk to its last, plus the first chunk's
+    interval (filmed before it arrived) and one more for the encoder's buffering. Past
+    that, part of it existed before the session (``witnessed_faster_than_live``).
+    Pauses in arrival longer than twice the interval (a dropped connection: the page
+    queues and resends) are said, with the longest; the picture's own continuity is
+    judged by the detectors as for any video.
+    """
+    first = parse_time(record["first_chunk_at"])
+    last = parse_time(record["last_chunk_at"])
+    interval = float(record["chunk_interval_s"])
+    span = (last - first).total_seconds()
+    key = (record.get("signature") or {}).get("key_id", "?")
+    common = {"chunks": record["chunk_count"], "first": _clock(first), "last": _clock(last),
+              "key_id": key, "duration_s": round(duration_s, 1)}  # fmt: skip
+    if duration_s > span + 2 * interval + LIVE_SLACK_S:
+        return reason("witnessed_faster_than_live", span_s=round(span, 1), **common)
+    gaps = record.get("gaps") or []
+    if gaps:
+        longest = max(g["length_s"] for g in gaps)
+        return reason("witnessed_with_delay", gaps=len(gaps), longest_s=round(longest, 1), **common)
+    return reason("witnessed_live", interval_s=f"{interval:g}", max_gap_s=f"{2 * interval:g}",
+                  **common)  # fmt: skip
+
+
+# MediaRecorder's timestamps start at its first frame and its last chunk is flushed at
+# stop: measured on Chromium 120-131 with a fake camera, the WebM's duration exceeds
+# the first-to-last chunk span by 0.9-1.3 s at a 1 s interval.
+LIVE_SLACK_S = 1.0
+
+
+def _clock(dt: datetime) -> str:
+    return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S %z")
 
 
 def validity(

@@ -964,6 +964,25 @@ class FaceDetector(Detector):
         hold.points, hold.features = hold.points[keep], hold.features[keep]
 
     # -- results ------------------------------------------------------------------------
+    def interim_count(self) -> int:
+        """Distinct faces among the holds completed so far, for live guidance while a
+        recording arrives (``validator.live``): ``finish``'s fusion of turns and looks,
+        without what only the end knows (the opening, the cuts, the waybill's spans).
+        Changes no state; the hold in progress counts once it ends."""
+        before = self.holds[:MAX_FUSED_HOLDS]
+        if not before:
+            return 0
+        turns = []
+        for k in range(1, len(before)):
+            st = self.turns[k]
+            if not st.followed:
+                turns.append(Turn(None, SIGMA_DEG))
+                continue
+            share = st.doubtful / max(1, st.steps)
+            turns.append(Turn(st.rotation, SIGMA_DEG * (1.0 + (UNRELIABLE_SIGMA - 1.0) * share)))
+        same, different = self._appearance(before, None)
+        return min(MAX_FACES, fuse(turns, same, different).count)
+
     def finish(self, upstream: Mapping[str, Findings] | None = None) -> Findings:
         run, self.run = self.run, None
         if run is not None and run.hold is not None:

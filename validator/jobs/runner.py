@@ -18,6 +18,7 @@ from typing import Any
 
 from validator.errors import ValidatorError
 from validator.jobs import settings as settings_mod
+from validator.jobs.recordings import WITNESS
 from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import Store
@@ -75,16 +76,19 @@ Analyze = Callable[..., dict[str, Any]]
 
 def analyze(path: str, *, case: Mapping[str, Any] | None, policy: str, out_dir: str,
             progress: Callable[[float, str], None],
-            more_videos: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+            more_videos: Sequence[str] = (),
+            witness: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """The real analysis: ``check_case`` on the uploaded video (and the case's
     ``more_videos``, when the form sent several), into the check's folder
     (``report.json``, the case with every video's report, and the pictures the service
     serves by name); returns the first video's report with the case's prediction
-    riding along, as ``check --case`` prints it."""
+    riding along, as ``check --case`` prints it. ``witness``: a recording's signed
+    witness record (``validator.witness``)."""
     from validator.cases import check_case
 
     videos = [path, *more_videos]
-    result = check_case(case, videos, out_dir, policy=policy, progress=progress)
+    result = check_case(case, videos, out_dir, policy=policy, progress=progress,
+                        witness=witness)  # fmt: skip
     if more_videos and result.reports and result.unreadable:
         # The check's report is its first video's: when that one is unreadable and
         # another is not, the check fails with the first one's reason (the case's
@@ -190,6 +194,13 @@ def _analyze(
             return status_of(db, row.id)  # deleted before it ran: nothing to do
         staging = None  # the folder is gone, the row is not: the probe says video_missing
     out_dir = staging or storage.derived_dir(tenant, row.id)
+    # A recording made through the service has its signed witness beside the video
+    # (validator.jobs.recordings); only then is it passed, so analyses that take no
+    # witness (the tests' fakes) keep working.
+    extra: dict[str, Any] = {}
+    witness_file = video.with_name(WITNESS)
+    if witness_file.is_file():
+        extra["witness"] = json.loads(witness_file.read_text("utf-8"))
     try:
         data = analysis(
             str(video),
@@ -199,6 +210,7 @@ def _analyze(
             progress=progress,
             # Only for a case of several videos: the analyses of tests take one.
             **({"more_videos": [str(p) for p in more]} if more else {}),
+            **extra,
         )
         if staging is not None:
             try:

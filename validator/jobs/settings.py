@@ -316,6 +316,49 @@ class Settings:
         },
     )
 
+    recording_chunk_s: float = field(
+        default=1.0,
+        metadata={
+            "parse": _positive(float),
+            "help": "The chunk interval the record page asks MediaRecorder for; the witness "
+            "lists pauses in arrival longer than twice it.",
+        },
+    )
+    recording_max_chunks: int = field(
+        # An hour of one-second chunks: an unboxing lasts minutes (policy max 30 min).
+        default=3600,
+        metadata={
+            "parse": _positive(int),
+            "help": "Chunks one recording may have; a chunk number past it gets 400 "
+            "chunk_out_of_range.",
+        },
+    )
+    recording_max_chunk_mb: int = field(
+        # A second of 4K VP9 from a phone is 2-5 MB; a chunk is read into memory once.
+        default=16,
+        metadata={
+            "parse": _positive(int),
+            "help": "Largest chunk of a recording (MB); bigger gets 413 chunk_too_large. "
+            "The whole recording is bounded by MAX_UPLOAD_MB.",
+        },
+    )
+    recording_max_open: int = field(
+        default=20,
+        metadata={
+            "parse": _positive(int),
+            "help": "Open recording sessions per tenant (per browser session on the form); "
+            "one more gets 429 too_many_recordings. A session unused for a day is removed.",
+        },
+    )
+    witness_key_file: Path | None = field(
+        default=None,
+        metadata={
+            "parse": lambda v: Path(v) if v else None,
+            "help": "PEM file of the Ed25519 key that signs recordings' witness records. "
+            "Default: generated once, kept in <DATA_DIR>/witness_key.pem (mode 0600).",
+        },
+    )
+
     def __post_init__(self) -> None:
         for s in SETTINGS:
             raw = getattr(self, s.attr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,7 @@ def build_report(
     facts: CheckFacts,
     policy: Policy,
     analysis: dict[str, Any],
+    witness: Mapping[str, Any] | None = None,
 ) -> Report:
     md = media.to_dict()
     opening = _opening(findings)
@@ -150,4 +152,6 @@ def build_report(
         "policy": policy.to_dict(),
         "analysis": analysis,
     }
+    if witness is not None:  # only a recording made through the service has one
+        data["witness"] = dict(witness)
     return Report(validate_report(data), media)

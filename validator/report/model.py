@@ -246,6 +246,57 @@ class Thumbnails(_Model):
     files: list[str]
 
 
+class WitnessGap(_Model):
+    """A pause in the chunks' arrival longer than twice the chunk interval."""
+
+    after_seq: int = Field(ge=0, description="the chunk that arrived last before the pause")
+    from_: str = Field(alias="from", description="ISO 8601 UTC, server clock")
+    to: str = Field(description="ISO 8601 UTC, server clock")
+    length_s: float = Field(ge=0)
+
+
+class WitnessChunk(_Model):
+    seq: int = Field(ge=0)
+    size_bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    received_at: str = Field(description="ISO 8601 UTC, server clock")
+
+
+class WitnessSignature(_Model):
+    algorithm: Literal["Ed25519"]
+    public_key: str = Field(description="the raw 32-byte public key, base64")
+    key_id: str = Field(description="the first 16 hex digits of the public key's SHA-256")
+    value: str = Field(
+        description="the signature (base64) of the record's canonical JSON "
+        "without this field: keys sorted, no spaces, UTF-8"
+    )
+
+
+class Witness(_Model):
+    """The service's signed record of a recording it received chunk by chunk
+    (``validator.witness``; ``appeal-validator verify VIDEO REPORT`` checks it)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: Literal["1"]
+    recording_id: str
+    created_at: str = Field(description="the session's creation, ISO 8601 UTC, server clock")
+    first_chunk_at: str = Field(description="ISO 8601 UTC, server clock")
+    last_chunk_at: str = Field(description="ISO 8601 UTC, server clock")
+    chunk_count: int = Field(ge=1)
+    chunk_interval_s: float = Field(gt=0)
+    longest_gap_s: float | None = Field(description="the longest pause listed in gaps")
+    gaps: list[WitnessGap]
+    chunks: list[WitnessChunk] = Field(min_length=1)
+    chain_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 chain over the chunks' hashes in order, seeded by the recording id",
+    )
+    file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    file_size_bytes: int = Field(ge=0)
+    signature: WitnessSignature
+
+
 class Report(_Model):
     """One checked video: the four verdicts, the events that prove them, the facts."""
 
@@ -283,6 +334,11 @@ class Report(_Model):
         default=None,
         description="the predicted appeal outcome when a case was given (docs/predict.md); "
         "the API's report carries it",
+    )
+    witness: Witness | None = Field(
+        default=None,
+        description="present when the video was recorded through the service's record "
+        "page: the signed witness record of its chunks",
     )
 
 

@@ -27,6 +27,7 @@ from flask import Flask, g
 
 from validator.jobs import settings as settings_mod
 from validator.jobs.partial import PartialUploads, partial_uploads
+from validator.jobs.recordings import Limits, Recordings
 from validator.jobs.settings import Settings
 from validator.jobs.storage import LocalStorage, local_storage
 from validator.jobs.store import WEB_TENANT, Store, hash_key
@@ -49,6 +50,7 @@ class Services:
     web_tenant_id: int
     failed_keys: SlidingWindow  # unknown API keys per client address (validator.web.limits)
     form_posts: SlidingWindow  # the form's anonymous posts per client address
+    recordings: Recordings  # the recording sessions (validator.web.record)
     partial_uploads: PartialUploads  # the form's resumable uploads (validator.web.resumable)
     # The time share links are made, expire and are revoked at (tests move it on).
     now: Callable[[], datetime] = utcnow
@@ -182,6 +184,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         failed_keys=SlidingWindow(cfg.failed_keys_per_min),
         form_posts=SlidingWindow(cfg.form_posts_per_min),
         partial_uploads=partial_uploads(data_dir, cfg.upload_expiry_s, cfg.upload_max_age_s),
+        recordings=Recordings(
+            data_dir / "recordings",
+            Limits(
+                chunk_interval_s=cfg.recording_chunk_s,
+                max_chunks=cfg.recording_max_chunks,
+                max_chunk_bytes=cfg.recording_max_chunk_mb << 20,
+                max_total_bytes=cfg.max_upload_mb << 20,
+                max_open=cfg.recording_max_open,
+            ),
+            clock=(test_config or {}).get("CLOCK"),
+        ),
     )
     # The web process only enqueues; workers run the jobs (serve starts one beside it).
     from validator.jobs.tasks import celery_init_app
@@ -190,7 +203,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     atexit.register(services.close)
     app.extensions["appeal"] = services
 
-    from validator.web import api, errors, form, history, resumable
+    from validator.web import api, errors, form, history, record, resumable
 
     errors.register(app)
     app.add_template_filter(localized)
@@ -198,6 +211,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(form.bp)
     app.register_blueprint(history.bp)
     app.register_blueprint(resumable.bp)
+    app.register_blueprint(record.bp)
 
     app.add_template_global(csp_nonce)
     from validator.web.i18n import error_text

@@ -318,3 +318,54 @@ def prediction() -> Response:
     from validator.predict import load_case, predict
 
     return jsonify(predict(load_case(case), reports, now=when).to_dict())
+
+
+@bp.post("/recordings")
+def create_recording() -> tuple[Response, int, dict[str, str]]:
+    """Open a recording session; its ``links.record`` is the page to send to the
+    warehouse (the session's token rides in the URL fragment)."""
+    from validator.web.record import open_session, page_link, session_resource
+
+    if request.is_json:
+        from validator.predict.case import decode_json, max_case_bytes
+
+        raw = request.get_data()  # at most the case limit and one byte (limit_json_bodies)
+        if len(raw) > max_case_bytes():
+            raise RequestEntityTooLarge()
+        # The case loader's limits (depth, 64-bit numbers), as for /predictions.
+        body = decode_json(raw, "body") if raw.strip() else {}
+        if not isinstance(body, dict):
+            raise BadRequest("send a JSON object", details={"field": "body"})
+        case_value = body.get("case")
+        if case_value is not None and not isinstance(case_value, dict):
+            raise CaseError("case: expected a JSON object", details={"field": "case"})
+        case_text = json.dumps(case_value) if case_value is not None else None
+        policy, callback_url = body.get("policy"), body.get("callback_url")
+    else:
+        case_text = request.form.get("case")
+        policy, callback_url = request.form.get("policy"), request.form.get("callback_url")
+    for name, value in (("policy", policy), ("callback_url", callback_url)):
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"{name}: expected a string", details={"field": name})
+    session, token = open_session(
+        tenant_id=g.tenant.id,
+        case=parse_case(case_text),
+        policy=policy,
+        callback_url=callback_url,
+        key_callback_url=g.api_key.callback_url,
+        api_key_id=g.api_key.id,
+    )
+    out = session_resource(session, api=True)
+    out["links"]["record"] = page_link(session.id, token)
+    return jsonify(out), 201, {"Location": out["links"]["self"]}
+
+
+@bp.get("/recordings/<rec_id>")
+def get_recording(rec_id: str) -> Response:
+    from validator.jobs.recordings import RecordingNotFound
+    from validator.web.record import recordings, session_resource
+
+    session = recordings().get(rec_id)
+    if session.tenant_id != g.tenant.id:
+        raise RecordingNotFound(f"no recording {rec_id!r}", details={"id": rec_id})
+    return jsonify(session_resource(session, api=True))

@@ -26,6 +26,15 @@ Tracebacks never reach a client: unexpected exceptions are logged and answered
     unsupported_media_type  415     the upload is not a video container we know
     empty_file              422     the upload is empty (InputError family: 422)
     idempotency_conflict    422     an Idempotency-Key reused with a different body
+    recording_not_found     404     no such recording session, or a wrong page token
+    chunk_out_of_range      400     a chunk number past RECORDING_MAX_CHUNKS
+    chunk_hash_mismatch     422     a chunk's bytes do not match its X-Chunk-SHA256
+    chunk_conflict          409     a chunk number received before with other bytes
+    chunks_missing          409     a stop while chunks are still missing (resend them)
+    recording_closed        409     a new chunk after the stop
+    chunk_too_large         413     a chunk over RECORDING_MAX_CHUNK_MB
+    recording_too_large     413     the chunks together over MAX_UPLOAD_MB
+    too_many_recordings     429     open recording sessions at RECORDING_MAX_OPEN
     rate_limited            429     too many failed keys or form posts from one address
                                     (with Retry-After), or too many open resumable uploads
     internal_error          500     a bug; logged with its traceback
@@ -153,6 +162,8 @@ def http_status(err: ValidatorError) -> int:
     """The HTTP status of any error of the tree."""
     if isinstance(err, HttpError):
         return err.status
+    if isinstance(getattr(err, "http_status", None), int):  # the recordings' errors
+        return int(err.http_status)  # type: ignore[attr-defined]
     if isinstance(err, UsageError):
         return 400
     if isinstance(err, InputError):
@@ -220,6 +231,8 @@ def wants_json() -> bool:
     """JSON for the API and for the form's scripts; HTML for people at the form."""
     if request.path.startswith("/api/"):
         return True
+    if request.blueprint == "record" and request.endpoint not in ("record.page", "record.new_page"):
+        return True  # the record page's script calls (chunks, stop, status)
     if request.headers.get("X-Requested-With") == "XMLHttpRequest":
         return True
     if request.path.endswith(".json"):
@@ -293,6 +306,10 @@ def codes() -> dict[str, Any]:
             out[obj.code] = obj
     for cls in HTTP_ERRORS:
         out[cls.code] = cls
+    from validator.jobs.recordings import RECORDING_ERRORS
+
+    for rec in RECORDING_ERRORS:
+        out[rec.code] = rec
     for code in JOB_ERROR_CODES:
         out.setdefault(code, None)
     return out

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 SNIFF_BYTES = 512
 # Routes whose body is JSON: their limit is the case limit (``max_case_bytes``), not the
 # upload's MAX_CONTENT_LENGTH (a 200 MiB body once cost /predictions 564 MB of memory).
-JSON_BODY_ENDPOINTS = frozenset({"api.prediction"})
+JSON_BODY_ENDPOINTS = frozenset({"api.prediction", "api.create_recording"})
 # Multipart parts a request may have: the API's four fields, the form's seven and the
 # CSRF token, with room to spare (werkzeug's default is 1,000, each a spooled file).
 MAX_FORM_PARTS = 32
