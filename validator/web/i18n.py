@@ -410,6 +410,21 @@ _ERRORS = {
         "err_callback_url_blocked": "The callback address must be a public internet address.",
         "err_internal_error": "An internal error occurred; it was logged. Try again later.",
         "err_unavailable": "The service is unavailable for a moment. Try again in a few minutes.",
+        "err_recording_not_found": "This recording link is not valid, or the recording was "
+        "removed. Ask for a new link.",
+        "err_chunk_out_of_range": "A piece of the recording is out of order. Stop and start a "
+        "new recording.",
+        "err_chunk_hash_mismatch": "A piece of the recording was damaged on the way; the page "
+        "sends it again.",
+        "err_chunk_conflict": "A piece of the recording arrived twice with different contents. "
+        "Start a new recording.",
+        "err_chunks_missing": "Some pieces of the recording have not arrived yet; the page "
+        "sends them, then stops again.",
+        "err_recording_closed": "This recording has already been stopped.",
+        "err_recording_too_large": "The recording is longer than this service accepts. Stop "
+        "and start a new recording.",
+        "err_too_many_recordings": "Too many recordings are open. Finish or close one, then "
+        "try again.",
         "err_upload_conflict": "The upload got out of step with the server; it continues "
         "from what the server has.",
         "err_upload_missing": "A video's upload is no longer on the server (it was "
@@ -473,6 +488,14 @@ _ERRORS = {
         "err_callback_url_blocked": "回调地址必须是公网地址。",
         "err_internal_error": "服务器内部错误，已记录。请稍后重试。",
         "err_unavailable": "服务暂时不可用，请几分钟后重试。",
+        "err_recording_not_found": "录制链接无效，或录制已被删除。请索取新的链接。",
+        "err_chunk_out_of_range": "录制的一段数据顺序有误。请停止并重新开始录制。",
+        "err_chunk_hash_mismatch": "录制的一段数据在传输中损坏，页面会重新发送。",
+        "err_chunk_conflict": "录制的同一段数据两次到达且内容不同。请重新开始录制。",
+        "err_chunks_missing": "录制的部分数据尚未送达，页面会补发后再次停止。",
+        "err_recording_closed": "此录制已经停止。",
+        "err_recording_too_large": "录制超过了本服务接受的长度。请停止并重新开始录制。",
+        "err_too_many_recordings": "打开的录制过多。请先完成或关闭一个，再重试。",
         "err_upload_conflict": "上传与服务器记录的进度不一致，将从服务器已收到的位置继续。",
         "err_upload_missing": "某个视频的上传已不在服务器上（已提交检查、已取消，或长时间未完成）。"
         "请重新选择该视频。",
