@@ -57,6 +57,15 @@ def test_the_form_page(client: FlaskClient) -> None:
     assert "退货签收时间" in client.get("/").get_data(as_text=True)  # remembered
 
 
+def test_the_form_offers_to_record_in_the_browser(client: FlaskClient) -> None:
+    """Issue 15's record page is reachable from the form, in both languages."""
+    for lang, words in (("zh", "在浏览器中直接录制"), ("en", "Record now in the browser")):
+        html = client.get(f"/?lang={lang}").get_data(as_text=True)
+        link = re.search(r'href="([^"]+)" data-testid="record-now">([^<]+)<', html)
+        assert link and link.group(2) == words, html[:2000]
+        assert client.get(link.group(1)).status_code == 200
+
+
 def test_each_fact_says_which_requirement_needs_it(client: FlaskClient) -> None:
     """Issue 12: the tracking number serves consistency, the sign-for time timeliness;
     each field is described by a note that says so (in the page's language)."""

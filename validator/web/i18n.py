@@ -18,6 +18,9 @@ _WEB = {
         "title": "Unboxing video check",
         "lead": "Check a return-dispute unboxing video (拆包视频) against the platform's "
         "four requirements before you appeal.",
+        "record_now": "Record now in the browser",
+        "record_now_help": "Film the unboxing here: the service witnesses the recording as it "
+        "arrives and guides you to all six faces and the label.",
         "video": "Video",
         "video_help": "MP4, MOV, MKV/WebM, AVI or MPEG-TS; up to {mb} MB each. Choose "
         "several if this return has more than one recording.",
@@ -121,6 +124,8 @@ _WEB = {
     "zh": {
         "title": "拆包视频检查",
         "lead": "在申诉前按平台的四项要求检查退货纠纷的拆包视频。",
+        "record_now": "在浏览器中直接录制",
+        "record_now_help": "在此处拍摄拆包：服务实时见证录制过程，并提示您展示全部六个面和面单。",
         "video": "视频",
         "video_help": "MP4、MOV、MKV/WebM、AVI 或 MPEG-TS，每个不超过 {mb} MB。"
         "同一退货有多段录像时可一次选择多个。",
