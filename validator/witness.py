@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from validator.errors import ConfigError
 from validator.timeutil import iso
@@ -318,9 +318,10 @@ def find_witness(doc: Any) -> Mapping[str, Any] | None:
 
 
 def verify(
-    video: str | Path, record: Mapping[str, Any], trusted_key: bytes | None = None
+    video: str | Path | IO[bytes], record: Mapping[str, Any], trusted_key: bytes | None = None
 ) -> Verification:
-    """Check ``video`` against its witness ``record`` and the record's signature, offline.
+    """Check ``video`` (a path, or a seekable binary file such as an upload's temporary
+    file) against its witness ``record`` and the record's signature, offline.
 
     ``trusted_key`` (raw 32 bytes) is the service's public key as the caller got it (the
     well-known URL, a key file); without it the key the record carries is used, which
@@ -331,7 +332,10 @@ def verify(
     _check_fields(record, out)
     chunks = record.get("chunks")
     if isinstance(chunks, list) and all(isinstance(c, Mapping) for c in chunks):
-        _check_file(Path(video), record, chunks, out)
+        if isinstance(video, str | Path):
+            _check_path(Path(video), record, chunks, out)
+        else:
+            _check_file(video, record, chunks, out)
     return out
 
 
@@ -394,7 +398,7 @@ def _check_fields(record: Mapping[str, Any], out: Verification) -> None:
 READ_BLOCK_BYTES = 1 << 20
 
 
-def _hash_span(f: BinaryIO, size_bytes: int | None, whole: Any) -> str:
+def _hash_span(f: IO[bytes], size_bytes: int | None, whole: Any) -> str:
     """SHA-256 of the next ``size_bytes`` of ``f`` (None: to its end), fed to ``whole``
     too, read a block at a time."""
     h = hashlib.sha256()
@@ -410,14 +414,23 @@ def _hash_span(f: BinaryIO, size_bytes: int | None, whole: Any) -> str:
     return h.hexdigest()
 
 
-def _check_file(
+def _check_path(
     video: Path, record: Mapping[str, Any], chunks: list[Any], out: Verification
 ) -> None:
     try:
-        size = video.stat().st_size
+        f = open(video, "rb")  # noqa: SIM115 (closed below)
     except OSError as e:
         out.add("unreadable", f"cannot read {video.name}: {e.strerror}", name=video.name)
         return
+    with f:
+        _check_file(f, record, chunks, out)
+
+
+def _check_file(
+    f: IO[bytes], record: Mapping[str, Any], chunks: list[Any], out: Verification
+) -> None:
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
     sizes = [c.get("size_bytes") for c in chunks]
     if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in sizes):
         out.add("bad_chunk_size", "a chunk's size_bytes is not a whole number")
@@ -435,13 +448,12 @@ def _check_file(
     chain = chain_seed(rid)
     whole = hashlib.sha256()
     mismatched: list[int] = []
-    with open(video, "rb") as f:
-        for c in chunks:
-            got = _hash_span(f, c["size_bytes"], whole)
-            if got != c.get("sha256"):
-                mismatched.append(int(c["seq"]) if isinstance(c.get("seq"), int) else -1)
-            chain = chain_next(chain, _hex64(c.get("sha256")))
-        _hash_span(f, None, whole)  # whatever is past the last chunk counts in the file's hash
+    for c in chunks:
+        got = _hash_span(f, c["size_bytes"], whole)
+        if got != c.get("sha256"):
+            mismatched.append(int(c["seq"]) if isinstance(c.get("seq"), int) else -1)
+        chain = chain_next(chain, _hex64(c.get("sha256")))
+    _hash_span(f, None, whole)  # whatever is past the last chunk counts in the file's hash
     if mismatched:
         more = " ..." if len(mismatched) > 10 else ""
         shown = ", ".join(str(s) for s in mismatched[:10]) + more
