@@ -290,6 +290,13 @@ def test_a_face_missing_is_prompted_for(chromium: Any, tmp_path: Path) -> None:
                        "the prompt for the missing face", 60)  # fmt: skip
             page.wait_for_timeout(4000)  # the rest of the take (it lasts 17 s): still five
             assert page.locator("[data-testid=live-faces]").inner_text() == "5"
+            # The cube diagram: five squares filled, the bottom's empty, said in Chinese.
+            faces = page.locator("[data-testid=cube-face]")
+            seen = [faces.nth(i).get_attribute("data-seen") for i in range(faces.count())]
+            assert seen == ["true"] * 5 + ["false"], seen
+            assert "cube-bottom" in (faces.nth(5).get_attribute("class") or "")
+            cube = page.locator("[data-testid=live-cube]")
+            assert cube.get_attribute("aria-label") == "已展示 5/6 个面"
             assert root.get_attribute("data-can-stop") == "false"
             texts = [prompts.nth(i).inner_text() for i in range(prompts.count())]
             assert any("底面" in t for t in texts), texts
