@@ -11,6 +11,7 @@ back); probe, sniff and the decoder must take it as it is.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -24,6 +25,8 @@ import pytest
 from _service import app_config, worker
 from flask import Flask
 from test_web_webhooks import Receiver
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from validator.clock import Clock
 from validator.report.build import schema
@@ -290,3 +293,96 @@ def test_live_guidance_follows_the_chunks_as_they_land(webm, tmp_path: Path) -> 
     share = [(elapsed / truth["duration_s"]) - (seq + 1) / len(parts) for seq, _, elapsed in lags]
     behind_s = -min(share) * truth["duration_s"]
     assert behind_s < 2.0, behind_s
+
+
+def witnessed_fake(path: str, *, witness: dict | None = None, **kw):
+    """``_service.fake_analysis`` that, like the real one, carries the recording's
+    witness into its report (the worker passes it only to a recording's check)."""
+    from _service import fake_analysis
+
+    report = fake_analysis(path, **kw)
+    if witness is not None:
+        report["witness"] = witness
+    return report
+
+
+def record_through(client, headers: dict, body: dict, data: bytes, clock: Clock1) -> str:
+    """Opens a recording through the API, sends ``data`` in five chunks a second apart,
+    stops it; returns its id."""
+    resp = client.post("/api/v1/recordings", headers=headers, json=body)
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    rec = resp.json
+    token = rec["links"]["record"].split("#token=", 1)[1]
+    for seq, part in enumerate(split(data, 5)):
+        clock.at += 1.0
+        assert send(client, rec["id"], token, seq, part).status_code == 201
+    stop = client.post(f"/record/{rec['id']}/stop", headers={"X-Recording-Token": token})
+    assert stop.status_code == 202, stop.get_data(as_text=True)
+    return rec["id"]
+
+
+def test_ticket_systems_get_the_webhook_when_a_recordings_check_is_done(
+    webm, tmp_path: Path
+) -> None:
+    """The ticket system that opened a recording with ``POST /api/v1/recordings`` is told
+    when its check is done: at the request's ``callback_url``, else at its key's; signed
+    with the key's secret; the event names the recording (its witness), and that witness
+    alone verifies the file (the ticket system needs nothing else)."""
+    from test_web_webhooks import SIGNATURE_HEADER
+    from test_web_webhooks import verify as verify_signature
+
+    from validator import witness
+
+    path, _ = webm
+    data = path.read_bytes()
+    clock = Clock1()
+    app = create_app(app_config(tmp_path / "data", CLOCK=clock.clock(),
+                                ANALYSIS_TARGET="test_recordings_web:witnessed_fake"))  # fmt: skip
+    keyed, asked = Receiver([]), Receiver([])
+    try:
+        with worker(app):
+            store = app.extensions["appeal"].store
+            row, key = store.create_key("acme", callback_url=keyed.url)
+            h = {"Authorization": f"Bearer {key}"}
+            client = app.test_client()
+            by_key = record_through(client, h, {}, data, clock)
+            by_request = record_through(client, h, {"callback_url": asked.url}, data, clock)
+            deadline = time.monotonic() + 60
+            while (not keyed.calls or not asked.calls) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.5)  # a second, wrong delivery would have come by now
+            sessions = {r: client.get(f"/api/v1/recordings/{r}", headers=h).json
+                        for r in (by_key, by_request)}  # fmt: skip
+            # The same bytes uploaded afterwards were not witnessed then: that check
+            # does not take a recording's report (nor a recording an upload's).
+            # Encoded here, in memory: the test client spools a large body to a file
+            # it leaves open (tests/test_web_api.py's upload).
+            boundary, body = encode_multipart(
+                {"video": FileStorage(io.BytesIO(data), "again.webm"), "callback_url": asked.url}
+            )
+            up = client.post("/api/v1/checks", headers=h, data=body,
+                             content_type=f"multipart/form-data; boundary={boundary}")  # fmt: skip
+            assert up.status_code == 202, up.get_data(as_text=True)
+            uploaded = wait_done(client, h, up.json["id"])
+            while len(asked.calls) < 2 and time.monotonic() < deadline + 30:
+                time.sleep(0.1)
+            time.sleep(0.5)  # a third, wrong delivery would have come by now
+    finally:
+        keyed.close()
+        asked.close()
+        app.extensions["appeal"].close()
+    assert uploaded["status"] == "done" and "witness" not in uploaded["report"]
+    assert uploaded["reused_from"] is None
+    assert len(asked.calls) == 2  # the recording's and the upload's
+    assert len(keyed.calls) == 1, "one webhook per recording"
+    by_check = {json.loads(c["body"])["data"]["check"]["id"]: c for c in asked.calls}
+    asked_call = by_check[sessions[by_request]["check_id"]]
+    for rec_id, call in ((by_key, keyed.calls[0]), (by_request, asked_call)):
+        assert verify_signature(row.webhook_secret, call["headers"][SIGNATURE_HEADER],
+                                call["body"])  # fmt: skip
+        event = json.loads(call["body"])
+        check = event["data"]["check"]
+        assert event["type"] == "check.done" and check["status"] == "done"
+        assert check["id"] == sessions[rec_id]["check_id"]  # the session names its check
+        assert check["report"]["witness"]["recording_id"] == rec_id
+        assert witness.verify(path, check["report"]["witness"]).ok

@@ -152,6 +152,51 @@ def test_a_trusted_key_must_be_the_signer(tmp_path: Path) -> None:
     assert witness.verify(video, record, own).ok
 
 
+def test_chunks_larger_than_a_read_block_are_hashed_as_they_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is read a block at a time (never whole): chunks spanning several blocks
+    verify, and a byte changed in a chunk's later block is named by that chunk."""
+    monkeypatch.setattr(witness, "READ_BLOCK_BYTES", 64)
+    parts = pieces(4, 1000)  # ~16 blocks a chunk
+    video, record = recorded(tmp_path, parts)
+    assert witness.verify(video, record).ok
+    with open(video, "rb") as f:  # an open file (an upload's temporary file) as well
+        f.read(10)
+        assert witness.verify(f, record).ok
+    data = bytearray(video.read_bytes())
+    data[len(parts[0]) + 900] ^= 0x80  # chunk 1, its 15th block
+    video.write_bytes(bytes(data))
+    result = witness.verify(video, record)
+    codes = [p.code for p in result.found]
+    assert codes == ["chunks_differ", "file_hash_mismatch"]
+    assert result.found[0].details["chunks"] == "1"
+
+
+def test_bytes_appended_after_the_last_chunk_are_caught(tmp_path: Path) -> None:
+    video, record = recorded(tmp_path, pieces())
+    with open(video, "ab") as f:
+        f.write(b"extra")
+    codes = {p.code for p in witness.verify(video, record).found}
+    assert {"size_mismatch", "file_hash_mismatch"} <= codes
+
+
+def test_junk_chunk_hashes_in_a_record_are_problems_not_crashes(tmp_path: Path) -> None:
+    video, record = recorded(tmp_path, pieces())
+    forged = {**record, "chunks": [{**c, "sha256": "zz"} for c in record["chunks"]]}
+    codes = {p.code for p in witness.verify(video, forged).found}
+    assert {"signature_mismatch", "chunks_differ", "chain_mismatch"} <= codes
+
+
+def test_the_witness_is_found_in_each_document_verify_is_given(tmp_path: Path) -> None:
+    _, record = recorded(tmp_path, pieces())
+    for doc in (record, {"witness": record}, {"report": {"witness": record}},
+                {"videos": [{"report": {}}, {"report": {"witness": record}}]}):  # fmt: skip
+        assert witness.find_witness(doc) == record
+    for doc in ({"verdict": "pass"}, [], "x", {"videos": "x"}, {"report": None}):
+        assert witness.find_witness(doc) is None
+
+
 def test_the_key_is_made_once_and_private(tmp_path: Path) -> None:
     a = witness.load_or_create_key(tmp_path)
     b = witness.load_or_create_key(tmp_path)

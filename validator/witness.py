@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from validator.errors import ConfigError
 from validator.timeutil import iso
@@ -267,22 +267,61 @@ def read_public_key(text: str | bytes) -> bytes:
 # -- the offline check -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One way a file or its record differs from what the service witnessed: ``code``
+    (what kind, for a page to say in the reader's language), ``message`` (English, as
+    the CLI prints it) and the numbers the message names (``details``)."""
+
+    code: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Verification:
     """The result of ``verify``: ``ok`` when the file and the signature both match."""
 
-    problems: list[str] = field(default_factory=list)
+    found: list[Problem] = field(default_factory=list)
     key_id: str | None = None
+
+    def add(self, code: str, message: str, **details: Any) -> None:
+        self.found.append(Problem(code, message, details))
+
+    @property
+    def problems(self) -> list[str]:
+        """The problems in English, in the order found."""
+        return [p.message for p in self.found]
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.found
+
+
+def find_witness(doc: Any) -> Mapping[str, Any] | None:
+    """The witness record in a report, a case report, an API check, or a bare record
+    (what ``verify`` is given: report.json, the API's check, or the record alone)."""
+    if not isinstance(doc, Mapping):
+        return None
+    if "chain_sha256" in doc and "signature" in doc:
+        return doc
+    if isinstance(doc.get("witness"), Mapping):
+        return doc["witness"]
+    if isinstance(doc.get("report"), Mapping):
+        return find_witness(doc["report"])
+    videos = doc.get("videos")
+    for video in videos if isinstance(videos, list) else []:
+        found = find_witness(video)
+        if found is not None:
+            return found
+    return None
 
 
 def verify(
-    video: str | Path, record: Mapping[str, Any], trusted_key: bytes | None = None
+    video: str | Path | IO[bytes], record: Mapping[str, Any], trusted_key: bytes | None = None
 ) -> Verification:
-    """Check ``video`` against its witness ``record`` and the record's signature, offline.
+    """Check ``video`` (a path, or a seekable binary file such as an upload's temporary
+    file) against its witness ``record`` and the record's signature, offline.
 
     ``trusted_key`` (raw 32 bytes) is the service's public key as the caller got it (the
     well-known URL, a key file); without it the key the record carries is used, which
@@ -293,7 +332,10 @@ def verify(
     _check_fields(record, out)
     chunks = record.get("chunks")
     if isinstance(chunks, list) and all(isinstance(c, Mapping) for c in chunks):
-        _check_file(Path(video), record, chunks, out)
+        if isinstance(video, str | Path):
+            _check_path(Path(video), record, chunks, out)
+        else:
+            _check_file(video, record, chunks, out)
     return out
 
 
@@ -303,26 +345,30 @@ def _check_signature(record: Mapping[str, Any], trusted: bytes | None, out: Veri
 
     sig = record.get("signature")
     if not isinstance(sig, Mapping) or sig.get("algorithm") != ALGORITHM:
-        out.problems.append("the witness record has no Ed25519 signature")
+        out.add("signature_missing", "the witness record has no Ed25519 signature")
         return
     try:
         carried = base64.b64decode(str(sig.get("public_key")), validate=True)
         value = base64.b64decode(str(sig.get("value")), validate=True)
     except ValueError:
-        out.problems.append("the witness record's signature is not base64")
+        out.add("signature_not_base64", "the witness record's signature is not base64")
         return
     if trusted is not None and carried != trusted:
-        out.problems.append(
+        out.add(
+            "untrusted_key",
             f"the record was signed by key {key_id(carried)}, not by the trusted key "
-            f"{key_id(trusted)}"
+            f"{key_id(trusted)}",
+            signed_by=key_id(carried),
+            trusted=key_id(trusted),
         )
         return
     try:
         Ed25519PublicKey.from_public_bytes(trusted or carried).verify(value, canonical(record))
     except (InvalidSignature, ValueError):
-        out.problems.append(
+        out.add(
+            "signature_mismatch",
             "the witness record's signature does not match its content: a field of the "
-            "record was changed after the service signed it"
+            "record was changed after the service signed it",
         )
         return
     out.key_id = key_id(trusted or carried)
@@ -333,58 +379,106 @@ def _check_fields(record: Mapping[str, Any], out: Verification) -> None:
     covers them; this says which one disagrees when a record was made inconsistent)."""
     chunks = record.get("chunks")
     if not isinstance(chunks, list) or not chunks:
-        out.problems.append("the witness record lists no chunks")
+        out.add("no_chunks", "the witness record lists no chunks")
         return
     if record.get("chunk_count") != len(chunks):
-        out.problems.append(
-            f"chunk_count says {record.get('chunk_count')} but {len(chunks)} chunks are listed"
+        out.add(
+            "chunk_count_mismatch",
+            f"chunk_count says {record.get('chunk_count')} but {len(chunks)} chunks are listed",
+            said=record.get("chunk_count"),
+            listed=len(chunks),
         )
     seqs = [c.get("seq") if isinstance(c, Mapping) else None for c in chunks]
     if seqs != list(range(len(chunks))):
-        out.problems.append("the chunks are not numbered 0, 1, 2, ... without a gap")
+        out.add("chunks_not_numbered", "the chunks are not numbered 0, 1, 2, ... without a gap")
 
 
-def _check_file(
+# Bytes read at a time: the file is hashed as it streams, never held whole (a recording
+# may be as large as the upload limit, 500 MB by default).
+READ_BLOCK_BYTES = 1 << 20
+
+
+def _hash_span(f: IO[bytes], size_bytes: int | None, whole: Any) -> str:
+    """SHA-256 of the next ``size_bytes`` of ``f`` (None: to its end), fed to ``whole``
+    too, read a block at a time."""
+    h = hashlib.sha256()
+    left = size_bytes
+    while left is None or left > 0:
+        block = f.read(READ_BLOCK_BYTES if left is None else min(left, READ_BLOCK_BYTES))
+        if not block:
+            break
+        h.update(block)
+        whole.update(block)
+        if left is not None:
+            left -= len(block)
+    return h.hexdigest()
+
+
+def _check_path(
     video: Path, record: Mapping[str, Any], chunks: list[Any], out: Verification
 ) -> None:
     try:
-        size = video.stat().st_size
+        f = open(video, "rb")  # noqa: SIM115 (closed below)
     except OSError as e:
-        out.problems.append(f"cannot read {video.name}: {e.strerror}")
+        out.add("unreadable", f"cannot read {video.name}: {e.strerror}", name=video.name)
         return
+    with f:
+        _check_file(f, record, chunks, out)
+
+
+def _check_file(
+    f: IO[bytes], record: Mapping[str, Any], chunks: list[Any], out: Verification
+) -> None:
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
     sizes = [c.get("size_bytes") for c in chunks]
-    if not all(isinstance(s, int) and s >= 0 for s in sizes):
-        out.problems.append("a chunk's size_bytes is not a whole number")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in sizes):
+        out.add("bad_chunk_size", "a chunk's size_bytes is not a whole number")
         return
     expected = sum(sizes)
     if size != expected:
-        out.problems.append(
+        out.add(
+            "size_mismatch",
             f"the file has {size} bytes but the witnessed chunks add up to {expected}: "
-            "a chunk was dropped or added, or bytes were cut or appended"
+            "a chunk was dropped or added, or bytes were cut or appended",
+            size_bytes=size,
+            expected_bytes=expected,
         )
     rid = str(record.get("recording_id") or "")
     chain = chain_seed(rid)
     whole = hashlib.sha256()
     mismatched: list[int] = []
-    with open(video, "rb") as f:
-        for c in chunks:
-            data = f.read(c["size_bytes"])
-            whole.update(data)
-            got = hashlib.sha256(data).hexdigest()
-            if got != c.get("sha256"):
-                mismatched.append(int(c["seq"]))
-            chain = chain_next(chain, str(c.get("sha256") or "00"))
-        whole.update(f.read())  # whatever is past the last chunk counts in the file's hash
+    for c in chunks:
+        got = _hash_span(f, c["size_bytes"], whole)
+        if got != c.get("sha256"):
+            mismatched.append(int(c["seq"]) if isinstance(c.get("seq"), int) else -1)
+        chain = chain_next(chain, _hex64(c.get("sha256")))
+    _hash_span(f, None, whole)  # whatever is past the last chunk counts in the file's hash
     if mismatched:
         more = " ..." if len(mismatched) > 10 else ""
         shown = ", ".join(str(s) for s in mismatched[:10]) + more
-        out.problems.append(
+        out.add(
+            "chunks_differ",
             f"the bytes of chunk(s) {shown} differ from what the service received "
-            f"({len(mismatched)} of {len(chunks)} chunks)"
+            f"({len(mismatched)} of {len(chunks)} chunks)",
+            chunks=shown,
+            count=len(mismatched),
+            of=len(chunks),
         )
     if chain.hex() != record.get("chain_sha256"):
-        out.problems.append("the chain of the listed chunk hashes does not end at chain_sha256")
+        out.add(
+            "chain_mismatch", "the chain of the listed chunk hashes does not end at chain_sha256"
+        )
     if whole.hexdigest() != record.get("file_sha256"):
-        out.problems.append("the file's SHA-256 differs from the witnessed file_sha256")
+        out.add("file_hash_mismatch", "the file's SHA-256 differs from the witnessed file_sha256")
     if record.get("file_size_bytes") != size and size == expected:
-        out.problems.append("the file's size differs from the witnessed file_size_bytes")
+        out.add("file_size_mismatch", "the file's size differs from the witnessed file_size_bytes")
+
+
+def _hex64(value: Any) -> str:
+    """A listed chunk hash as the chain takes it: 64 hex digits, or zeros for anything
+    else (a forged record's junk then breaks the chain instead of crashing the check)."""
+    text = str(value or "")
+    if len(text) == 64 and all(ch in "0123456789abcdefABCDEF" for ch in text):
+        return text
+    return "0" * 64

@@ -141,3 +141,53 @@ def test_every_page_passes_axe_at_both_widths_in_both_languages(
         finally:
             page.close()
     assert not problems, "axe (serious or critical):\n" + "\n".join(problems)
+
+
+def test_the_verify_page_passes_axe_with_each_answer(chromium, axe_js: str, tmp_path: Path) -> None:
+    """The verify page empty and with each kind of answer (verified, not verified with
+    its reasons, a report it cannot use), at both widths and in both languages."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    from validator import witness
+
+    data = tmp_path / "data"
+    data.mkdir()
+    video = tmp_path / "recording.webm"
+    video.write_bytes(b"\x1aE\xdf\xa3" + bytes(range(256)) * 40)
+    body = video.read_bytes()
+    chunk = witness.Chunk(0, len(body), hashlib.sha256(body).hexdigest(), datetime.now(UTC))
+    record = witness.build(recording_id="a11y", created_at=datetime.now(UTC), chunks=[chunk],
+                           chunk_interval_s=1.0, file_sha256=chunk.sha256,
+                           file_size_bytes=len(body))  # fmt: skip
+    # Signed with the key the server will use (made in its DATA_DIR before it starts).
+    signed = witness.sign(record, witness.load_or_create_key(data))
+    good, changed, plain = (tmp_path / n for n in ("good.json", "changed.json", "plain.json"))
+    good.write_text(json.dumps({"witness": signed}), "utf-8")
+    changed.write_text(json.dumps({"witness": {**signed, "chunk_count": 2}}), "utf-8")
+    plain.write_text(json.dumps({"verdict": "pass"}), "utf-8")
+    problems: list[str] = []
+    with Server(data) as server:
+        page = chromium.new_page()
+        try:
+            look(page, axe_js, server.url + "/verify", "verify", problems)
+            for viewport in VIEWPORTS:
+                page.set_viewport_size(viewport)
+                for lang in LANGS:
+                    for report, ok in ((good, "true"), (changed, "false"), (plain, None)):
+                        where = f"verify {report.stem} {lang} {viewport['width']}px"
+                        page.goto(f"{server.url}/verify?lang={lang}")
+                        page.set_input_files("#verify-video", str(video))
+                        page.set_input_files("#verify-report", str(report))
+                        page.click("[data-testid=verify-submit]")
+                        page.wait_for_load_state()
+                        result = page.locator("[data-testid=verify-result]")
+                        got = result.get_attribute("data-ok") if result.count() else None
+                        assert got == ok, where
+                        if ok is None:
+                            assert page.locator("[data-testid=verify-error]").is_visible(), where
+                        problems += [f"{where}: {p}" for p in blocking_violations(page, axe_js)]
+        finally:
+            page.close()
+    assert not problems, "axe (serious or critical):\n" + "\n".join(problems)

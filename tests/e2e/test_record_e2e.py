@@ -148,9 +148,20 @@ def test_a_take_is_recorded_witnessed_and_verifiable(camera_browser: Any, tmp_pa
             started = time.monotonic()
             # Live guidance: the faces count rises to six and the label is read and
             # matched while the camera runs; then stop is offered.
-            wait_until(page, lambda: root.get_attribute("data-can-stop") == "true",
-                       "stop to be offered", 60)  # fmt: skip
+            cube = page.locator("[data-testid=live-cube]")
+            shown: list[int] = []  # the cube diagram's count, as the page polled it
+
+            def offered() -> bool:
+                shown.append(int(cube.get_attribute("data-shown") or 0))
+                return root.get_attribute("data-can-stop") == "true"
+
+            wait_until(page, offered, "stop to be offered", 60)
             assert page.locator("[data-testid=live-faces]").inner_text() == "6"
+            # The cube diagram rose with the count and is full: six squares filled, and
+            # its text equivalent says so.
+            assert min(shown) < 6, shown
+            filled = page.locator("[data-testid=cube-face][data-seen=true]")
+            assert filled.count() == 6 and cube.get_attribute("aria-label") == "6 of 6 faces shown"
             assert root.get_attribute("data-label-matched") == "true"
             lags = [float(x) for x in (root.get_attribute("data-lags") or "").split(",") if x]
             print(f"live state behind the camera (s): {lags}")
@@ -176,6 +187,14 @@ def test_a_take_is_recorded_witnessed_and_verifiable(camera_browser: Any, tmp_pa
             report_file.write_text(json.dumps(report), "utf-8")
             ok = verify(video, report_file)
             assert ok.returncode == 0, ok.stdout + ok.stderr
+            # The verify page, linked from the record page, says the same.
+            page.goto(server.url + "/record")
+            page.click("[data-testid=verify-link]")
+            page.set_input_files("#verify-video", str(video))
+            page.set_input_files("#verify-report", str(report_file))
+            page.click("[data-testid=verify-submit]")
+            result = page.locator("[data-testid=verify-result]")
+            assert result.get_attribute("data-ok") == "true", page.content()
             assert not refused, refused
         finally:
             context.close()
@@ -236,6 +255,20 @@ def test_the_record_page_passes_axe(chromium: Any, tmp_path: Path) -> None:
         page = chromium.new_page()
         try:
             look(page, script, server.url + "/record", "record", problems)
+            # The live guidance as it shows while recording: the cube diagram half full.
+            from test_a11y_e2e import LANGS, VIEWPORTS, blocking_violations
+
+            for viewport in VIEWPORTS:
+                page.set_viewport_size(viewport)
+                for lang in LANGS:
+                    page.goto(f"{server.url}/record?lang={lang}")
+                    page.evaluate(
+                        "() => { document.getElementById('live').hidden = false;"
+                        " const c = document.querySelectorAll('[data-testid=cube-face]');"
+                        " for (let i = 0; i < 3; i++) c[i].classList.add('seen'); }"
+                    )
+                    where = f"record live {lang} {viewport['width']}px"
+                    problems += [f"{where}: {p}" for p in blocking_violations(page, script)]
         finally:
             page.close()
     assert not problems, "\n".join(problems)
@@ -257,6 +290,13 @@ def test_a_face_missing_is_prompted_for(chromium: Any, tmp_path: Path) -> None:
                        "the prompt for the missing face", 60)  # fmt: skip
             page.wait_for_timeout(4000)  # the rest of the take (it lasts 17 s): still five
             assert page.locator("[data-testid=live-faces]").inner_text() == "5"
+            # The cube diagram: five squares filled, the bottom's empty, said in Chinese.
+            faces = page.locator("[data-testid=cube-face]")
+            seen = [faces.nth(i).get_attribute("data-seen") for i in range(faces.count())]
+            assert seen == ["true"] * 5 + ["false"], seen
+            assert "cube-bottom" in (faces.nth(5).get_attribute("class") or "")
+            cube = page.locator("[data-testid=live-cube]")
+            assert cube.get_attribute("aria-label") == "已展示 5/6 个面"
             assert root.get_attribute("data-can-stop") == "false"
             texts = [prompts.nth(i).inner_text() for i in range(prompts.count())]
             assert any("底面" in t for t in texts), texts

@@ -6,9 +6,7 @@ import argparse
 import json
 import os
 import stat
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from validator.errors import UnreadableFile, UsageError, VideoMissing
 
@@ -38,23 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def find_witness(doc: Any) -> Mapping[str, Any] | None:
-    """The witness record in a report, a case report, an API check, or a bare record."""
-    if not isinstance(doc, Mapping):
-        return None
-    if "chain_sha256" in doc and "signature" in doc:
-        return doc
-    if isinstance(doc.get("witness"), Mapping):
-        return doc["witness"]
-    if isinstance(doc.get("report"), Mapping):
-        return find_witness(doc["report"])
-    for video in doc.get("videos") or []:
-        found = find_witness(video)
-        if found is not None:
-            return found
-    return None
-
-
 def _readable(path: Path) -> None:
     try:
         st = os.stat(path)
@@ -79,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read the report {report}: {e.strerror}") from e
     except ValueError as e:
         raise UsageError(f"the report {report} is not JSON: {e}") from e
-    record = find_witness(doc)
+    record = witness.find_witness(doc)
     if record is None:
         raise UsageError(
             f"{report.name} has no witness record: only a video recorded with the service's "

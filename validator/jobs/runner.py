@@ -162,7 +162,17 @@ def _analyze(
     reusable = db.find_reusable(
         row.tenant_id, row.sha256, row.facts_hash, row.policy_digest, exclude=row.id
     )
-    if reusable is not None and reusable.report is not None:
+    # A witness belongs to one recording: its report is never another check's (the same
+    # bytes uploaded later were not witnessed then; a recording is judged on its own
+    # server clock), and a recording never takes an unwitnessed report.
+    paths = storage.video_paths(tenant, row.id)
+    witnessed = bool(paths) and paths[0].with_name(WITNESS).is_file()
+    if (
+        reusable is not None
+        and reusable.report is not None
+        and not witnessed
+        and not reusable.report.get("witness")
+    ):
         try:
             storage.copy_derived(tenant, reusable.id, row.id)
         except FileNotFoundError:

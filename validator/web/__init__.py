@@ -203,7 +203,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     atexit.register(services.close)
     app.extensions["appeal"] = services
 
-    from validator.web import api, errors, form, history, record, resumable
+    from validator.web import api, errors, form, history, record, resumable, verify
 
     errors.register(app)
     app.add_template_filter(localized)
@@ -212,6 +212,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(history.bp)
     app.register_blueprint(resumable.bp)
     app.register_blueprint(record.bp)
+    app.register_blueprint(verify.bp)
 
     app.add_template_global(csp_nonce)
     from validator.web.i18n import error_text

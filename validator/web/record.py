@@ -67,6 +67,9 @@ LABELS = {
         "record_label_ok": "read, matches",
         "record_label_other": "read, another number",
         "record_label_read": "read",
+        "record_cube": "{n} of 6 faces shown",
+        "record_verify_hint": "Got a witnessed recording and its report?",
+        "record_verify_link": "Verify it",
     },
     "zh": {
         "record_title": "现在录制拆包视频",
@@ -89,6 +92,9 @@ LABELS = {
         "record_label_ok": "已识别，与单号一致",
         "record_label_other": "已识别，单号不一致",
         "record_label_read": "已识别",
+        "record_cube": "已展示 {n}/6 个面",
+        "record_verify_hint": "收到了见证录制的视频及其报告？",
+        "record_verify_link": "核验视频",
     },
 }
 

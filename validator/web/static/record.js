@@ -204,9 +204,24 @@
       .then(function () { setTimeout(live, 1000); });
   }
 
+  // The unfolded cube: its first n squares filled (their order is the prompts'), and
+  // its text equivalent ("4 of 6 faces shown") as the picture's name.
+  function showCube(n) {
+    var cube = $("live-cube");
+    var shown = Math.max(0, Math.min(6, Number(n) || 0));
+    var squares = cube.querySelectorAll("[data-testid=cube-face]");
+    for (var i = 0; i < squares.length; i++) {
+      squares[i].classList.toggle("seen", i < shown);
+      squares[i].dataset.seen = String(i < shown);
+    }
+    cube.setAttribute("aria-label", cube.dataset.msg.replace("{n}", String(shown)));
+    cube.dataset.shown = String(shown);
+  }
+
   function showLive(s, cameraS) {
     $("live").hidden = false;
     $("live-faces").textContent = String(s.faces_shown);
+    showCube(s.faces_shown);
     var label = "–";
     if (s.label_read && s.label_read.length) {
       label = s.label_matched === true ? root.dataset.msgLabelOk
