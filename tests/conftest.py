@@ -59,9 +59,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     modules = {getattr(item.module, "__name__", "") for item in session.items}
     if not modules & EVERY_VARIANT:
         return
+    import fcntl
+
     from fixtures.generate import build_all
 
-    build_all(CACHE, None, jobs=os.cpu_count() or 1)
+    # Under pytest-xdist each worker collects and comes here: one builds on every core,
+    # the others wait on the lock and then find every clip built.
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with open(CACHE.with_name(CACHE.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build_all(CACHE, None, jobs=os.cpu_count() or 1)
 
 
 # ------------------------------------------------------------------------------ media
