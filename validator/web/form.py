@@ -215,9 +215,13 @@ def case_json(check_id: str) -> Response:
 
 @bp.get("/checks/<check_id>/thumbnails/<name>")
 def thumbnail(check_id: str, name: str) -> Response:
+    return picture_of(_own(check_id), name)
+
+
+def picture_of(row: Check, name: str) -> Response:
+    """One of a check's pictures (the owner's route and a share link's)."""
     from validator.web.api import IMAGE_TYPES, image_response
 
-    row = _own(check_id)
     svc = current_app.extensions["appeal"]
     path = svc.storage.derived_file(str(row.tenant_id), row.id, name)
     mime = mimetypes.guess_type(name)[0]

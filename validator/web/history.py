@@ -15,7 +15,6 @@ rate limit and CSRF check (``form.guard_posts``) before their body is read.
 from __future__ import annotations
 
 import json
-import mimetypes
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +29,7 @@ from validator.web.form import (
     _page,
     evidence_pdf_of,
     guard_posts,
+    picture_of,
     preview_of,
     report_context,
     video_of,
@@ -190,12 +190,4 @@ def shared_json(token: str) -> Response:
 
 @bp.get("/s/<token>/thumbnails/<name>")
 def shared_thumbnail(token: str, name: str) -> Response:
-    from validator.web.api import IMAGE_TYPES, image_response
-
-    row = _shared(token)
-    svc = current_app.extensions["appeal"]
-    path = svc.storage.derived_file(str(row.tenant_id), row.id, name)
-    mime = mimetypes.guess_type(name)[0]
-    if path is None or mime not in IMAGE_TYPES:
-        raise NotFound(f"no picture {name!r}")
-    return _private(image_response(path, mime))
+    return _private(picture_of(_shared(token), name))
