@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from test_web_form import wait_done
 
 from validator.errors import ConfigError
 from validator.jobs import settings as settings_mod
@@ -34,15 +34,6 @@ def upload(client: FlaskClient, name: str = "开箱.mp4", content: bytes = MP4) 
     resp = client.post(f"/checks?csrf_token={token(client)}", data=data, headers=XHR)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     return resp.json["id"]
-
-
-def wait_done(client: FlaskClient, check_id: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.get(f"/checks/{check_id}/status.json").json["status"] in ("done", "failed"):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the check did not finish")
 
 
 def make_share(client: FlaskClient, check_id: str) -> str:

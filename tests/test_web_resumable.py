@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_web_form import wait_done
 
 from validator.jobs.partial import CutShort, OffsetMismatch, PartialUploads
 from validator.web import create_app
@@ -65,16 +66,6 @@ def make_check(client: FlaskClient, csrf: str, ids: list[str], **fields) -> dict
     resp = client.post("/checks", data=data, headers={**XHR, "X-CSRF-Token": csrf})
     assert resp.status_code == 200, resp.get_data(as_text=True)
     return resp.json
-
-
-def wait_done(client: FlaskClient, check_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(f"/checks/{check_id}/status.json").json
-        if status["status"] in ("done", "failed"):
-            return status
-        time.sleep(0.05)
-    raise AssertionError("the check did not finish")
 
 
 def test_create_append_and_check(app: Flask, client: FlaskClient) -> None:
