@@ -79,6 +79,7 @@ import numpy as np
 
 from validator.detectors.base import Detector, Findings, Frame, Metrics, register
 from validator.detectors.motion import MotionEstimator, compensate, small
+from validator.detectors.steps import FrameSteps
 from validator.models import Event, EventKind, KindReason
 
 GRID = (12, 9)  # blocks across, down (landscape; transposed for portrait): ~1% of the frame each
@@ -376,6 +377,7 @@ class _Pair:
     prev_colour: np.ndarray
     cur_colour: np.ndarray
     evaluated: bool = False
+    step_s: float | None = None  # time from the previous frame to this one
     _local: np.ndarray | None = None  # per block, computed once (as a pair or a neighbour)
     _moved: np.ndarray | None = None
     _done: np.ndarray | None = None  # blocks of _local and _moved measured so far
@@ -702,6 +704,7 @@ class CutDetector(Detector):
         self.prev: np.ndarray | None = None
         self.prev_colour: np.ndarray | None = None
         self.prev_hsv: np.ndarray | None = None
+        self.steps = FrameSteps()  # dropped frames (``validator.detectors.steps``)
         self.pairs: deque[_Pair] = deque(maxlen=2 * WINDOW + 1)
         self.kept: deque[_Kept] = deque(maxlen=max(LAGS) + SETTLE + 3)
         self.chord_history = np.zeros((CHORD_HISTORY, len(LAGS)), np.float32)
@@ -799,8 +802,13 @@ class CutDetector(Detector):
         # A new scene's colours or a jump of the whole picture are a cut however things
         # moved; a local spike amid fast motion may be a flicked turn as much as a cut.
         sure = max(scene, jump) / RATIO_AT_SCORE_1 >= SCENE_SURE * self.threshold
-        unsure = moving >= MOVING_AROUND and not sure
-        if unsure and (adaptive < PEER_RATIO or self._on_grid(now)):
+        # Across dropped frames (``validator.detectors.steps``) the picture changed over
+        # several frame times, of which nothing is known: local matching proves nothing
+        # there (as amid fast motion), and the frame's content change is judged per frame
+        # time (steady motion changes k steps about k times as much).
+        missing = self.steps.spanned(now.step_s)
+        unsure = (moving >= MOVING_AROUND or missing > 1.0) and not sure
+        if unsure and (adaptive / missing < PEER_RATIO or self._on_grid(now)):
             # Amid fast motion, and the frame as a whole did not change as the peer's
             # cuts do (a hand sweeping past the lens, a flick, a pan that stops), or the
             # frame is a regular I-frame (the refresh of a fast-changing picture):
@@ -1110,6 +1118,7 @@ class CutDetector(Detector):
         self._sec_motion = []
 
     def process(self, frame: Frame) -> None:
+        step_s = self.steps.add(frame.t_s)
         cur = small(frame.gray)
         colour = frame.color
         hsv = cv2.cvtColor(colour, cv2.COLOR_BGR2HSV)
@@ -1139,6 +1148,7 @@ class CutDetector(Detector):
                     hsv_content(self.prev_hsv, hsv) if self.prev_hsv is not None else 0.0,
                     prev_colour,
                     colour,
+                    step_s=step_s,
                 )
             )
             self._judge(final=False)

@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from validator.detectors.base import Detector, Findings, Frame, Metrics, register
+from validator.detectors.steps import FrameSteps
 from validator.models import Event, EventKind, KindReason
 
 # -- candidates (320 px) ------------------------------------------------------------------
@@ -238,6 +239,7 @@ class FreezeDetector(Detector):
         self.repeat_pairs = 0  # frame pairs inside runs confirmed at high resolution
         self.events: list[Event] = []
         self.judged: list[dict] = []  # every run long enough to judge (bounded, for tuning)
+        self.steps = FrameSteps()
         self.sample_request: int | None = None
         self.sample_stride = 1
         if media is not None:
@@ -272,6 +274,7 @@ class FreezeDetector(Detector):
 
     # -- the pass -------------------------------------------------------------------------
     def process(self, frame: Frame) -> None:
+        step_s = self.steps.add(frame.t_s)
         g = frame.gray
         thumb = thumbnail(g)
         prev = self.grays[-1] if self.grays else None
@@ -282,7 +285,11 @@ class FreezeDetector(Detector):
         else:
             mean = cv2.norm(g, prev, cv2.NORM_L1) / g.size
             pair = _Pair(frame.t_s, mean, 0.0, frame.keyframe)
-            pair.t40 = thumb_residual(self.prev_thumb, thumb)
+            # Across frames the camera dropped (``validator.detectors.steps``) the change
+            # is judged per frame time: a still stretch that ends in motion during the
+            # missing time is no jump (a stand clip with 0.3 s dropped where the hands came
+            # in measured a "jump" of 6.7). A freeze's pad is re-timed, not dropped.
+            pair.t40 = thumb_residual(self.prev_thumb, thumb) / self.steps.spanned(step_s)
             self.pairs += 1
             if pair.mean >= CALM_MEAN:
                 self.calm_since = frame.t_s
