@@ -63,6 +63,28 @@ def _scaled_size(w: int, h: int, long_side: int) -> tuple[int, int]:
     return max(1, round(w * s)), max(1, round(h * s))
 
 
+def area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` scaled down to ``size`` (w, h) by area averaging (``INTER_AREA``), halving
+    first while the factor left on both axes stays an even integer.
+
+    The mean of the means of 2x2 blocks is the mean of the whole block: the result is
+    the one-step resize's to within rounding (1 level at most, 0.13 on average on the
+    bench clip's 1920x1080 -> 320x180). Why: OpenCV's area resize has a SIMD path for
+    exactly 2x only; measured on 1080p luma, one 6x step costs 1.0 ms a frame, 2x then
+    3x 0.7 ms, and the colour's two chroma planes (960x540 -> 160x90) 0.64 ms and 0.2.
+    """
+    tw, th = size
+    h, w = img.shape[:2]
+    halved = False
+    while w % (2 * tw) == 0 and h % (2 * th) == 0:
+        w, h = w // 2, h // 2
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        halved = True
+    if halved and (w, h) == (tw, th):
+        return img  # a new array already (never a view of the decoder's buffer)
+    return cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)
+
+
 def _orient(img: np.ndarray, k: int) -> np.ndarray:
     return img if k == 0 else np.ascontiguousarray(np.rot90(img, k))
 
@@ -86,14 +108,14 @@ class FrameConverter:
         y = self.luma(frame)
         h, w = y.shape
         gw, gh = _scaled_size(w, h, ANALYSIS_LONG_SIDE)
-        gray = cv2.resize(y, (gw, gh), interpolation=cv2.INTER_AREA)
+        gray = area(y, (gw, gh))
         cw, ch = _scaled_size(w, h, COLOR_LONG_SIDE)
         fmt = frame.format.name
         if fmt in _PLANAR:
             nbytes = _PLANAR[fmt][0]
-            u = cv2.resize(_plane(frame, 1, nbytes), (cw, ch), interpolation=cv2.INTER_AREA)
-            v = cv2.resize(_plane(frame, 2, nbytes), (cw, ch), interpolation=cv2.INTER_AREA)
-            ys = cv2.resize(gray, (cw, ch), interpolation=cv2.INTER_AREA)
+            u = area(_plane(frame, 1, nbytes), (cw, ch))
+            v = area(_plane(frame, 2, nbytes), (cw, ch))
+            ys = area(gray, (cw, ch))
             color = cv2.cvtColor(cv2.merge((ys, u, v)), cv2.COLOR_YUV2BGR)
         else:
             rgb = frame.to_ndarray(format="bgr24")
