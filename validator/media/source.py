@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from validator.errors import AnalysisTimeout, UndecodableVideo
+from validator.media.container import open_input
 from validator.media.frame import Frame
 
 ANALYSIS_LONG_SIDE = 320
@@ -174,7 +175,7 @@ class VideoSource:
 
     def __enter__(self) -> VideoSource:
         try:
-            self._container = av.open(str(self.path), mode="r")
+            self._container = open_input(self.path)
         except (av.error.FFmpegError, OSError) as e:
             raise UndecodableVideo(f"cannot open {self.path.name} for decoding: {e}") from e
         return self
