@@ -65,8 +65,8 @@ elif task == "source":
 elif task == "check_case":
     import tempfile
     from validator import check_case
-    with tempfile.TemporaryDirectory() as out:
-        check_case(None, [path], out)
+    with tempfile.TemporaryDirectory() as tmp:
+        check_case(None, [path], tmp)
 elif task == "detectors":
     pol = load_policy(None)
     media = probe(path, pol)
