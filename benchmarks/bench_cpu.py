@@ -10,7 +10,9 @@ the machine disturbs it little):
 * ``decode, loop filter skipped``: as the check decodes (``analyze.SKIP_LOOP_FILTER``);
 * ``decode + conversion``: ``VideoSource`` (the luma plane to 320 px gray, 160 px colour);
 * ``check``: ``validator.check`` with every detector; each detector's own CPU seconds are
-  read with ``time.thread_time`` in the consumer thread.
+  read with ``time.thread_time`` in the consumer thread;
+* ``check_case``: what ``batch`` does for a case of this one video
+  (``validator.check_case``: the check, the evidence pictures, ``report.json``).
 
 It prints each as seconds and as a ratio to ``decode``, and the analysis budget that a
 0.9 throughput ratio leaves: ``decode / 0.9 - decode with the loop filter skipped``.
@@ -60,6 +62,11 @@ elif task == "source":
     with VideoSource(path, skip_loop_filter=True) as src:
         for _ in src:
             pass
+elif task == "check_case":
+    import tempfile
+    from validator import check_case
+    with tempfile.TemporaryDirectory() as tmp:
+        check_case(None, [path], tmp)
 elif task == "detectors":
     pol = load_policy(None)
     media = probe(path, pol)
@@ -97,7 +104,7 @@ def main() -> None:
         video = build_clip(ROOT / ".cache" / "bench-batch" / "clip0.mp4", 30, seed=0)
     cpu: dict[str, float] = {}
     detectors: dict[str, float] = {}
-    for task in ("decode", "decode_nolf", "source", "detectors", "check"):
+    for task in ("decode", "decode_nolf", "source", "detectors", "check", "check_case"):
         runs = [run(task, video) for _ in range(args.repeat)]
         best = min(runs, key=lambda r: r["cpu_s"])
         cpu[task] = best["cpu_s"]
@@ -105,7 +112,7 @@ def main() -> None:
     ref = cpu["decode"]
     labels = {"decode": "decode (reference)", "decode_nolf": "decode, loop filter skipped",
               "source": "decode + conversion", "detectors": "probe + decode + detectors",
-              "check": "check"}  # fmt: skip
+              "check": "check", "check_case": "check_case (+ pictures)"}  # fmt: skip
     print(f"{video.name}: CPU seconds (least of {args.repeat}); ratio = decode / this")
     for k, v in cpu.items():
         print(f"  {labels[k]:<30} {v:6.2f} s  throughput ratio {ref / v:4.2f}")

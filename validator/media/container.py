@@ -14,7 +14,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import av
 import av.error
@@ -28,6 +28,25 @@ if TYPE_CHECKING:
 
 MAX_SIDE_PX = 16384  # no phone records more than 8K; ffmpeg's own decoders stop near here
 FIRST_FRAME_MAX_PACKETS = 300  # bound on packets fed before the first frame must appear
+
+# Options of every stream's probing decoder when a file is opened. FFmpeg's stream probing
+# (avformat_find_stream_info) decodes frames to learn what the first decoded frame tells
+# anyway: the pixel format, and for H.264 whose SPS gives no reorder count, up to 7
+# frames to guess the decoder's delay (libavformat's has_decode_delay_been_guessed).
+# Measured on the 30 s 1080p bench clip: 150 ms of CPU an open, 8 ms with this option,
+# and a check opened the file three times (the probe twice, the decode once). It binds
+# the probing decoder only: frames decode as before through the stream's own codec
+# context (the same 900 frames, the same first frame), and the sizes, rates, durations
+# and B-frame flag the probe reads come from the container and the parsers.
+_PROBING_OPTIONS = {"skip_frame": "all"}
+_PROBED_STREAMS = 64  # streams given the option; any further ones probe as FFmpeg does
+
+
+def open_input(path: str | os.PathLike[str], **kwargs: Any) -> av.container.InputContainer:
+    """``av.open`` for reading, without decoding frames to probe the streams."""
+    options = [dict(_PROBING_OPTIONS) for _ in range(_PROBED_STREAMS)]
+    return av.open(os.fspath(path), mode="r", stream_options=options, **kwargs)
+
 
 # Demuxers that read still pictures (ffmpeg's image2 family and friends).
 _IMAGE_FORMATS = frozenset({"image2", "gif", "apng", "webp", "ico", "alias_pix", "brender_pix"})

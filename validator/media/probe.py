@@ -41,7 +41,13 @@ from validator.errors import (
     VideoMissing,
 )
 from validator.media.boxes import BoxInfo, scan_boxes
-from validator.media.container import error_text, finite_float, inspect_container, not_a_video
+from validator.media.container import (
+    error_text,
+    finite_float,
+    inspect_container,
+    not_a_video,
+    open_input,
+)
 from validator.media.creation_times import (
     CreationTime,
     choose_recorded,
@@ -286,7 +292,7 @@ def probe(path: str | Path, policy: Policy) -> MediaInfo:
             warnings.append(f"top-level box {boxes.truncated} runs past the end of the file")
 
     try:
-        container = av.open(str(p), metadata_errors="replace")
+        container = open_input(p, metadata_errors="replace")
     except (av.error.FFmpegError, OSError, ValueError) as e:
         if kind in VIDEO_KINDS:
             raise UndecodableVideo(

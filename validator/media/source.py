@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from validator.errors import AnalysisTimeout, UndecodableVideo
+from validator.media.container import open_input
 from validator.media.frame import Frame
 
 ANALYSIS_LONG_SIDE = 320
@@ -63,6 +64,35 @@ def _scaled_size(w: int, h: int, long_side: int) -> tuple[int, int]:
     return max(1, round(w * s)), max(1, round(h * s))
 
 
+def area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` scaled down to ``size`` (w, h) by area averaging (``INTER_AREA``): by
+    halvings first while the factor left on both axes stays an even integer, then an odd
+    integer factor k as a k x k box filter read at the blocks' centres.
+
+    The mean of the means of 2x2 blocks is the mean of the whole block, and a box filter
+    centred on a block is that block's mean: the result is the one-step resize's to
+    within rounding (1 level at most, 0.13 on average on the bench clip's 1920x1080 ->
+    320x180; the box filter's own 3x step is the area resize's exactly). Why: OpenCV's
+    area resize has a SIMD path for exactly 2x only. Instructions counted (callgrind) on
+    1080p luma: 9.9 M a frame in one 6x step, 1.0 M for 2x, then 4.0 M for 3x by area
+    resize and 1.6 M by box filter.
+    """
+    tw, th = size
+    h, w = img.shape[:2]
+    halved = False
+    while w % (2 * tw) == 0 and h % (2 * th) == 0:
+        w, h = w // 2, h // 2
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        halved = True
+    if halved and (w, h) == (tw, th):
+        return img  # a new array already (never a view of the decoder's buffer)
+    k = w // tw
+    if k >= 3 and k % 2 == 1 and (w, h) == (k * tw, k * th):
+        c = k // 2
+        return np.ascontiguousarray(cv2.blur(img, (k, k))[c::k, c::k])
+    return cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)
+
+
 def _orient(img: np.ndarray, k: int) -> np.ndarray:
     return img if k == 0 else np.ascontiguousarray(np.rot90(img, k))
 
@@ -86,14 +116,14 @@ class FrameConverter:
         y = self.luma(frame)
         h, w = y.shape
         gw, gh = _scaled_size(w, h, ANALYSIS_LONG_SIDE)
-        gray = cv2.resize(y, (gw, gh), interpolation=cv2.INTER_AREA)
+        gray = area(y, (gw, gh))
         cw, ch = _scaled_size(w, h, COLOR_LONG_SIDE)
         fmt = frame.format.name
         if fmt in _PLANAR:
             nbytes = _PLANAR[fmt][0]
-            u = cv2.resize(_plane(frame, 1, nbytes), (cw, ch), interpolation=cv2.INTER_AREA)
-            v = cv2.resize(_plane(frame, 2, nbytes), (cw, ch), interpolation=cv2.INTER_AREA)
-            ys = cv2.resize(gray, (cw, ch), interpolation=cv2.INTER_AREA)
+            u = area(_plane(frame, 1, nbytes), (cw, ch))
+            v = area(_plane(frame, 2, nbytes), (cw, ch))
+            ys = area(gray, (cw, ch))
             color = cv2.cvtColor(cv2.merge((ys, u, v)), cv2.COLOR_YUV2BGR)
         else:
             rgb = frame.to_ndarray(format="bgr24")
@@ -152,7 +182,7 @@ class VideoSource:
 
     def __enter__(self) -> VideoSource:
         try:
-            self._container = av.open(str(self.path), mode="r")
+            self._container = open_input(self.path)
         except (av.error.FFmpegError, OSError) as e:
             raise UndecodableVideo(f"cannot open {self.path.name} for decoding: {e}") from e
         return self

@@ -46,6 +46,7 @@ import av
 import av.error
 import numpy as np
 
+from validator.media.container import open_input
 from validator.models import Event, EventKind, KindReason
 
 if TYPE_CHECKING:
@@ -353,7 +354,7 @@ def read_timeline(
     if audio_index is not None:
         accs[audio_index] = _Acc()
     demux_error: str | None = None
-    with av.open(str(path), metadata_errors="replace") as container:
+    with open_input(path, metadata_errors="replace") as container:
         streams = [container.streams[i] for i in accs]
         tbs = {s.index: float(s.time_base) if s.time_base else 0.0 for s in streams}
         try:

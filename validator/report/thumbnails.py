@@ -133,13 +133,12 @@ def _decode(
     video: Path, times: list[float], stream_index: int | None = None
 ) -> list[np.ndarray | None]:
     """Upright BGR frames at ``times`` (the first frame at or after each), by seeking."""
-    import av
-
+    from validator.media.container import open_input
     from validator.media.source import rotation_k
 
     out: list[np.ndarray | None] = [None] * len(times)
     order = sorted(range(len(times)), key=lambda i: times[i])
-    with av.open(str(video)) as container:
+    with open_input(video) as container:
         videos = container.streams.video
         # The stream the check analyzed: a file may hold a cover or a second angle first.
         stream = next((s for s in videos if s.index == stream_index), videos[0])
