@@ -44,7 +44,8 @@ _PROBED_STREAMS = 64  # streams given the option; any further ones probe as FFmp
 
 def open_input(path: str | os.PathLike[str], **kwargs: Any) -> av.container.InputContainer:
     """``av.open`` for reading, without decoding frames to probe the streams."""
-    options = [dict(_PROBING_OPTIONS) for _ in range(_PROBED_STREAMS)]
+    # A list of option dicts, one per stream (PyAV's av.open); its stubs say list[str].
+    options: Any = [dict(_PROBING_OPTIONS) for _ in range(_PROBED_STREAMS)]
     return av.open(os.fspath(path), mode="r", stream_options=options, **kwargs)
 
 
