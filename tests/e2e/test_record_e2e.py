@@ -182,19 +182,10 @@ def test_a_take_is_recorded_witnessed_and_verifiable(camera_browser: Any, tmp_pa
             verdicts = {k: v["verdict"] for k, v in report["requirements"].items()}
             reasons = {k: [r["code"] for r in v["reasons"]]
                        for k, v in report["requirements"].items()}  # fmt: skip
-            # Issue 15 asks for four passes. Through Chromium's fake camera (VP8 at 854x480)
-            # the faces detector sometimes cannot tell the six plain faces apart: 1 run in 4
-            # here ended in review with faces_indistinct, never in a fail. Until that is
-            # solved (issue 15 stays open for it), review is accepted for that reason only.
-            assert "fail" not in verdicts.values(), reasons
-            assert {k: v for k, v in verdicts.items() if k != "completeness"} == {
-                "consistency": "pass",
-                "validity": "pass",
-                "timeliness": "pass",
-            }, reasons
-            if verdicts["completeness"] != "pass":
-                assert verdicts["completeness"] == "review", reasons
-                assert "faces_indistinct" in reasons["completeness"], reasons
+            # Four passes (issue 15). Chromium's fake camera on a busy machine drops frames
+            # (honest timestamps): once a turn across them was miscounted, now filled in
+            # (validator/detectors/steps.py, tests/test_dropped_frames.py).
+            assert verdicts == dict.fromkeys(verdicts, "pass"), reasons
             report_file = tmp_path / "report.json"
             report_file.write_text(json.dumps(report), "utf-8")
             ok = verify(video, report_file)
