@@ -150,3 +150,21 @@ def test_without_a_broker_url_the_broker_is_sqlite_in_the_data_dir(tmp_path: Pat
     assert conf["broker_url"] == f"sqla+sqlite:///{tmp_path / 'broker.db'}"
     assert conf["result_backend"] == f"db+sqlite:///{tmp_path / 'results.db'}"
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
+
+
+def test_a_batch_case_in_error_is_listed_without_a_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case that ended in error (a time limit, a bad case.json) has no verdict: the task
+    lists it as an error for the batch's exit 4, it does not crash on the missing key (seen
+    under load: a soft time limit, then KeyError('verdict') and exit 70)."""
+    import validator.batch.work as work
+    from validator.jobs.tasks import run_batch_case
+
+    def errored(job: dict) -> dict:
+        return {"case_id": job["case_id"], "key": job["key"], "status": "error",
+                "error": {"code": "job_timeout"}}  # fmt: skip
+
+    monkeypatch.setattr(work, "run_case", errored)
+    job = {"case_id": "c1", "key": "k", "out_dir": str(tmp_path), "slug": "c1"}
+    assert run_batch_case.run(job) == {"case_id": "c1", "status": "error", "verdict": None}

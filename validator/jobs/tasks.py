@@ -689,7 +689,8 @@ def run_batch_case(self: Task, job: dict[str, Any]) -> dict[str, Any]:
         old = None
     if old is None or old.get("key") != job["key"] or old.get("status") == "error":
         old = run_case(job)
-    return {"case_id": job["case_id"], "status": old["status"], "verdict": old["verdict"]}
+    # A case in error (a bad case.json, a time limit, a bug) has no verdict: listed as such.
+    return {"case_id": job["case_id"], "status": old["status"], "verdict": old.get("verdict")}
 
 
 def submit_batch(
