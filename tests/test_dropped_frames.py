@@ -29,33 +29,42 @@ from _media import DEVSET, REALDATA, clip
 
 from validator import check
 
-MAX_RUN = 2  # frames dropped in a row (a run may follow a run: up to 0.3 s went missing)
+MAX_RUN = 2  # frames dropped in a row (then one is kept): holes of 2-3 frame times
 FACTS = {"return": {"signed_at": "2026-10-20T14:00:00+08:00"}}
 
 
-def dropped(src: Path, out: Path, seed: int, share: float) -> Path:
-    """``src`` re-encoded (H.264, CRF 18) with runs of frames dropped (each frame starts
-    one with chance ``share``), the rest at their own times."""
+def dropped(
+    src: Path, out: Path, seed: int, share: float, hole: tuple[float, float] | None = None
+) -> Path:
+    """``src`` re-encoded (H.264, CRF 18) with runs of frames dropped (each frame after a
+    kept one starts a run with chance ``share``), and the frames timed within ``hole``
+    (seconds) too; the rest at their own times."""
     rnd = random.Random(seed)
     with av.open(str(src)) as ic, av.open(str(out), "w") as oc:
         vs = ic.streams.video[0]
         st = None
-        skip, last = 0, -1
+        skip, last, kept_one = 0, -1, True
         for f in ic.decode(vs):
             if st is None:
                 st = oc.add_stream("libx264", rate=round(float(vs.average_rate or 30)))
                 st.width, st.height, st.pix_fmt = f.width, f.height, "yuv420p"
                 st.codec_context.time_base = Fraction(1, 90000)
                 st.options = {"preset": "ultrafast", "crf": "18"}
+            t_s = float(f.pts * f.time_base)
+            if hole is not None and hole[0] <= t_s < hole[1]:
+                continue
             if skip:
                 skip -= 1
+                kept_one = False
                 continue
-            if rnd.random() < share:
+            if kept_one and rnd.random() < share:
                 skip = rnd.randint(0, MAX_RUN - 1)
+                kept_one = False
                 continue
+            kept_one = True
             nf = av.VideoFrame.from_ndarray(f.to_ndarray(format="yuv420p"), format="yuv420p")
             # Display order; the real clip's times run back by a frame in places.
-            last = nf.pts = max(last + 1, round(float(f.pts * f.time_base) * 90000))
+            last = nf.pts = max(last + 1, round(t_s * 90000))
             nf.time_base = Fraction(1, 90000)
             for p in st.encode(nf):
                 oc.mux(p)
@@ -83,12 +92,12 @@ def _source(kind: str, name: str) -> tuple[Path, int]:
 
 
 # (source, clip, seed, share of frames starting a dropped run). Before the fix, the clean
-# and stand takes here ended in a cut (fail) or, the stand take, a freeze (fail).
+# and stand takes here ended in a cut (fail).
 SIX = [
     ("generated", "clean", 3, 0.2),
     ("generated", "clean", 9, 0.2),
     ("generated", "clean", 11, 0.2),
-    ("generated", "m-stand-27pct-colour-wood-480p-still-after", 3, 0.15),
+    ("generated", "m-stand-27pct-colour-wood-480p-still-after", 5, 0.2),
     ("devset", "d01_clean", 1, 0.2),
     ("devset", "d02_phone_on_stand", 2, 0.2),
 ]
@@ -109,7 +118,7 @@ def checked(kind: str, name: str, seed: int, share: float, tmp: Path) -> tuple[d
     assert max(steps) > 2.5 * min(steps), "the clip should have frames dropped"
     report = check(path, facts=FACTS).to_dict()
     kinds = {e["kind"] for e in report["events"]}
-    # Never an edit: the timestamps say where frames went missing.
+    # Never an edit proven: the timestamps say where frames went missing.
     assert not kinds & {"cut", "freeze"}, report["events"]
     codes = {r["code"] for r in report["requirements"]["completeness"]["reasons"]}
     assert not codes & {"cut_detected", "freeze", "timestamp_gap"}, codes
@@ -125,10 +134,12 @@ def test_six_faces_with_frames_dropped_pass_or_at_worst_review(tmp_path: Path) -
         assert faces_true == 6
         completeness = report["requirements"]["completeness"]
         codes = {r["code"] for r in completeness["reasons"]}
-        # Never a fail; a review only for a count the check says it cannot establish.
+        # Never a fail; a review only for a count the check says it cannot establish, or
+        # a possible cut across the hole (a person looks).
         assert completeness["verdict"] != "fail", (name, seed, codes)
         if completeness["verdict"] == "review":
-            assert codes <= {"continuous_take", "faces_uncertain", "faces_indistinct"}, codes
+            allowed = {"continuous_take", "faces_uncertain", "faces_indistinct", "cut_in_motion"}
+            assert codes <= allowed, codes
         passed.append(completeness["verdict"] == "pass")
     assert sum(passed) >= PASS_SHARE * len(passed), list(zip(SIX, passed, strict=False))
 
@@ -143,3 +154,34 @@ def test_fewer_faces_with_frames_dropped_never_pass_for_six(
     assert faces_true < 6
     count = report["faces"]["count"]
     assert count < 6 and report["requirements"]["completeness"]["verdict"] != "pass", count
+
+
+# Edits with a hole of dropped frames where they join: the hole must hide nothing. (clip,
+# the edit's kind in the truth, frames dropped just before it.)
+EDITS = [
+    ("spliced-take", "cut", 2),  # two takes joined, the join amid motion
+    ("removed-segment", "cut", 2),  # a segment cut out: the proof is local matching
+    ("removed-segment", "cut", 12),  # a hole too long to judge per frame time
+]
+# Not here: a freeze pad with a hole at its end. Re-encoding the generated pad (as this
+# file drops frames) already loses its exact repeats, hole or not, so it cannot be built
+# this way; the freeze detector judges a jump across a hole of at most three dropped
+# frames per frame time (a pad's jump measures 15-70 over one step).
+
+
+@pytest.mark.parametrize(("name", "kind", "frames"), EDITS, ids=[f"{n}-{f}" for n, _, f in EDITS])
+def test_an_edit_behind_a_few_dropped_frames_is_never_passed(
+    name: str, kind: str, frames: int, tmp_path: Path
+) -> None:
+    src, truth = clip(name)
+    edit = next(e for e in truth["events"] if e["kind"] == kind)
+    end = edit["t_s"] + (edit.get("length_s") or 0.0) if kind == "freeze" else edit["t_s"]
+    step = 1.0 / truth["fps"]
+    hole = (end - (frames + 0.5) * step, end - 0.5 * step)  # the frames just before it
+    path = dropped(src, tmp_path / "edit.mp4", 0, 0.0, hole)
+    report = check(path, facts=FACTS).to_dict()
+    # Found: proven, or (local matching proves nothing across the hole) a possible cut
+    # that a person looks at; never a pass.
+    found = [e for e in report["events"] if e["kind"] in (kind, "possible_cut", "gap")]
+    assert any(abs(e["t_s"] - edit["t_s"]) <= 0.5 for e in found), report["events"]
+    assert report["requirements"]["completeness"]["verdict"] != "pass"

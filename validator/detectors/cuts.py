@@ -137,6 +137,10 @@ ZERO_BIAS = 1.1  # a block whose match in place is this close to its best has no
 # spike) the content moved against the camera, over which the parcel was moving
 # there: a fast turn, not a steady pose. Such a spike is a ``possible_cut``.
 MOVING_AROUND = 2.0
+# Content moving this much around a spike (same measure) is motion that a few dropped
+# frames can carry on unseen; a region that stood still (a stand, a held pose: codec
+# noise of a few tenths) cannot change across them.
+HOLE_MOVING = 0.5
 # A colour spike this many times the cut score is a new scene (spliced takes: 4+; the
 # pans and turns of the generated clips: 1.0 at most), a cut even amid motion.
 SCENE_SURE = 2.0
@@ -802,13 +806,16 @@ class CutDetector(Detector):
         # A new scene's colours or a jump of the whole picture are a cut however things
         # moved; a local spike amid fast motion may be a flicked turn as much as a cut.
         sure = max(scene, jump) / RATIO_AT_SCORE_1 >= SCENE_SURE * self.threshold
-        # Across dropped frames (``validator.detectors.steps``) the picture changed over
-        # several frame times, of which nothing is known: local matching proves nothing
-        # there (as amid fast motion), and the frame's content change is judged per frame
-        # time (steady motion changes k steps about k times as much).
+        # Across a few dropped frames (``validator.detectors.steps``) the picture moved on
+        # over several frame times of which nothing is known: local matching proves
+        # nothing there (as amid fast motion: at most a possible cut, a person looks).
+        # Amid motion the frame's content change is judged per frame time (steady motion
+        # changes k steps about k times as much); a region that stood still keeps its
+        # whole change (a splice of two still takes with a hole at the join: a review).
         missing = self.steps.spanned(now.step_s)
+        per_frame = missing if moving >= HOLE_MOVING else 1.0
         unsure = (moving >= MOVING_AROUND or missing > 1.0) and not sure
-        if unsure and (adaptive / missing < PEER_RATIO or self._on_grid(now)):
+        if unsure and (adaptive / per_frame < PEER_RATIO or self._on_grid(now)):
             # Amid fast motion, and the frame as a whole did not change as the peer's
             # cuts do (a hand sweeping past the lens, a flick, a pan that stops), or the
             # frame is a regular I-frame (the refresh of a fast-changing picture):

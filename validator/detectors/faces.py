@@ -91,6 +91,10 @@ from validator.detectors.steps import FrameSteps
 STILL_HZ = 15.0  # flow rate while the parcel is still (a turn is seen within 67 ms; at 10 Hz
 # the first step of a turn spans 100 ms and the dev set's d07 lost a face)
 MOVING_HZ = 30.0  # every frame up to 30 Hz while it turns: a 0.5 s quarter turn is 15 steps
+FILL_ALONG = 0.7  # a step across dropped frames is filled where it turns within ~45 degrees
+# of the way the turn went (cosine) ...
+FILL_MAX_DEG = 30.0  # ... by at most this (a quarter turn in 0.3 s, 300 degrees/s, over the
+# 0.1 s of two frames dropped)
 FLOW_BLUR_PX = 1.0  # Gaussian sigma on the 160 px picture: removes texture that aliases
 FARNEBACK = (0.5, 3, 9, 2, 5, 1.1, 0)  # pyramid 0.5 x 3, window 9, 2 iterations, poly 5
 # (window 11 and 3 iterations: the same counts on the dev set and the fixtures, 1.5x the time)
@@ -688,18 +692,26 @@ class FaceDetector(Detector):
             self.rate = None
             self._still(frame, omega)
             return
-        # A step across frames the camera dropped (``validator.detectors.steps``): the
-        # flow follows only part of what turned in the missing time (a generated clean
+        # A step across a few frames the camera dropped (``validator.detectors.steps``):
+        # the flow follows only part of what turned in the missing time (a generated clean
         # take with 2-6 frames dropped mid-turn measured its last quarter turn as ~50
-        # degrees and miscounted). There the rotation is the turn's own angular velocity
-        # (its last step's) times the step's time, where that is more: a hand turning a
-        # parcel does not stop and restart within a tenth of a second. The step is doubtful.
+        # degrees and miscounted). Where the step turns the way the turn was going, it is
+        # lengthened along its own direction to the turn's last angular velocity times
+        # the step's time, by at most ``FILL_MAX_DEG``: a hand turning a parcel does not
+        # stop within a tenth of a second. A step that turns another way (a wobble
+        # reversing) is kept as measured. The step is doubtful either way.
         step_s = frame.t_s - prev_s
         if self.rate is not None and self.steps.spanned(step_s, 1.0 / MOVING_HZ) > 1.0:
-            filled = self.rate * step_s
-            if np.linalg.norm(filled) > np.linalg.norm(omega):
-                omega = filled
+            measured = float(np.linalg.norm(omega))
+            speed = float(np.linalg.norm(self.rate))
+            filled = speed * step_s
+            along = float(np.dot(self.rate, omega)) / max(1e-9, measured * speed)
+            if along >= FILL_ALONG and filled > measured:
+                omega = omega * (min(filled, measured + np.radians(FILL_MAX_DEG)) / measured)
             doubtful = True
+            self.rate = None  # one step filled from it; the next measured one renews it
+        elif doubtful or suspect or self.failed:
+            self.rate = None  # a pan, a jump or a failed flow is no velocity to carry on
         else:
             self.rate = omega / max(1e-3, step_s)
         self._dark_share(frame, self._region(frame.color), table_luma(frame.gray))
