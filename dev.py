@@ -63,8 +63,16 @@ def test(argv: list[str]) -> int:
     # file's module fixtures and servers in one process): measured on this 2-core
     # machine, the whole suite takes 11.4 min instead of 16.4 min in one process (many
     # tests wait on browsers, servers and subprocesses). Options given replace these.
-    parallel = [] if argv else ["-n", str(min(2, os.cpu_count() or 1)), "--dist", "loadfile"]
-    return subprocess.run([str(PY), "-m", "pytest", *parallel, *argv], cwd=ROOT).returncode
+    if argv:
+        return subprocess.run([str(PY), "-m", "pytest", *argv], cwd=ROOT).returncode
+    parallel = ["-n", str(min(2, os.cpu_count() or 1)), "--dist", "loadfile"]
+    rest = subprocess.run([str(PY), "-m", "pytest", *parallel, "-m", "not alone"], cwd=ROOT)
+    # Then the latency tests, with nothing else running: issue 15 bounds the live
+    # guidance's lag "with one recording running on this machine"; beside another test
+    # worker it grew past 2 s (2-7 s measured here), which is that worker's doing.
+    alone = subprocess.run([str(PY), "-m", "pytest", "-p", "no:xdist", "-m", "alone"], cwd=ROOT)
+    # pytest's 5: no test selected (a checkout without them) is no failure
+    return rest.returncode or (0 if alone.returncode == 5 else alone.returncode)
 
 
 def fuzz(argv: list[str]) -> int:

@@ -257,10 +257,16 @@ def test_the_public_key_is_served_and_stable(service) -> None:
     assert (data_dir / "witness_key.pem").stat().st_mode & 0o777 == 0o600
 
 
+CHUNK_EVERY_S = 0.5  # a chunk of the 19.3 s clip (a twentieth, ~0.97 s of video) this often
+
+
+@pytest.mark.alone  # the lag bound holds with one recording on the machine
 def test_live_guidance_follows_the_chunks_as_they_land(webm, tmp_path: Path) -> None:
-    """The chunks' files, written one a quarter second (4x faster than a camera): the
-    decoder follows them, its state reaches the whole take's, and it keeps up: the last
-    frame is analysed well within the 2 s the page may lag the camera."""
+    """The chunks' files, written one each half second (about twice as fast as a camera):
+    the decoder follows them, its state reaches the whole take's, and it keeps up: the
+    last frame is analysed well within the 2 s the page may lag the camera. (At 4x it
+    kept up on one machine of this kind and fell 3-4.5 s behind on a slower one: the
+    analysis needs about 0.35 of a core a second of 480p video.)"""
     import threading
 
     from validator.live import ChunkStream, LiveAnalysis, run_live
@@ -280,7 +286,7 @@ def test_live_guidance_follows_the_chunks_as_they_land(webm, tmp_path: Path) -> 
         (folder / f"{seq:06d}").write_bytes(part)
         (folder / f"{seq:06d}.json").write_text("{}")
         written = time.monotonic()
-        time.sleep(0.25)
+        time.sleep(CHUNK_EVERY_S)
         lags.append((seq, written, live.state()["elapsed_s"]))
     done.set()
     worker_thread.join(30)
@@ -288,7 +294,7 @@ def test_live_guidance_follows_the_chunks_as_they_land(webm, tmp_path: Path) -> 
     end = live.state()
     assert end["frames"] == truth["frame_count"]
     assert end["faces_shown"] == 6 and end["label_matched"] is True and end["can_stop"]
-    # Keeping up: a quarter second after each chunk landed, the analysis had reached
+    # Keeping up: CHUNK_EVERY_S after each chunk landed, the analysis had reached
     # into it (the chunks are even slices of the file: chunk k ends near (k+1)/20 of it).
     share = [(elapsed / truth["duration_s"]) - (seq + 1) / len(parts) for seq, _, elapsed in lags]
     behind_s = -min(share) * truth["duration_s"]
