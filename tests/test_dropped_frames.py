@@ -19,6 +19,7 @@ fewer faces never pass for six.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from fractions import Fraction
 from pathlib import Path
@@ -80,8 +81,6 @@ def _source(kind: str, name: str) -> tuple[Path, int]:
         path, truth = clip(name)
         return path, len(truth["faces"])
     if kind == "devset":
-        import json
-
         if not DEVSET.is_dir():
             pytest.skip(f"development set {DEVSET} is absent (expected ../shared/devset)")
         t = json.loads((DEVSET / "truth.json").read_text())["cases"][name]

@@ -285,11 +285,12 @@ class FreezeDetector(Detector):
         else:
             mean = cv2.norm(g, prev, cv2.NORM_L1) / g.size
             pair = _Pair(frame.t_s, mean, 0.0, frame.keyframe)
-            # Across a few frames the camera dropped (``validator.detectors.steps``) the
-            # change is judged per frame time, as the change over as many steps after it:
-            # a still stretch that ends in motion during the missing time is no jump (a
-            # stand clip with 0.3 s dropped where the hands came in measured a "jump" of
-            # 6.7). A pad's jump shows seconds of motion (15-70): it still stands out.
+            # Across a few frames the camera dropped (``validator.detectors.steps``: at
+            # most three) the change is judged per frame time, as the change over as many
+            # steps after it: a still stretch that ends in motion during the missing time
+            # is no jump (a stand clip with 0.3 s dropped where the hands came in measured
+            # a "jump" of 6.7; a hole that long is now judged as before, over the bound).
+            # A pad's jump shows seconds of motion (15-70): it still stands out.
             pair.t40 = thumb_residual(self.prev_thumb, thumb) / self.steps.spanned(step_s)
             self.pairs += 1
             if pair.mean >= CALM_MEAN:
