@@ -13,8 +13,9 @@
 Decoding is almost all of a test's cost, so the fixtures that decode are session-scoped
 factories with a cache: two modules that need the same clip's report or metrics decode it
 once per run (``test_faces`` and ``test_opening`` share ``face_metrics``,
-``test_fixture_truth`` and ``test_fixture_matrix`` share ``fixture_report``). What they
-return is shared between tests: read it, do not change it (the truths are copies).
+``test_fixture_truth`` and ``test_fixture_matrix`` share ``fixture_report``), even when
+pytest-xdist runs them in two processes (``once_per_run``). What they return is shared
+between tests: read it, do not change it (the truths are copies).
 A cache that only one module reads stays in it as a module fixture (``test_cuts_generality``'s
 ``box``, ``test_quality_generality``'s ``analyzed``, ``test_waybill_conformance``'s ``gray``).
 
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from _media import CACHE, DEVSET, REALDATA, clip
+from _once import computed_once
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -113,7 +115,22 @@ def fixture_clip(fixture_cache: Path) -> Callable[[str], tuple[Path, dict]]:
 
 
 @pytest.fixture(scope="session")
-def checked_report() -> Callable[[Path, Mapping[str, Any] | None], Report]:
+def once_per_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+    """``once_per_run(key, compute)``: ``compute()``'s value, computed by one process of
+    this run and read by the others (``_once.computed_once`` says why). The folder is the
+    one the pytest-xdist workers of this run share (the parent of each worker's temporary
+    folder): a run never reads another run's values. Without pytest-xdist the session
+    caches already compute each value once."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return lambda key, compute: compute()
+    folder = tmp_path_factory.getbasetemp().parent / "once-per-run"
+    return lambda key, compute: computed_once(folder, key, compute)
+
+
+@pytest.fixture(scope="session")
+def checked_report(
+    once_per_run: Callable[..., Any],
+) -> Callable[[Path, Mapping[str, Any] | None], Report]:
     """``checked_report(path, facts)``: ``validator.check`` on a clip with a case, once per
     run for each clip and case."""
     from validator import check
@@ -123,7 +140,7 @@ def checked_report() -> Callable[[Path, Mapping[str, Any] | None], Report]:
     def get(path: Path, facts: Mapping[str, Any] | None) -> Report:
         key = (str(path), json.dumps(facts, sort_keys=True))
         if key not in reports:
-            reports[key] = check(path, facts=facts)
+            reports[key] = once_per_run(("check", *key), lambda: check(path, facts=facts))
         return reports[key]
 
     return get
@@ -147,6 +164,7 @@ def fixture_report(
 @pytest.fixture(scope="session")
 def face_metrics(
     fixture_clip: Callable[[str], tuple[Path, dict]],
+    once_per_run: Callable[..., Any],
 ) -> Callable[[str], tuple[FaceMetrics, dict]]:
     """``face_metrics(name)``: the faces detector's metrics on a generated variant (run
     with the waybill detector, whose reads tell labelled faces apart), and a copy of the
@@ -161,13 +179,16 @@ def face_metrics(
 
     policy = load_policy()
 
-    @cache
-    def decoded(path: Path) -> FaceMetrics:
+    def measure(path: Path) -> FaceMetrics:
         media = probe(path, policy)
         with VideoSource(path, stream_index=media.video_stream_index) as source:
             detectors = [FaceDetector(media, policy), WaybillDetector(media, policy)]
             found = run_detectors(source, detectors, duration_s=media.duration_s)
         return found["faces"].metrics
+
+    @cache
+    def decoded(path: Path) -> FaceMetrics:
+        return once_per_run(("faces", str(path)), lambda: measure(path))
 
     def get(name: str) -> tuple[FaceMetrics, dict]:
         if name not in VARIANTS:
