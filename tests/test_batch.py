@@ -179,7 +179,7 @@ def _default_sigint() -> None:
 def test_batch_resume_after_interrupt(tmp_path: Path) -> None:
     clean, _ = clip("clean")
     root = tmp_path / "in"
-    n = 8  # enough that the interrupt lands while cases are still waiting
+    n = 4  # the interrupt lands after the first of four (-j 1): three are still waiting
     for i in range(n):
         (root / f"case{i}").mkdir(parents=True)
         shutil.copy(clean, root / f"case{i}" / "v.mp4")
