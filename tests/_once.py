@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from validator.files import write_bytes
+
 
 def computed_once(folder: Path, key: object, compute: Callable[[], Any]) -> Any:
     """``compute()``'s value for ``key``, kept pickled in ``folder``: the first process to
@@ -28,7 +30,5 @@ def computed_once(folder: Path, key: object, compute: Callable[[], Any]) -> Any:
         if done.exists():
             return pickle.loads(done.read_bytes())
         value = compute()
-        part = done.with_suffix(".part")
-        part.write_bytes(pickle.dumps(value))
-        part.replace(done)  # a reader never sees half a file
+        write_bytes(done, pickle.dumps(value))  # atomic: a reader never sees half a file
         return value

@@ -77,8 +77,8 @@ def services(tmp_path: Path) -> Iterator[dict[str, str]]:
             "DATABASE_URL": f"postgresql+psycopg://postgres@{PG[0]}:{PG[1]}/{db}",
             "APPEAL_VALIDATOR_DATA_DIR": str(tmp_path / "shared"),
             # A short lease, so a killed worker's job comes back fast. The time limit is
-            # the real analysis of "too-short" beside the other test worker: 6 s was
-            # exceeded once in a full run here (job_timeout), 20 s leaves it 3x.
+            # the real analysis of "too-short" beside the other test worker: it ran past
+            # 6 s once in a full run here (job_timeout); 20 s is over 3x that limit.
             "APPEAL_VALIDATOR_JOB_TIMEOUT_S": str(JOB_TIMEOUT_S),
             "APPEAL_VALIDATOR_JOB_LEASE_S": "2",
             "APPEAL_VALIDATOR_WEBHOOK_ALLOW_PRIVATE": "true",
