@@ -91,6 +91,7 @@ from validator.detectors.steps import FrameSteps
 STILL_HZ = 15.0  # flow rate while the parcel is still (a turn is seen within 67 ms; at 10 Hz
 # the first step of a turn spans 100 ms and the dev set's d07 lost a face)
 MOVING_HZ = 30.0  # every frame up to 30 Hz while it turns: a 0.5 s quarter turn is 15 steps
+NEVER = 1 << 30  # a frame stride no count reaches: sampled by time alone
 FILL_ALONG = 0.7  # a step across dropped frames is filled where it turns within ~45 degrees
 # of the way the turn went (cosine) ...
 FILL_MAX_DEG = 30.0  # ... by at most this (a quarter turn in 0.3 s, 300 degrees/s, over the
@@ -620,6 +621,8 @@ class FaceDetector(Detector):
         super().__init__(media, policy)
         self.min_hold_s = policy.completeness.min_face_hold_s
         self.next_s = 0.0
+        self.since = 0  # frames since the last sampled one
+        self.stride = NEVER  # frames from one sample to the next (by time until known)
         self.prev: np.ndarray | None = None  # last sampled picture (160 px, blurred, gray)
         self.prev_s = 0.0
         self.moving = False
@@ -653,10 +656,20 @@ class FaceDetector(Detector):
             self.first_s = frame.t_s
         self.last_s = frame.t_s
         self.steps.add(frame.t_s)
-        if frame.t_s + 1e-6 < self.next_s:
+        self.since += 1
+        # Sampled by frames as well as by time: a browser's recorder stamps frames with
+        # the jitter of its capture (steps of 16-55 ms at 30 fps, the e2e take), and a
+        # frame stamped early was skipped by time alone, the flow then measuring a quarter
+        # turn's fast part over two frames' motion (seen reversed; a turn measured 41
+        # degrees, a clean take counted five faces). The frame ``stride`` frames on is
+        # due whatever its stamp; a late one (a hole) is due by time (``next_s``).
+        if self.since < self.stride and frame.t_s + 1e-6 < self.next_s:
             return
         rate = MOVING_HZ if self.moving else STILL_HZ
         self.next_s = frame.t_s + 1.0 / rate - 0.25 / 60  # tolerate frame-step jitter
+        usual = self.steps.usual_s()
+        self.stride = NEVER if usual is None else max(1, round(1.0 / (rate * usual)))
+        self.since = 0
         self.samples += 1
         small = cv2.cvtColor(frame.color, cv2.COLOR_BGR2GRAY)
         std = float(small.std())

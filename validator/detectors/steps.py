@@ -43,6 +43,10 @@ class FrameSteps:
         self.last_t_s = t_s if self.last_t_s is None else max(self.last_t_s, t_s)
         return step
 
+    def usual_s(self) -> float | None:
+        """The usual time between frames (None until a few steps were seen)."""
+        return float(np.median(self.steps_s)) if len(self.steps_s) >= 3 else None
+
     def spanned(self, step_s: float | None, least_s: float = 0.0) -> float:
         """How many usual steps (at least ``least_s`` each) ``step_s`` spans when a few
         frames were dropped within it (``MISSING_STEP`` to ``MAX_SPANNED`` of them),
