@@ -33,6 +33,24 @@ def a_video(path: Path, size: int) -> bytes:
     return data
 
 
+def verdict_shown(page: Any, server: Server, sent: object = None) -> None:
+    """Wait for the check's verdict; a form error, or none within the time, fails with
+    what the page showed, the requests sent and the server's log (CI keeps only this)."""
+    try:
+        page.wait_for_selector("[data-testid=verdict], #form-error:visible", timeout=60_000)
+        if page.locator("[data-testid=verdict]").count():
+            return
+        why = "the form showed an error"
+    except Exception as e:  # Playwright's TimeoutError
+        why = f"no verdict: {e}".splitlines()[0]
+    error = page.locator("#form-error")
+    log = Path(server.log.name).read_text("utf-8", "replace")[-3000:]
+    pytest.fail(
+        f"{why}; page {page.url}; form error {error.inner_text() if error.count() else None!r}; "
+        f"requests {sent!r}; server log:\n{log}"
+    )
+
+
 @pytest.fixture
 def context(chromium: Any) -> Iterator[Any]:
     ctx = chromium.new_context(viewport={"width": 1366, "height": 900})
@@ -65,7 +83,7 @@ def test_a_dropped_chunk_resumes_from_the_servers_offset(context: Any, tmp_path:
         page.set_input_files("#video", str(video))
         page.fill("#tracking_number", "SF1234567890123")
         page.click("#submit")
-        page.wait_for_selector("[data-testid=verdict]", timeout=60_000)
+        verdict_shown(page, server, sent)
 
         assert dropped == [str(CHUNK)]
         patches = [offset for method, offset in sent if method == "PATCH"]
@@ -108,7 +126,7 @@ def test_progress_is_shown_and_several_videos_make_one_case(context: Any, tmp_pa
         labels.append(page.locator("#upload-label").inner_text())
         assert page.locator("#upload-bar").get_attribute("aria-labelledby") == "upload-label"
         held[0].continue_()
-        page.wait_for_selector("[data-testid=verdict]", timeout=60_000)
+        verdict_shown(page, server)
 
         assert re.search(r"Uploading… \d+% · video 1 of 2", labels[0]), labels
         listed = page.locator("[data-testid=case-video]")
