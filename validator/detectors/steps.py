@@ -51,8 +51,8 @@ class FrameSteps:
         """How many usual steps (at least ``least_s`` each) ``step_s`` spans when a few
         frames were dropped within it (``MISSING_STEP`` to ``MAX_SPANNED`` of them),
         else 1.0: a regular step, or a hole too long to judge per frame time."""
-        if step_s is None or len(self.steps_s) < 3:
+        usual = self.usual_s()
+        if step_s is None or usual is None:
             return 1.0
-        usual = max(float(np.median(self.steps_s)), least_s)
-        steps = step_s / usual
+        steps = step_s / max(usual, least_s)
         return steps if MISSING_STEP < steps <= MAX_SPANNED else 1.0
