@@ -198,11 +198,12 @@ def test_an_edit_behind_a_few_dropped_frames_is_never_passed(
 # recorder stamps a fake camera's frames (the e2e take: steps of 16-55 ms at 30 fps,
 # content one frame each). The times carry no content: the takes keep their truth.
 # Seen before the faces detector sampled by frames: frames stamped early were skipped,
-# its turns measured over two frames' motion, and the generated clean take with seed 2
-# counted five faces (established: a fail).
+# its turns measured over two frames' motion, and the generated clean take with seed 6
+# ended in faces_indistinct (a review; another draw of such times counted five faces,
+# established: a fail). The dev set's clean take held up either way.
 JITTER = 0.35  # steps from 0.3 to 1.7 usual ones: under MISSING_STEP, no frame dropped
 JITTERED = [
-    ("generated", "clean", 2, 6),
+    ("generated", "clean", 6, 6),
     ("devset", "d01_clean", 1, 6),
     ("generated", "five-faces", 2, 5),
 ]
