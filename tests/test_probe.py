@@ -15,8 +15,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
-from _clips import make_input, write_clip
+from _clips import encode, make_input, write_clip
 from _media import ANDROIDX, EXIFTOOL, MEI
 
 from validator.errors import (
@@ -291,6 +293,53 @@ def test_absurd_media(tmp_path: Path, policy: Policy, limits: dict, reason: str)
     with pytest.raises(AbsurdMedia) as exc:
         probe(path, policy_with(policy, **limits))
     assert exc.value.code == "absurd_media" and exc.value.details["reason"] == reason
+
+
+def write_moving_clip(path: Path, width: int, height: int, frames: int = 45) -> Path:
+    """A smooth texture panning a pixel a frame: motion, so the faces detector's optical
+    flow runs (as it does on a turning parcel)."""
+    rng = np.random.default_rng(3)
+    big = cv2.GaussianBlur(rng.integers(0, 255, (height, width + frames, 3), np.uint8), (0, 0), 2)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=30)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        encode(out, vs, (np.ascontiguousarray(big[:, i : i + width]) for i in range(frames)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [
+        pytest.param(8, 8, id="8x8"),  # crashed the cut detector's block grid (exit 70)
+        pytest.param(128, 16, id="128x16"),  # crashed OpenCV's DIS flow (segfault)
+        pytest.param(192, 32, id="6-to-1"),
+        pytest.param(32, 192, id="1-to-6"),
+    ],
+)
+def test_pictures_too_small_or_too_narrow_to_analyse_are_refused(
+    tmp_path: Path, policy: Policy, width: int, height: int
+) -> None:
+    path = write_moving_clip(tmp_path / "tiny.mp4", width, height, frames=5)
+    with pytest.raises(AbsurdMedia) as exc:
+        probe(path, policy)
+    assert exc.value.details == {
+        "reason": "dimensions", "width": width, "height": height,
+        "max_pixels": policy.media.max_pixels,
+    }  # fmt: skip
+    assert f"{width}x{height}" in exc.value.message and "sides 32-" in exc.value.message
+
+
+@pytest.mark.parametrize(("width", "height"), [(32, 32), (160, 32), (32, 160), (800, 160)])
+def test_the_smallest_and_narrowest_pictures_taken_are_analysed(
+    tmp_path: Path, width: int, height: int
+) -> None:
+    """The bounds' corners go through every detector (in this process: a native crash
+    would take the test run down with it) and end in a verdict, not an error."""
+    from validator import check
+
+    report = check(write_moving_clip(tmp_path / "small.mp4", width, height)).to_dict()
+    assert report["media"]["width"] == width and report["media"]["height"] == height
+    assert report["requirements"]["validity"]["verdict"] == "fail"  # under 360p
 
 
 def write_flat_clip(path: Path, width: int, height: int, frames: int) -> Path:

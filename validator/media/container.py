@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from validator.policy import Policy
 
 MAX_SIDE_PX = 16384  # no phone records more than 8K; ffmpeg's own decoders stop near here
+# The smallest picture analysed: no camera records under QCIF (176x144). Below 32 px on
+# the short side of the 160 px colour picture, OpenCV's DIS optical flow (the faces
+# detector's) crashes the process (a segmentation fault, measured with OpenCV 4.14 on
+# landscape pictures 80-160 px wide and 16-31 px high), and an 8x8 clip failed the cut
+# detector's 12x9 block grid (exit 70): such files are refused before the analysis.
+MIN_SIDE_PX = 32
+# The widest picture analysed: phones record 16:9 to 21:9 (2.33:1) either way up; at 5:1
+# the colour picture (160 px on its long side) is still 32 px on its short side.
+MAX_ASPECT = 5.0
 FIRST_FRAME_MAX_PACKETS = 300  # bound on packets fed before the first frame must appear
 
 # Options of every stream's probing decoder when a file is opened. FFmpeg's stream probing
@@ -263,11 +272,17 @@ def _norm90(deg: float) -> int:
 
 def check_size(name: str, w: int, h: int, policy: Policy) -> None:
     max_px = policy.media.max_pixels
-    if w <= 0 or h <= 0 or w > MAX_SIDE_PX or h > MAX_SIDE_PX or w * h > max_px:
+    if (
+        min(w, h) < MIN_SIDE_PX
+        or max(w, h) > MAX_SIDE_PX
+        or w * h > max_px
+        or max(w, h) > MAX_ASPECT * min(w, h)
+    ):
         raise AbsurdMedia(
             f"{name} has frames of {w}x{h} pixels, outside what a phone records "
-            f"(sides 1-{MAX_SIDE_PX}, at most {max_px} pixels by media.max_pixels of policy "
-            f"{policy.name}). Upload the original camera recording.",
+            f"(sides {MIN_SIDE_PX}-{MAX_SIDE_PX}, at most {MAX_ASPECT:g}:1, at most {max_px} "
+            f"pixels by media.max_pixels of policy {policy.name}). Upload the original "
+            "camera recording.",
             details={"reason": "dimensions", "width": w, "height": h, "max_pixels": max_px},
         )
 
