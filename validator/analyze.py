@@ -21,7 +21,7 @@ from validator.clock import Clock, default
 from validator.detectors import REGISTRY, Detector, Findings, event_kinds
 from validator.errors import CaseError
 from validator.media.probe import MediaInfo, probe
-from validator.media.source import VideoSource
+from validator.media.source import VideoSource, size_change_events
 from validator.media.timeline import find_gaps
 from validator.models import Event, combine
 from validator.policy import Policy, load_policy
@@ -293,13 +293,14 @@ def check(
             counter=counter,
         )
         decode_errors = source.decode_errors
+        size_changes = size_change_events(source)
         frames = source.frames_decoded
     decode_s = counter() - decode_started
     hasher.join()
     if witness is not None:
         media = _witnessed_media(media, witness, digest.get("sha256", ""))
 
-    events: list[Event] = list(find_gaps(media.timeline, pol))
+    events: list[Event] = [*find_gaps(media.timeline, pol), *size_changes]
     edits = [h for h in media.provenance if h.meaning in EDIT_MEANINGS]
     if edits:
         events.append(

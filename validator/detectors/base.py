@@ -91,10 +91,10 @@ def event_kinds() -> dict[str, EventKind]:
 
     Not cached: a detector registered later (a test's) brings its kinds.
     """
-    from validator.media import provenance, timeline
+    from validator.media import provenance, source, timeline
 
     declared = [
-        (k, _module_path(m.__name__)) for m in (timeline, provenance) for k in m.EVENT_KINDS
+        (k, _module_path(m.__name__)) for m in (timeline, source, provenance) for k in m.EVENT_KINDS
     ]
     declared += [(k, _module_path(c.__module__)) for c in REGISTRY.values() for k in c.event_kinds]
     out: dict[str, EventKind] = {}

@@ -30,6 +30,8 @@ import numpy as np
 from validator.errors import AnalysisTimeout, UndecodableVideo
 from validator.media.container import open_input
 from validator.media.frame import Frame
+from validator.media.timeline import RESTART_S
+from validator.models import Event, EventKind, KindReason
 
 ANALYSIS_LONG_SIDE = 320
 COLOR_LONG_SIDE = 160
@@ -144,6 +146,38 @@ def rotation_k(rotation_deg: float) -> int:
 
 _END = object()
 
+EVENT_KINDS = (
+    EventKind(
+        "size_change",
+        "Picture size changes",
+        "画面尺寸变化",
+        "the decoded picture changes size (`from`, `to` in details): recordings joined",
+        reason=KindReason(
+            "picture_size_change",
+            "fail",
+            "The picture changes size at {times}: the file joins recordings of different "
+            "sizes; a camera keeps one size for a whole take.",
+            "画面尺寸在 {times} 处发生变化：文件由不同尺寸的录像拼接而成；"
+            "相机在一次录制中尺寸不变。",
+        ),
+        caption="size change",
+        rank=23,
+    ),
+)
+
+
+def size_change_events(source: VideoSource) -> list[Event]:
+    """The ``size_change`` events of a finished decode pass."""
+    return [
+        Event(
+            "size_change",
+            round(t, 3),
+            detector="source",
+            details={"from": f"{a[0]}x{a[1]}", "to": f"{b[0]}x{b[1]}"},
+        )
+        for t, a, b in source.size_changes
+    ]
+
 
 class VideoSource:
     """Streams one video's frames once; use as ``with VideoSource(...) as src: for f in src``.
@@ -179,6 +213,8 @@ class VideoSource:
         self._retime = retime
         self.frames_decoded = 0
         self.decode_errors = 0
+        # (time, size before, size after) where the decoded picture changed size
+        self.size_changes: list[tuple[float, tuple[int, int], tuple[int, int]]] = []
 
     def __enter__(self) -> VideoSource:
         try:
@@ -218,6 +254,11 @@ class VideoSource:
         t0: float | None = self._start_time_s
         index = 0
         pending: list[int] = []  # packet times not yet given to a frame (``retime``)
+        offset = 0.0  # added to the stream's times after its clock started again
+        shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # the first frame's
+        native = (0, 0)
+        last_t: float | None = None
+        last_step = 1 / 30.0
         try:
             for packet in self._container.demux(stream):  # type: ignore[union-attr]
                 if self._stop.is_set():
@@ -241,7 +282,31 @@ class VideoSource:
                     t = float(pts * tb) if pts is not None else index / 30.0
                     if t0 is None:
                         t0 = t
+                    # A clock that starts again (files joined without re-timing: the
+                    # timeline's ``time_restart``) continues one step on from the frame
+                    # before, so every detector sees time run forward; a reordered
+                    # frame a few steps back (box.mp4: 30 ms) is kept as it is.
+                    t += offset
+                    if last_t is not None and t < last_t - RESTART_S:
+                        offset += last_t + last_step - t
+                        t = last_t + last_step
+                    if last_t is not None and t > last_t:
+                        last_step = t - last_t
+                    last_t = t if last_t is None else max(last_t, t)
                     y, gray, color = conv.convert(frame)
+                    size = (int(frame.width), int(frame.height))
+                    if shapes is None:
+                        shapes, native = (gray.shape, color.shape), size
+                    elif size != native:
+                        # A camera never changes its picture size mid-take; a file
+                        # joined from two recordings does. Reported (``size_changes``)
+                        # and the pictures fitted to the first size, so each detector
+                        # compares pictures of one shape.
+                        self.size_changes.append((t - t0, native, size))
+                        native = size
+                    if gray.shape != shapes[0]:
+                        gray = cv2.resize(gray, shapes[0][::-1], interpolation=cv2.INTER_AREA)
+                        color = cv2.resize(color, shapes[1][1::-1], interpolation=cv2.INTER_AREA)
                     c = conv
 
                     def hires(long_side: int, _y: np.ndarray = y, _c: FrameConverter = c):

@@ -25,6 +25,10 @@ counted but not displayed.
 * ``t_s`` is the time of the last frame (audio: packet start) **before** the
   hole; ``length_s`` is the missing time: the step minus one normal step (audio:
   the next start minus the end of the packet before).
+* a ``time_restart`` is where the video's decode times (DTS) run back by more than
+  ``RESTART_S``: a camera's clock never does, a file joined from recordings without
+  re-timing does (each part starts at its own time). ``t_s`` is the latest display time
+  read before it; the display times are sorted, so no gap is seen there.
 * slow-motion capture stored time-stretched (Android ``com.android.capture.fps``
   above the stored rate) runs media time slower than real time by
   ``capture_fps / fps``; the test and ``length_s`` use real time there, and
@@ -54,6 +58,11 @@ if TYPE_CHECKING:
 
 GAP_K = 4.0
 GAP_FLOOR_S = 0.25
+# Decode times (DTS) that run back by more than this start the stream's clock again: a
+# camera's own clock never runs back (a frame reordered for B-frames moves by a few frame
+# steps at most, and DTS are in decode order anyway). Files joined without re-timing (MPEG-TS
+# segments concatenated, ``ffmpeg -c copy`` of two takes) restart at their own start time.
+RESTART_S = GAP_FLOOR_S
 VFR_TOLERANCE = 0.05  # steps spread more than 5 % of the median step -> variable frame rate
 SLOW_MOTION_MIN_RATIO = 1.5  # capture fps / stored fps above this is time-stretched capture
 _LIST_CAP = 200  # lists in to_dict() stay short
@@ -88,6 +97,21 @@ EVENT_KINDS = (
             over=lambda p: p.completeness.max_gap_s,
         ),
         rank=21,
+    ),
+    EventKind(
+        "time_restart",
+        "Clock restarts",
+        "时间戳重新开始",
+        "the video timestamps run back (`back_s` in details): recordings joined",
+        reason=KindReason(
+            "timestamps_restart",
+            "fail",
+            "The video timestamps start again after {times}: the file joins recordings "
+            "(or a paused recording was resumed).",
+            "视频时间戳在 {times} 之后重新开始：文件由多段录像拼接而成（或录制曾暂停后继续）。",
+        ),
+        caption="restart",
+        rank=22,
     ),
 )
 
@@ -211,6 +235,9 @@ class StreamTimeline:
     non_monotonic_dts: int = 0
     duplicate_pts: int = 0
     pts_in_read_order: bool = True  # each packet's pts above the one read before it
+    # Where the clock started again (``RESTART_S``): the latest display time read before
+    # the packet whose DTS ran back (seconds from the first frame), and how far it ran back.
+    restarts: tuple[tuple[float, float], ...] = ()
 
     @property
     def count(self) -> int:
@@ -250,6 +277,7 @@ class StreamTimeline:
             "no_timestamp": self.no_timestamp,
             "non_monotonic_dts": self.non_monotonic_dts,
             "duplicate_pts": self.duplicate_pts,
+            "restarts": [{"t_s": _r(t), "back_s": _r(b)} for t, b in self.restarts[:_LIST_CAP]],
         }
 
 
@@ -336,6 +364,8 @@ class _Acc:
         self.no_ts = 0
         self.non_mono = 0
         self.last_dts: int | None = None
+        self.max_pts: int | None = None  # the latest display time read so far
+        self.restarts: list[tuple[int, int]] = []  # (max_pts before, ticks run back)
 
 
 def read_timeline(
@@ -367,6 +397,10 @@ def read_timeline(
                 if dts is not None:
                     if acc.last_dts is not None and dts <= acc.last_dts:
                         acc.non_mono += 1
+                        back = acc.last_dts - dts
+                        tb = tbs[pkt.stream.index]
+                        if acc.max_pts is not None and back * tb > RESTART_S:
+                            acc.restarts.append((acc.max_pts, back))
                     acc.last_dts = dts
                 if pts is None:
                     if dts is None:
@@ -378,6 +412,7 @@ def read_timeline(
                     acc.discarded += 1
                     continue
                 acc.pts.append(pts)
+                acc.max_pts = pts if acc.max_pts is None else max(acc.max_pts, pts)
                 acc.dur.append(pkt.duration or 0)
                 if pkt.is_keyframe:
                     acc.key.append(pts)
@@ -416,6 +451,7 @@ def read_timeline(
             non_monotonic_dts=a.non_mono,
             duplicate_pts=dup,
             pts_in_read_order=bool(np.all(np.diff(read) > 0)),
+            restarts=tuple((t * tb - origin, b * tb) for t, b in a.restarts),
         )
 
     video = build("video", video_index, with_dur=False)
@@ -431,12 +467,16 @@ def read_timeline(
 
 
 def find_gaps(timeline: Timeline, policy: Policy) -> list[Event]:
-    """Video ``gap`` and ``audio_gap`` events (see the module docstring for the rule)."""
+    """Video ``gap``, ``time_restart`` and ``audio_gap`` events (the module docstring)."""
     floor = min(GAP_FLOOR_S, policy.completeness.max_gap_s)
     events: list[Event] = []
     v = timeline.video
     vstep = v.nominal_step_s
     scale = timeline.slow_motion_factor
+    for t, back in v.restarts:
+        events.append(
+            Event("time_restart", t, detector="timeline", details={"back_s": round(back, 3)})
+        )
     for g in find_gaps_in_times(v.pts_s, floor_s=floor, time_scale=scale):
         details: dict[str, Any] = {
             "next_s": round(g.next_s, 3),
