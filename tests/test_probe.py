@@ -307,6 +307,21 @@ def write_moving_clip(path: Path, width: int, height: int, frames: int = 45) -> 
     return path
 
 
+def test_a_raw_stream_without_timestamps_is_named_so(tmp_path: Path, policy: Policy) -> None:
+    """A raw H.264 stream (Annex B, as some dashcams write) holds frames but no times: it
+    was refused as "a single picture", which it is not."""
+    path = tmp_path / "clip.h264"
+    with av.open(str(path), "w", format="h264") as out:
+        vs = out.add_stream("libx264", rate=30)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        rng = np.random.default_rng(0)
+        encode(out, vs, (rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(20)))
+    with pytest.raises(UndecodableVideo) as exc:
+        probe(path, policy)
+    assert exc.value.details == {"reason": "no_timestamps", "packets": 20}
+    assert "no timestamps" in exc.value.message and "single picture" not in exc.value.message
+
+
 @pytest.mark.parametrize(
     ("width", "height"),
     [

@@ -335,6 +335,15 @@ def probe(path: str | Path, policy: Policy) -> MediaInfo:
         ) from e
     if timeline.demux_error:
         warnings.append(f"demuxing stopped early: {timeline.demux_error}")
+    if timeline.frame_count <= 1 and timeline.video.no_timestamp > 1:
+        # Frames without any time (a raw .h264/.hevc stream, an MPEG-TS cut at an arbitrary
+        # byte): a video, but nothing here can say when each frame was taken.
+        raise UndecodableVideo(
+            f"{name}: its {timeline.video.no_timestamp} video frames carry no timestamps (a raw "
+            "stream, or a file cut from the middle of one), so no gap or pause can be found. "
+            "Upload the camera's own recording (MP4/MOV), as the phone saved it.",
+            details={"reason": "no_timestamps", "packets": timeline.video.no_timestamp},
+        )
     if timeline.frame_count <= 1:
         raise not_a_video(name, "a single picture, not a recording")
     # A codec that reorders frames (B-frames) whose packets' pts only ever rise: the muxer
