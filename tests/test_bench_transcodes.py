@@ -76,8 +76,29 @@ def test_a_copy_keeps_frames_times_audio_and_creation_time(tmp_path: Path, trans
         ("pass", ["fail"], "false pass"),
         ("pass", ["review", "fail"], "false pass"),
         ("review", ["fail"], "missed"),
+        ("review", "pass", "needless review"),
         ("fail", ["review", "pass"], "stricter"),
     ],
 )
 def test_scores_as_the_dev_set_does(verdict: str, allowed: str | list[str], want: str) -> None:
     assert bench_transcodes.score(verdict, allowed) == want
+
+
+def test_flicker_rolls_bands_down_the_picture() -> None:
+    """The bands: FLICKER_BANDS of them down the picture, their depth the share it says,
+    and one frame later (30 fps) moved on by a third of their spacing (100 Hz / 30 fps)."""
+    flat = np.full((400, 8, 3), 200, np.uint8)
+    rows = np.arange(400) / 400
+
+    def band_phase(t_s: float) -> tuple[float, float]:
+        """The bands' depth (levels) and phase (cycles), fitted at the band frequency."""
+        y = bench_transcodes.flicker(flat, t_s)[:, 0, 0].astype(float) - 200
+        arg = 2 * np.pi * bench_transcodes.FLICKER_BANDS * rows
+        s, c = (y @ np.sin(arg)) * 2 / len(y), (y @ np.cos(arg)) * 2 / len(y)
+        return float(np.hypot(s, c)), float(np.arctan2(c, s) / (2 * np.pi))
+
+    depth, phase0 = band_phase(0.0)
+    _, phase1 = band_phase(1 / 30)
+    assert depth == pytest.approx(200 * bench_transcodes.FLICKER_SHARE, rel=0.1)
+    moved = (phase1 - phase0) % 1.0
+    assert min(moved, 1 - moved) == pytest.approx(1 / 3, abs=0.02)
