@@ -201,13 +201,41 @@ def hand_over_lens(frames: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def mains_flicker(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Lamps on 50 Hz mains under a rolling shutter: bands of +-5 % brightness rolling a
+    third of their spacing down the picture each frame (benchmarks/bench_transcodes.py)."""
+    rows = np.arange(frames[0].shape[0], dtype=np.float32)[:, None, None] / frames[0].shape[0]
+    out = []
+    for i, f in enumerate(frames):
+        g = 1.0 + 0.05 * np.sin(2 * np.pi * (100.0 * i / FPS + 2.5 * rows))
+        out.append(np.clip(np.rint(f.astype(np.float32) * g), 0, 255).astype(np.uint8))
+    return out
+
+
 @pytest.mark.parametrize(
     "effect",
-    [exposure_step, exposure_ramp, white_balance_ramp, focus_hunt, zoom, hand_over_lens],
+    [
+        exposure_step,
+        exposure_ramp,
+        white_balance_ramp,
+        focus_hunt,
+        zoom,
+        hand_over_lens,
+        mains_flicker,
+    ],
     ids=lambda f: f.__name__,
 )
 def test_what_a_camera_does_by_itself_is_no_cut(box, tmp_path, effect):
     assert events(encode(effect(box), tmp_path / "camera.mp4")) == []
+
+
+def test_a_last_frame_unlike_the_rest_proves_no_cut(box, tmp_path):
+    """A picture that changes on the clip's last frame is not seen held: no proof of a
+    cut (at most a person looks); the same change with two frames after it is a cut."""
+    last = events(encode(box[:120] + box[230:231], tmp_path / "last.mp4"))
+    assert not [e for e in last if e["kind"] == "cut"], last
+    held = events(encode(box[:120] + box[230:233], tmp_path / "held.mp4"))
+    assert cut_at(held, 120 / FPS), held
 
 
 def test_the_real_webcam_clip_has_no_cut(realdata):
