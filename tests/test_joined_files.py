@@ -5,21 +5,23 @@ join does) play as one file whose timestamps run back to the second part's start
 whose picture changes size where the parts differ. Before: the frames' times ran back
 into the detectors (a face held for -3.9 s failed the report's schema: exit 70) and a
 change of shape crashed the faces detector (exit 70). Now the timeline reports the
-``time_restart``, the decode reports the ``size_change``, the frames run on in time and
-keep one shape, and completeness fails on that proof. Real files never restart:
-every file of ../shared/realdata and ../shared/devset is read without one.
+``time_restart`` (a fail: a camera's clock never runs back), the decode reports the
+``size_change`` (a review: a browser's recorder on a phone turned mid-take changes size
+too, its clock going on) and absorbs the cut the fitted frames show there; the frames
+run on in time and keep one shape. Real files never restart: every file of
+../shared/realdata and ../shared/devset is read without one.
 """
 
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
-from _clips import encode
 from _media import DEVSET, REALDATA
 
 from validator import check
@@ -31,14 +33,33 @@ FPS = 30
 N = 45  # 1.5 s a part
 
 
-def part(path: Path, width: int, height: int, seed: int) -> Path:
-    """A recording of a smooth texture panning 2 px a frame, as MPEG-TS."""
+def scene(seed: int, width: int, height: int) -> np.ndarray:
+    """A smooth texture wide enough to pan across for two parts."""
     rng = np.random.default_rng(seed)
-    big = cv2.GaussianBlur(rng.integers(0, 255, (height, width + 2 * N, 3), np.uint8), (0, 0), 3)
+    big = rng.integers(0, 255, (max(width, height), 2 * (width + 2 * N), 3), np.uint8)
+    return cv2.GaussianBlur(big, (0, 0), 3)
+
+
+def part(
+    path: Path, width: int, height: int, seed: int, *, first: int = 0, turned: bool = False
+) -> Path:
+    """A recording of a texture panning 2 px a frame, as MPEG-TS, its frames numbered
+    from 0 (its own clock) or ``first`` (the clock of a take going on); ``turned``: the
+    same pan seen by a phone turned a quarter (the picture rotated, its size swapped)."""
+    big = scene(seed, width, height)
+    w, h = (height, width) if turned else (width, height)
+    tb = Fraction(1, FPS)
     with av.open(str(path), "w", format="mpegts") as out:
         vs = out.add_stream("libx264", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        encode(out, vs, (np.ascontiguousarray(big[:, 2 * i : 2 * i + width]) for i in range(N)))
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        for i in range(first, first + N):
+            img = np.ascontiguousarray(big[:height, 2 * i : 2 * i + width])
+            if turned:
+                img = np.ascontiguousarray(np.rot90(img))
+            fr = av.VideoFrame.from_ndarray(img, format="bgr24")
+            fr.pts, fr.time_base = i, tb
+            out.mux(vs.encode(fr))
+        out.mux(vs.encode(None))
     return path
 
 
@@ -86,6 +107,25 @@ def test_a_joined_file_fails_completeness_on_that_proof(tmp_path: Path, second) 
     assert ("picture_size_change" in codes) == (second != (160, 90))
     kinds = [e["kind"] for e in report["events"]]
     assert kinds.count("time_restart") == 1
+
+
+def test_a_phone_turned_while_a_browser_records_is_a_review_not_a_cut(tmp_path: Path) -> None:
+    """A browser's recorder takes the camera track's frames as they come: a phone turned
+    mid-take turns them, and the file's picture changes size with its clock going on.
+    That is no proof of an edit: a review of the moment, and no cut there."""
+    a = part(tmp_path / "a.ts", 160, 90, 1)
+    b = part(tmp_path / "b.ts", 160, 90, 1, first=N, turned=True)
+    path = tmp_path / "turned.ts"
+    path.write_bytes(a.read_bytes() + b.read_bytes())
+    report = check(path).to_dict()
+    kinds = {e["kind"]: e for e in report["events"]}
+    assert "time_restart" not in kinds and "cut" not in kinds and "possible_cut" not in kinds
+    change = kinds["size_change"]
+    # Where the second part starts (the TS muxer shifts each part by its B-frame delay).
+    assert change["t_s"] == pytest.approx(N / FPS, abs=0.1)
+    assert change["details"]["from"] == "160x90" and change["details"]["to"] == "90x160"
+    codes = {r["code"]: r["verdict"] for r in report["requirements"]["completeness"]["reasons"]}
+    assert codes["picture_size_change"] == "review" and "cut_detected" not in codes
 
 
 def test_no_real_file_starts_its_clock_again() -> None:

@@ -37,6 +37,9 @@ SKIP_LOOP_FILTER = True
 # detector dates a change by the pair it stands out in, a frame or two off the ramp's
 # own end (its spike is judged against two pairs on each side, cuts.py).
 BLACK_EDGE_MARGIN_S = 0.1
+# s: an abrupt change this close to a change of picture size is that change (the cut
+# detector dates a change to the first frame after it: the size change's own frame).
+SIZE_EDGE_S = 0.1
 
 
 def _black_span(e: Event) -> tuple[float, float]:
@@ -58,10 +61,27 @@ def absorb_black_edges(events: list[Event], max_black_s: float) -> list[Event]:
     black, an editing transition: its cut stays a cut.
     """
     spans = [
-        (b, *_black_span(b))
+        (b, start - BLACK_EDGE_MARGIN_S, end + BLACK_EDGE_MARGIN_S)
         for b in events
         if b.kind == "black" and (b.length_s or 0) > max_black_s
+        for start, end in [_black_span(b)]
     ]
+    return _absorb_abrupt(events, spans)
+
+
+def absorb_size_changes(events: list[Event]) -> list[Event]:
+    """A change of picture size, not a cut: the abrupt change the detectors see where the
+    picture changes size (the frames there are fitted to the first size, a turned phone's
+    picture squeezed) is the size change itself, judged once as that (a review)."""
+    spans = [
+        (e, e.t_s - SIZE_EDGE_S, e.t_s + SIZE_EDGE_S) for e in events if e.kind == "size_change"
+    ]
+    return _absorb_abrupt(events, spans)
+
+
+def _absorb_abrupt(events: list[Event], spans: list[tuple[Event, float, float]]) -> list[Event]:
+    """The abrupt events inside a span (its event, start, end) go into that event's
+    details (``absorbed``) instead of the list."""
     if not spans:
         return events
     abrupt = {k.kind for k in event_kinds().values() if k.abrupt}
@@ -69,11 +89,7 @@ def absorb_black_edges(events: list[Event], max_black_s: float) -> list[Event]:
     kept: list[Event] = []
     for e in events:
         owner = next(
-            (
-                i
-                for i, (_, a, z) in enumerate(spans)
-                if e.kind in abrupt and a - BLACK_EDGE_MARGIN_S <= e.t_s <= z + BLACK_EDGE_MARGIN_S
-            ),
+            (i for i, (_, a, z) in enumerate(spans) if e.kind in abrupt and a <= e.t_s <= z),
             None,
         )
         if owner is None:
@@ -317,6 +333,7 @@ def check(
     for fd in findings.values():
         events.extend(fd.events)
     events = absorb_black_edges(drop_freezes_inside_black(events), pol.completeness.max_black_s)
+    events = absorb_size_changes(events)
     events.sort(key=lambda e: (e.t_s, e.kind))
 
     def metrics(name: str) -> Any:

@@ -152,13 +152,18 @@ EVENT_KINDS = (
         "Picture size changes",
         "画面尺寸变化",
         "the decoded picture changes size (`from`, `to` in details): recordings joined",
+        # A review, not a fail: a phone camera keeps one size for a take, but a browser's
+        # recorder (issue 15's, MediaRecorder) takes the track's frames as they come, and
+        # a phone turned mid-recording turns them (1280x720 to 720x1280). The abrupt
+        # change the detectors see there is absorbed into this event (analyze.py).
         reason=KindReason(
             "picture_size_change",
-            "fail",
-            "The picture changes size at {times}: the file joins recordings of different "
-            "sizes; a camera keeps one size for a whole take.",
-            "画面尺寸在 {times} 处发生变化：文件由不同尺寸的录像拼接而成；"
-            "相机在一次录制中尺寸不变。",
+            "review",
+            "The picture changes size at {times}: the phone was turned while recording in a "
+            "browser, or the file joins recordings of different sizes; a person should check "
+            "that the take goes on there.",
+            "画面尺寸在 {times} 处发生变化：可能是在浏览器中录制时转动了手机，也可能是文件由"
+            "不同尺寸的录像拼接而成；请人工确认此处录像是否连续。",
         ),
         caption="size change",
         rank=23,
