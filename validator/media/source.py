@@ -303,10 +303,10 @@ class VideoSource:
                     if shapes is None:
                         shapes, native = (gray.shape, color.shape), size
                     elif size != native:
-                        # A camera never changes its picture size mid-take; a file
-                        # joined from two recordings does. Reported (``size_changes``)
-                        # and the pictures fitted to the first size, so each detector
-                        # compares pictures of one shape.
+                        # A phone turned while a browser records, or a file joined from
+                        # recordings of two sizes (``EVENT_KINDS``): reported
+                        # (``size_changes``) and the pictures fitted to the first size, so
+                        # each detector compares pictures of one shape.
                         self.size_changes.append((t - t0, native, size))
                         native = size
                     if gray.shape != shapes[0]:
