@@ -50,8 +50,11 @@ def cli_check(video: Path, out: Path) -> tuple[bytes, dict[str, Any]]:
 
 
 def service_check(tmp_path: Path, content: bytes) -> tuple[bytes, dict[str, Any], list[str]]:
-    """The API with the embedded jobs: derived report.json, the check, served pictures."""
-    for app in make_app(tmp_path / "svc"):
+    """The API with the embedded jobs: derived report.json, the check, served pictures.
+
+    Its worker analyses with one thread of FFmpeg's and OpenCV's each (as a worker that
+    fills the cores does), the CLI with their own threads: the report must not change."""
+    for app in make_app(tmp_path / "svc", ANALYSIS_THREADS=1):
         client = app.test_client()
         h = key_for(app, "acme")
         resp = upload(client, h, content, case=CASE.read_text("utf-8"), filename="video.mp4")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from validator.errors import AnalysisTimeout
+from validator.media import source
 from validator.media.source import ANALYSIS_LONG_SIDE, VideoSource
 
 
@@ -125,6 +126,54 @@ def _bframes(path: Path, n: int = 60) -> Path:
         for p in st.encode():
             out.mux(p)
     return path
+
+
+def test_one_decoder_thread_gives_the_same_pictures(tmp_path, monkeypatch):
+    """``batch -j N`` on N cores decodes with one thread (``set_analysis_threads``); FFmpeg's
+    threading is bit-exact, so the analysis sees the very pictures frame threads give,
+    B-frames and the skipped loop filter included."""
+    clip = _bframes(tmp_path / "b.mp4", n=90)
+
+    def pictures(threads: int) -> tuple[list[np.ndarray], int]:
+        monkeypatch.setattr(source, "_analysis_threads", threads)
+        with VideoSource(clip, skip_loop_filter=True) as src:
+            out = [np.concatenate([f.gray.ravel(), f.color.ravel()]) for f in src]
+            used = src._container.streams.video[0].codec_context.thread_count
+        return out, used
+
+    frame_threads, n_frame = pictures(0)
+    one, n_one = pictures(1)
+    assert n_one == 1 and n_frame != 1  # the setting reached the decoder
+    assert len(one) == len(frame_threads) == 90
+    assert all(np.array_equal(a, b) for a, b in zip(one, frame_threads, strict=True))
+
+
+def test_pools_that_fill_the_cores_decode_with_one_thread(monkeypatch):
+    from validator.batch.run import _init_process
+    from validator.jobs.settings import Settings
+    from validator.jobs.tasks import analysis_threads
+
+    monkeypatch.setattr(source.os, "cpu_count", lambda: 4)
+    assert [source.pool_analysis_threads(n) for n in (1, 3, 4, 8)] == [0, 0, 1, 1]
+    # A worker: the setting when given, else by its concurrency.
+    assert analysis_threads(Settings(), 4) == 1
+    assert analysis_threads(Settings(), 2) == 0
+    assert analysis_threads(Settings(analysis_threads=1), 2) == 1
+    assert analysis_threads(Settings(analysis_threads=2), 4) == 2
+    # batch -j N: the pool's initializer sets it in each process.
+    import cv2
+
+    own = cv2.getNumThreads()
+    monkeypatch.setattr(source, "_analysis_threads", 0)
+    monkeypatch.setattr("signal.signal", lambda *a: None)
+    try:
+        _init_process(1)
+        assert source._analysis_threads == 1 and cv2.getNumThreads() == 1  # OpenCV's too
+    finally:
+        source.set_analysis_threads(0)
+    assert cv2.getNumThreads() == own  # back to OpenCV's own choice
+    with pytest.raises(ValueError, match="0 or more"):
+        source.set_analysis_threads(-1)
 
 
 def _decode_times_as_pts(src: Path, dst: Path) -> Path:

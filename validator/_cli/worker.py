@@ -7,6 +7,7 @@ DATA_DIR); scaled out, one runs on every machine with APPEAL_VALIDATOR_BROKER_UR
 from __future__ import annotations
 
 import argparse
+import os
 
 from validator.errors import UsageError
 
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     settings_mod.ensure_data_dir(cfg)
     Store(cfg.database_url).close()  # migrates the schema; a bad URL fails here
     app = tasks.make_celery(cfg)
+    app.conf[tasks.CONCURRENCY_CONF] = args.concurrency or os.cpu_count() or 1
     if args.analysis_target:
         app.conf[tasks.TARGET_CONF] = args.analysis_target
     argv = ["worker", f"--loglevel={args.loglevel}", "-Q", cfg.queue, "--without-gossip",

@@ -199,11 +199,14 @@ def _run_local(
                 progress.step(job["case_id"], "crashed: its process died; rerun to retry")
 
 
-def _ignore_sigint() -> None:
+def _init_process(analysis_threads: int) -> None:
     # A terminal's Ctrl-C reaches the whole process group. The workers ignore it so
     # that only this process decides: it stops them and leaves nothing half-written.
     # (Were they to die of it, the pool would look crashed and its cases be retried.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from validator.media.source import set_analysis_threads
+
+    set_analysis_threads(analysis_threads)
 
 
 def _pool_pass(
@@ -215,8 +218,14 @@ def _pool_pass(
     """One pool over ``todo``; returns the jobs lost to a dead process."""
     # spawn: no forked locks, threads or decoder state; each process imports the library.
     ctx = multiprocessing.get_context("spawn")
+    from validator.media.source import pool_analysis_threads
+
+    processes = max(1, min(jobs, len(todo)))
     ex = ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(todo))), mp_context=ctx, initializer=_ignore_sigint
+        max_workers=processes,
+        mp_context=ctx,
+        initializer=_init_process,
+        initargs=(pool_analysis_threads(processes),),
     )
     lost: list[dict[str, Any]] = []
     try:

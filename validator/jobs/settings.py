@@ -157,6 +157,17 @@ class Settings:
             "per core).",
         },
     )
+    analysis_threads: int = field(
+        default=0,
+        metadata={
+            "parse": _count,
+            "help": "Threads per analysis, of FFmpeg's decoder and of OpenCV each. 0: "
+            "automatic, one when a worker runs as many analyses at once as the machine has "
+            "cores, else their own choice (one per core, the shortest wait for a lone "
+            "check). Set 1 when several workers share one machine's cores: on busy cores more "
+            "threads only add work, about 10% of a check's CPU (benchmarks/bench_cpu.py).",
+        },
+    )
     job_timeout_s: float = field(
         default=3600.0,
         metadata={

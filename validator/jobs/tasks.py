@@ -68,6 +68,7 @@ from validator.jobs.runner import JobTimeout, crashed, status_of
 from validator.jobs.settings import Settings
 from validator.jobs.store import Store, abandoned_error
 from validator.jobs.tables import Check
+from validator.media.source import pool_analysis_threads, set_analysis_threads
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "validator.jobs.runner:analyze"
+CONCURRENCY_CONF = "appeal_concurrency"  # the worker's analyses at once (decode threads)
 TARGET_CONF = "appeal_analysis_target"  # the worker's analysis function (tests swap it)
 HARD_LIMIT_GRACE_S = 30  # after the soft limit, a check's task is killed this much later
 PARENT_ENV = "APPEAL_VALIDATOR_PARENT_PID"  # set by serve: the worker ends with its server
@@ -575,6 +577,14 @@ def limit_memory(limit_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (want, hard))
 
 
+def analysis_threads(cfg: Settings, concurrency: int | None) -> int:
+    """A pool process's decoder threads: the setting, or when it is 0 (automatic) one
+    thread if the worker's analyses at once fill the cores, else frame threads (0)."""
+    if cfg.analysis_threads:
+        return cfg.analysis_threads
+    return pool_analysis_threads(concurrency or os.cpu_count() or 1)
+
+
 @worker_process_init.connect
 def _init_process(**_: Any) -> None:
     """A worker pool process (niced beside serve) bounds its memory and also delivers
@@ -592,6 +602,7 @@ def _init_process(**_: Any) -> None:
     if not cfg or _sender is not None:
         return
     limit_memory(cfg.worker_max_memory_mb)
+    set_analysis_threads(analysis_threads(cfg, current_app.conf.get(CONCURRENCY_CONF)))
     if os.environ.get(PARENT_ENV):  # serve's worker: its web requests go first
         os.nice(10)
     _sender = Sender(Store(cfg.database_url), cfg)

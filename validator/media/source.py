@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import os
 import queue
 import threading
 import time
@@ -35,6 +36,46 @@ from validator.models import Event, EventKind, KindReason
 
 ANALYSIS_LONG_SIDE = 320
 COLOR_LONG_SIDE = 160
+
+# The threads each analysis in this process uses (``set_analysis_threads``), FFmpeg's
+# decoder's and OpenCV's: 0 is their own choice, frame threads and OpenCV's pool, one per
+# core, the shortest wall time for one check alone on the machine; n >= 1 is n of each,
+# 1 for a process that is one of as many analysing processes as there are cores
+# (``batch -j N``, N workers): the cores are busy anyway and the threads only add their
+# own work. Measured on the 30 s 1080p bench clip (benchmarks/bench_cpu.py, 2 cores): a
+# check costs about 10% fewer CPU seconds with one thread of each (frame threads cost
+# 15-25% more CPU than one decoder thread; OpenCV's pool spins between small calls).
+_analysis_threads = 0
+_CV_THREADS = cv2.getNumThreads()  # OpenCV's own choice, to go back to
+
+
+def set_analysis_threads(n: int) -> None:
+    """How many threads each analysis in this process uses, FFmpeg's and OpenCV's:
+    0 for their own choice (one per core), n >= 1 for n. Set once at a pool process's start."""
+    global _analysis_threads
+    if n < 0:
+        raise ValueError(f"analysis threads must be 0 or more, got {n}")
+    _analysis_threads = n
+    cv2.setNumThreads(n or _CV_THREADS)
+
+
+def pool_analysis_threads(processes: int) -> int:
+    """The threads for each of ``processes`` analysing at once on this machine
+    (``set_analysis_threads``): one when they fill the cores (more would only add their
+    own work), else their own choice (0), to use the cores left."""
+    return 1 if processes >= (os.cpu_count() or 1) else 0
+
+
+def configure_decoder(stream: av.video.stream.VideoStream, *, skip_loop_filter: bool) -> None:
+    """Set up ``stream``'s decoder as every decode of the library does (its threads as
+    ``set_analysis_threads`` says; the deblocking filter skipped on non-key frames)."""
+    if _analysis_threads:
+        stream.codec_context.thread_count = _analysis_threads
+    else:
+        stream.thread_type = "AUTO"
+    if skip_loop_filter:
+        stream.codec_context.options = {"skip_loop_filter": "nokey"}
+
 
 # Planar YUV formats whose planes we can read directly: name -> (bytes per sample, chroma shift)
 _PLANAR = {
@@ -344,9 +385,7 @@ class VideoSource:
 
     def __iter__(self) -> Iterator[Frame]:
         stream = self._stream()
-        stream.thread_type = "AUTO"
-        if self._skip_loop_filter:
-            stream.codec_context.options = {"skip_loop_filter": "nokey"}
+        configure_decoder(stream, skip_loop_filter=self._skip_loop_filter)
 
         def put(item: Any) -> None:
             while not self._stop.is_set():

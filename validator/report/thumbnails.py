@@ -134,7 +134,7 @@ def _decode(
 ) -> list[np.ndarray | None]:
     """Upright BGR frames at ``times`` (the first frame at or after each), by seeking."""
     from validator.media.container import open_input
-    from validator.media.source import rotation_k
+    from validator.media.source import configure_decoder, rotation_k
 
     out: list[np.ndarray | None] = [None] * len(times)
     order = sorted(range(len(times)), key=lambda i: times[i])
@@ -142,7 +142,7 @@ def _decode(
         videos = container.streams.video
         # The stream the check analyzed: a file may hold a cover or a second angle first.
         stream = next((s for s in videos if s.index == stream_index), videos[0])
-        stream.thread_type = "AUTO"
+        configure_decoder(stream, skip_loop_filter=False)  # pictures for people: deblocked
         if stream.time_base is None:
             return out
         tb = float(stream.time_base)
