@@ -126,13 +126,17 @@ class LocalStorage:
             raise ValueError(f"unsafe video name: {name!r}")
         return name
 
-    def put_stream(
-        self, tenant: str, check_id: str, fileobj: BinaryIO, name: str = "video"
-    ) -> StoredFile:
+    def _video_target(self, tenant: str, check_id: str, name: str) -> tuple[Path, Path]:
+        """The check's folder, made (owner only), and the path of its video ``name``."""
         folder = self._dir(tenant, check_id)
         folder.parent.mkdir(mode=0o700, exist_ok=True)
         folder.mkdir(mode=0o700, exist_ok=True)
-        target = folder / self._video_name(name)
+        return folder, folder / self._video_name(name)
+
+    def put_stream(
+        self, tenant: str, check_id: str, fileobj: BinaryIO, name: str = "video"
+    ) -> StoredFile:
+        folder, target = self._video_target(tenant, check_id, name)
         h = hashlib.sha256()
         size = 0
         fd, tmp = tempfile.mkstemp(prefix=".video.", suffix=".part", dir=folder)
@@ -152,10 +156,7 @@ class LocalStorage:
         return StoredFile(target, h.hexdigest(), size)
 
     def put_file(self, tenant: str, check_id: str, source: Path, name: str = "video") -> StoredFile:
-        folder = self._dir(tenant, check_id)
-        folder.parent.mkdir(mode=0o700, exist_ok=True)
-        folder.mkdir(mode=0o700, exist_ok=True)
-        target = folder / self._video_name(name)
+        folder, target = self._video_target(tenant, check_id, name)
         # Hashed where it lies (the upload fsynced every chunk), then hard-linked: a 4 GB
         # original is read once more, never copied, and the upload keeps its bytes until
         # the check is committed (a refused case leaves the merchant's uploads whole).
