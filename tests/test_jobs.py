@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _service import app_config, fake_analysis, worker
@@ -632,3 +633,42 @@ def _is_child_of_us(pid: int) -> bool:
             return int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
     except (OSError, ValueError, IndexError):
         return False
+
+
+def threads_analysis(path: str, **kw: Any) -> dict[str, Any]:
+    """``fake_analysis``, noting the threads this pool process analyses with."""
+    import cv2
+
+    from validator.media import source
+
+    line = f"{source._analysis_threads} {cv2.getNumThreads()}\n"
+    with open(Path(kw["out_dir"]).parents[3] / "threads.log", "a") as f:
+        f.write(line)
+    return fake_analysis(path, **kw)
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "setting", "want"),
+    [("cores", 0, "1 1"), (1, 0, None), (1, 1, "1 1")],
+    ids=["fills-the-cores", "one-of-several-cores", "set"],
+)
+def test_a_worker_analyses_with_one_thread_when_it_fills_the_cores(
+    store: Store, cfg: Settings, concurrency: int | str, setting: int, want: str | None
+) -> None:
+    """A worker running as many analyses as there are cores (or told to by
+    ANALYSIS_THREADS) decodes and runs OpenCV on one thread in each; one that leaves
+    cores free keeps their own choice (one per core)."""
+    import cv2
+
+    cores = os.cpu_count() or 1
+    n = cores if concurrency == "cores" else int(concurrency)
+    if want is None and cores == 1:
+        pytest.skip("one core: a single analysis fills it")
+    cfg = replace(cfg, analysis_threads=setting)
+    row = _queue(store, cfg)
+    _submit(cfg, row.id)
+    with worker(cfg, target="test_jobs:threads_analysis", concurrency=n):
+        (done,) = _wait_ended(store, [row.id])
+    assert done.status == "done", done.error
+    seen = (cfg.data_dir / "threads.log").read_text().strip()
+    assert seen == (want or f"0 {cv2.getNumThreads()}")
