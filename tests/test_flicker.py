@@ -9,14 +9,15 @@ dev set's clips, whose truth says what each shows.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from validator import check
 from validator.detectors import faces as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -52,33 +53,35 @@ def test_rolling_bands_are_explained_by_the_light_and_motion_is_not() -> None:
 
 
 @pytest.fixture(scope="module")
-def flickering(devset: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The dev set's truth, and each named clip under flicker (made once per module)."""
+def checked(devset: Path, checked_report):
+    """``checked(name, flicker)``: the dev set clip's check (as test_devset.py checks it,
+    so the check is shared) or its flicker copy's (made once per module), as the
+    completeness verdict, its reason codes and the report; and the clip's truth."""
     truth = json.loads((devset / "truth.json").read_text("utf-8"))
-    out = tmp_path_factory.mktemp("flicker")
+    facts = {"return": {"tracking_number": "SF1402837716254",
+                        "signed_at": truth["return_signed_at"]}}  # fmt: skip
+    out = Path(tempfile.mkdtemp(prefix="flicker-"))
 
-    def copy(name: str) -> tuple[Path, dict]:
+    def get(name: str, flicker: bool = True) -> tuple[str, list[str], dict, dict]:
         case = truth["cases"][name]
-        dst = bench_transcodes.transcode(devset / case["file"], out / case["file"], "flicker")
-        return dst, case
+        path = devset / case["file"]
+        if flicker:
+            path = bench_transcodes.transcode(path, out / case["file"], "flicker")
+        report = checked_report(path, facts).to_dict()
+        comp = report["requirements"]["completeness"]
+        return comp["verdict"], [r["code"] for r in comp["reasons"]], report, case
 
-    return copy
-
-
-def _completeness(path: Path) -> tuple[str, list[str], dict]:
-    report = check(path).to_dict()
-    comp = report["requirements"]["completeness"]
-    return comp["verdict"], [r["code"] for r in comp["reasons"]], report
+    yield get
+    shutil.rmtree(out, ignore_errors=True)
 
 
 @pytest.mark.parametrize("name", ["d01_clean", "d03_quick_turns", "d05_segment_removed"])
-def test_a_take_in_flickering_light_is_left_to_a_person(flickering, name: str) -> None:
+def test_a_take_in_flickering_light_is_left_to_a_person(checked, name: str) -> None:
     """d01 and d03 are whole takes (truth: pass): never a fail, whatever the flow
     measured (d03's turns read short counted five faces, a false fail, before the count
     under flicker was left unestablished). d05 lost a segment the cut detector misses
     under flicker: a review, not the pass the faces alone would give."""
-    path, case = flickering(name)
-    verdict, codes, report = _completeness(path)
+    verdict, codes, report, case = checked(name)
     assert verdict == "review", codes
     assert "light_flickers" in codes and "faces_missing" not in codes
     (event,) = [e for e in report["events"] if e["kind"] == "flicker"]
@@ -86,18 +89,17 @@ def test_a_take_in_flickering_light_is_left_to_a_person(flickering, name: str) -
     assert event["details"]["pairs"] >= F.FLICKER_MIN
 
 
-def test_relighting_finds_the_faces_held_in_flickering_light(flickering) -> None:
+def test_relighting_finds_the_faces_held_in_flickering_light(checked) -> None:
     """Without relighting the bands read as motion: d01's first holds were lost (four
     faces counted, not established); relit, the six its truth shows."""
-    path, case = flickering("d01_clean")
-    _, _, report = _completeness(path)
+    _, _, report, case = checked("d01_clean")
     assert report["faces"]["count"] == len(case["faces_seen"]) == 6
 
 
-def test_steady_light_is_not_taken_for_flicker(devset: Path) -> None:
+def test_steady_light_is_not_taken_for_flicker(checked) -> None:
     """The dev set's own clips (steady light, hand-held and on a stand): no pair changed
     by its light, so nothing is relit and no ``flicker`` event is reported."""
-    for name in ("d01_clean.mp4", "d03_quick_turns.mp4", "d09_dim_room.mp4"):
-        _, codes, report = _completeness(devset / name)
+    for name in ("d01_clean", "d03_quick_turns", "d09_dim_room"):
+        _, codes, report, _ = checked(name, flicker=False)
         assert "light_flickers" not in codes
         assert not [e for e in report["events"] if e["kind"] == "flicker"]
