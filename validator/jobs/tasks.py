@@ -76,7 +76,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "validator.jobs.runner:analyze"
-CONCURRENCY_CONF = "appeal_concurrency"  # the worker's analyses at once (decode threads)
+CONCURRENCY_CONF = "appeal_concurrency"  # the worker's analyses at once (analysis threads)
 TARGET_CONF = "appeal_analysis_target"  # the worker's analysis function (tests swap it)
 HARD_LIMIT_GRACE_S = 30  # after the soft limit, a check's task is killed this much later
 PARENT_ENV = "APPEAL_VALIDATOR_PARENT_PID"  # set by serve: the worker ends with its server
@@ -578,8 +578,9 @@ def limit_memory(limit_mb: int) -> None:
 
 
 def analysis_threads(cfg: Settings, concurrency: int | None) -> int:
-    """A pool process's decoder threads: the setting, or when it is 0 (automatic) one
-    thread if the worker's analyses at once fill the cores, else frame threads (0)."""
+    """A pool process's analysis threads (FFmpeg's and OpenCV's): the setting, or when it
+    is 0 (automatic) one if the worker's analyses at once fill the cores, else their own
+    choice (0)."""
     if cfg.analysis_threads:
         return cfg.analysis_threads
     return pool_analysis_threads(concurrency or os.cpu_count() or 1)
