@@ -349,13 +349,18 @@ class _Grid:
 _Stretch = tuple[float, float] | None  # a dim picture's contrast stretch: gain, offset
 
 
+def soften(small: np.ndarray) -> np.ndarray:
+    """The 160 px gray blurred by ``FLOW_BLUR_PX``: texture that aliases removed."""
+    return cv2.GaussianBlur(small, (0, 0), FLOW_BLUR_PX)
+
+
 def flow_picture(
-    small: np.ndarray, std: float, stretch: _Stretch = None
+    soft: np.ndarray, std: float, stretch: _Stretch = None
 ) -> tuple[np.ndarray, _Stretch]:
-    """The picture the flow reads: the 160 px gray (its std ``std``), blurred by
-    ``FLOW_BLUR_PX``, a dim one's contrast stretched about its mean (or by ``stretch``,
+    """The picture the flow reads: the softened 160 px gray (``soften``; ``std``, the
+    gray's std), a dim one's contrast stretched about its mean (or by ``stretch``,
     another picture's, to read this one as that one was read); and the stretch."""
-    g = cv2.GaussianBlur(small, (0, 0), FLOW_BLUR_PX)
+    g = soft
     if stretch is None and std < CONTRAST_STD:  # dim: stretch it so its edges carry flow
         gain = min(MAX_GAIN, CONTRAST_STD / std)
         stretch = (gain, float(g.mean()) * (1.0 - gain))
@@ -729,8 +734,8 @@ class FaceDetector(Detector):
         # whether each of the last sampled pairs changed by its light (flicker)
         self.light_only: deque[bool] = deque(maxlen=FLICKER_PAIRS)
         self.flicker_pairs = 0  # pairs in the whole clip that did
-        self.flickers = False  # the light was seen to flicker (``FLICKER_MIN``) ...
-        self.flicker_s: float | None = None  # ... from this sampled picture on
+        # the light was seen to flicker (``FLICKER_MIN``) from this sampled picture on
+        self.flicker_s: float | None = None
         self.prev_s = 0.0
         self.moving = False
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
@@ -784,7 +789,8 @@ class FaceDetector(Detector):
             self._lose(frame.t_s)
             self.dark.add(frame.t_s, 0.0)
             return
-        g, stretch = flow_picture(small, std)
+        soft = soften(small)
+        g, stretch = flow_picture(soft, std)
         prev, self.prev = self.prev, g
         prev_small, self.prev_small = self.prev_small, small
         prev_stretch, self.prev_stretch = self.prev_stretch, stretch
@@ -793,7 +799,7 @@ class FaceDetector(Detector):
             self._still(frame, None)
             return
         frames = max(1.0, (frame.t_s - prev_s) * 30.0)  # steps in 1/30 s units
-        seen = self._in_last_light(prev, prev_small, prev_stretch, small, std, g)
+        seen = self._in_last_light(prev, prev_small, prev_stretch, small, soft, std, g)
         omega, doubtful, suspect = self._measure(prev, seen, frames)
         if omega is None and doubtful:  # a jump: the pose before it says nothing of after
             self.jumps += 1
@@ -856,12 +862,18 @@ class FaceDetector(Detector):
         self.dark.add(frame.t_s, dark)
         return dark
 
+    @property
+    def flickers(self) -> bool:
+        """The light was seen to flicker (``flicker_s``)."""
+        return self.flicker_s is not None
+
     def _in_last_light(
         self,
         prev: np.ndarray,
         prev_small: np.ndarray,
         prev_stretch: _Stretch,
         small: np.ndarray,
+        soft: np.ndarray,
         std: float,
         g: np.ndarray,
     ) -> np.ndarray:
@@ -874,8 +886,8 @@ class FaceDetector(Detector):
         if float(rows.max() - rows.min()) < ROW_LIGHT_MIN:
             self.light_only.append(False)
             return g  # no row's light changed: nothing to relight, flicker or not
-        before = cv2.GaussianBlur(prev_small, (0, 0), FLOW_BLUR_PX)
-        was = float(cv2.absdiff(cv2.GaussianBlur(small, (0, 0), FLOW_BLUR_PX), before).mean())
+        before = soften(prev_small)
+        was = float(cv2.absdiff(soft, before).mean())
         # Relighting moves each pixel by its level times its row's gain less one, and
         # blurring does not add to the mean of that: a pair it cannot bring below
         # LIGHT_SHARE of its difference even so is not relit for the test (most moving
@@ -886,16 +898,15 @@ class FaceDetector(Detector):
         light_only = False
         relit = None
         if possible or self.flickers:
-            relit = relight_rows(small, rows)
-            blurred = cv2.GaussianBlur(relit, (0, 0), FLOW_BLUR_PX)
-            now = float(cv2.absdiff(blurred, before).mean())
+            relit = soften(relight_rows(small, rows))
+            now = float(cv2.absdiff(relit, before).mean())
             light_only = was >= LIGHT_DIFF_GRAY and now <= LIGHT_SHARE * was
         self.light_only.append(light_only)
         self.flicker_pairs += int(light_only)
         # Lamps do not stop flickering: once seen, for the rest of the take (a turn's
         # pairs, all moving, would otherwise end it just as the next face is held).
         if not self.flickers and sum(self.light_only) >= FLICKER_MIN:
-            self.flickers, self.flicker_s = True, self.prev_s
+            self.flicker_s = self.prev_s
         if self.flickers and relit is not None:
             return flow_picture(relit, std, prev_stretch)[0]
         return g
