@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from validator.media.timeline import (
+    SHORT_GAPS_KEPT,
     StreamTimeline,
     Timeline,
     find_gaps,
@@ -28,10 +29,12 @@ from validator.media.timeline import (
     read_timeline,
 )
 from validator.policy import Policy, load_policy
+from validator.requirements import completeness
 
 TB = Fraction(1, 90000)
 FPS = 30
 STEP = 90000 // FPS  # ticks per frame at 30 fps
+TAKE_S = 30.0  # a take of ordinary length, for the completeness verdict
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +128,44 @@ def test_two_second_hole_is_found_within_a_frame(
     assert abs(gaps[0].t_s - 29 * frame) <= frame  # last frame before the hole
     assert abs(gaps[0].length_s - 2.0) <= frame
     assert gaps[0].details["next_s"] == pytest.approx(30 * frame + 2.0, abs=frame)
+
+
+def holes_every(n_frames: int, every: int, hole_s: float) -> list[int]:
+    """Frame times at 30 fps with ``hole_s`` missing after every ``every``-th frame."""
+    extra = round(hole_s * 90000)
+    return [i * STEP + (i // every) * extra for i in range(n_frames)]
+
+
+@pytest.mark.parametrize(("every", "holes"), [(10, 2), (4, 30)])
+def test_short_holes_that_add_up_ask_for_a_review(
+    tmp_path: Path, policy: Policy, every: int, holes: int
+) -> None:
+    """Holes each under ``max_gap_s`` (0.5 s) prove no pause one by one; two of 0.3 s miss
+    as much as one hole that does, and 30 of them most of the video."""
+    ticks = holes_every(every * (holes + 1), every, 0.3)
+    gaps = find_gaps(timeline_of(write_mp4(tmp_path / "holes.mp4", ticks)), policy)
+    summary = [g for g in gaps if g.kind == "short_gaps"]
+    assert len(summary) == 1 and summary[0].details["count"] == holes
+    frame = 1 / FPS
+    assert summary[0].t_s == pytest.approx((every - 1) * frame, abs=frame)  # the first hole
+    assert summary[0].length_s == pytest.approx(0.3 * holes, abs=holes * frame)
+    # Each hole is listed, up to a cap (a report stays readable): none is itself a fail.
+    shown = [g for g in gaps if g.kind == "gap"]
+    assert len(shown) == min(holes, SHORT_GAPS_KEPT)
+    assert all(g.length_s <= policy.completeness.max_gap_s for g in shown)
+    req = completeness(TAKE_S, gaps, policy)
+    assert req.verdict == "review"
+    assert [r.code for r in req.reasons] == ["timestamp_gaps_add_up"]
+    assert f"{holes} short holes" in req.reasons[0].message_en
+
+
+def test_one_short_hole_is_no_review(tmp_path: Path, policy: Policy) -> None:
+    """One hole under ``max_gap_s`` (a phone's slow-motion clip has one of 0.29 s) is no
+    proof and no question either; with a second it would add up to 0.6 s."""
+    ticks = holes_every(20, 10, 0.3)
+    gaps = find_gaps(timeline_of(write_mp4(tmp_path / "hole.mp4", ticks)), policy)
+    assert [g.kind for g in gaps] == ["gap"]
+    assert completeness(TAKE_S, gaps, policy).verdict == "pass"
 
 
 def test_bframes_arrive_out_of_order_but_give_no_gap(tmp_path: Path, policy: Policy) -> None:
