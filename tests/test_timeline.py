@@ -148,7 +148,7 @@ def test_short_holes_that_add_up_ask_for_a_review(
     assert len(summary) == 1 and summary[0].details["count"] == holes
     frame = 1 / FPS
     assert summary[0].t_s == pytest.approx((every - 1) * frame, abs=frame)  # the first hole
-    assert summary[0].length_s == pytest.approx(0.3 * holes, abs=holes * frame)
+    assert summary[0].details["total_s"] == pytest.approx(0.3 * holes, abs=holes * frame)
     # Each hole is listed, up to a cap (a report stays readable): none is itself a fail.
     shown = [g for g in gaps if g.kind == "gap"]
     assert len(shown) == min(holes, SHORT_GAPS_KEPT)

@@ -8,7 +8,8 @@ shift is not a gap. Video PTS are sorted because B-frames arrive in decode order
 packets the demuxer marks as discard (pre-roll before an edit list start) are
 counted but not displayed.
 
-``find_gaps`` reports holes in that timeline as ``Event(kind="gap" | "audio_gap")``:
+``find_gaps`` reports holes in that timeline as ``Event(kind="gap" | "short_gaps" |
+"audio_gap")``:
 
 * a step between two consecutive displayed frames is a gap when it exceeds what
   the stream's own rhythm explains: ``step > max(K * median_step, floor)`` with
@@ -29,6 +30,9 @@ counted but not displayed.
   ``RESTART_S``: a camera's clock never does, a file joined from recordings without
   re-timing does (each part starts at its own time). ``t_s`` is the latest display time
   read before it; the display times are sorted, so no gap is seen there.
+* gaps each within ``completeness.max_gap_s`` prove no pause one by one; two or more
+  that together miss ``max_gap_s`` or more add one ``short_gaps`` event at the first
+  (``count``, ``total_s`` in details), and only the first ``SHORT_GAPS_KEPT`` are listed.
 * slow-motion capture stored time-stretched (Android ``com.android.capture.fps``
   above the stored rate) runs media time slower than real time by
   ``capture_fps / fps``; the test and ``length_s`` use real time there, and
@@ -104,7 +108,7 @@ EVENT_KINDS = (
             fields=lambda evs: {
                 "times": ", ".join(f"{e.t_s:.1f} s" for e in evs),
                 "count": sum(e.details["count"] for e in evs),
-                "total": f"{sum(e.length_s or 0 for e in evs):.1f}",
+                "total": f"{sum(e.details['total_s'] for e in evs):.1f}",
                 "each": f"{evs[0].details['each_under_s']:g}",
             },
         ),
@@ -502,12 +506,14 @@ def _short_gaps(gaps: list[Event], max_gap_s: float) -> list[Event]:
     out = gaps[:SHORT_GAPS_KEPT]
     if len(gaps) >= 2 and total >= max_gap_s:
         details = {"count": len(gaps), "total_s": round(total, 3), "each_under_s": max_gap_s}
-        out.append(Event("short_gaps", gaps[0].t_s, total, detector="timeline", details=details))
+        # No length: the holes are spread out, not one span from the first of them.
+        out.append(Event("short_gaps", gaps[0].t_s, detector="timeline", details=details))
     return out
 
 
 def find_gaps(timeline: Timeline, policy: Policy) -> list[Event]:
-    """Video ``gap``, ``time_restart`` and ``audio_gap`` events (the module docstring)."""
+    """Video ``gap``, ``short_gaps``, ``time_restart`` and ``audio_gap`` events (the module
+    docstring)."""
     floor = min(GAP_FLOOR_S, policy.completeness.max_gap_s)
     events: list[Event] = []
     v = timeline.video
