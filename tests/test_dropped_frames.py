@@ -145,7 +145,8 @@ def test_six_faces_with_frames_dropped_pass_or_at_worst_review(tmp_path: Path) -
         # a possible cut across the hole (a person looks).
         assert completeness["verdict"] != "fail", (name, seed, codes)
         if completeness["verdict"] == "review":
-            allowed = {"continuous_take", "faces_uncertain", "faces_indistinct", "cut_in_motion"}
+            allowed = {"continuous_take", "faces_uncertain", "faces_indistinct", "faces_one_pose",
+                       "cut_in_motion"}  # fmt: skip
             assert codes <= allowed, codes
         passed.append(completeness["verdict"] == "pass")
     assert sum(passed) >= PASS_SHARE * len(passed), list(zip(SIX, passed, strict=False))

@@ -437,3 +437,20 @@ def test_looks_that_contradict_themselves_are_dropped_weakest_first() -> None:
     assert self_consistent(same, different, lambda i, j: spans[(i, j)]) == [(0, 6), (1, 2)]
     # Without the contradiction every match stands.
     assert self_consistent(same, {(3, 4): 4.0}, lambda i, j: spans[(i, j)]) == sorted(spans)
+
+
+def test_one_pose_all_along_is_left_to_a_person_and_one_turn_seen_is_not():
+    """A parcel seen in one pose only: never turned, or too small for its turns to be
+    followed; nothing in the picture tells which, so a person counts (never a fail). One
+    turn followed is proof of what was shown: two faces of six fail."""
+    from validator import requirements as req
+
+    still, _ = run(turning_clip([], hold_s=3.0))
+    assert still.count == 1 and not still.established and still.why == "one_pose", still
+    r = req.completeness(20.0, [], P, faces=still)
+    assert r.verdict == "review"
+    assert "faces_one_pose" in {x.code for x in r.reasons}
+    assert "faces_missing" not in {x.code for x in r.reasons}
+    turned, _ = run(turning_clip([("y", 90, 0.6)], hold_s=1.0))
+    assert turned.count == 2 and turned.established, turned
+    assert req.completeness(20.0, [], P, faces=turned).verdict == "fail"

