@@ -117,7 +117,7 @@ def _faces(faces: FaceMetrics, label_first_s: float | None, policy: Policy) -> l
         elif why == "one_pose" and faces.holds:  # no turn at all before the opening
             first = faces.holds[0]
             end = first["end_s"] if opened is None else min(first["end_s"], opened)
-            span = {"start": f"{first['start_s']:.1f} s", "end": f"{end:.1f} s"}
+            span = {"start": _secs_f([first["start_s"]]), "end": _secs_f([end])}
             rs.append(reason("faces_one_pose", [first["start_s"]], **span))
         else:  # turns not followed, the view lost or jumped, too dark to follow
             rs.append(reason("faces_uncertain", at, poses=len(poses), count=count, min_faces=need))
