@@ -24,7 +24,8 @@ import pytest
 
 from validator import check
 from validator.detectors.base import Frame
-from validator.detectors.cuts import CutDetector
+from validator.detectors.cuts import ZOOM_BETTER, CutDetector, best_zoom
+from validator.detectors.motion import MotionEstimator
 from validator.policy import load_policy
 
 FPS = 30
@@ -184,6 +185,24 @@ def zoom(frames: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def scaled(f: np.ndarray, k: float, offset: float = 0.0) -> np.ndarray:
+    """``f`` magnified ``k`` times about a point ``offset`` of the width right of centre."""
+    h, w = f.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2 + offset * w, h / 2), 0, k)
+    return cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+
+
+def zoom_button(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """The 2x button tapped: twice the scale from one frame to the next."""
+    return frames[:100] + [scaled(f, 2.0) for f in frames[100:]]
+
+
+def lens_switch(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Back from a longer lens to the main one in one frame: 0.6 times the scale, the view
+    3% of the width aside (the lenses sit apart) and the exposure a tenth up."""
+    return [gain(scaled(f, 1 / 0.6, 0.03), 0.9) for f in frames[:100]] + frames[100:]
+
+
 def hand_over_lens(frames: list[np.ndarray]) -> list[np.ndarray]:
     """A hand sweeps across close to the lens in 6 frames: dark, blurred, skin-toned."""
     out = []
@@ -220,6 +239,8 @@ def mains_flicker(frames: list[np.ndarray]) -> list[np.ndarray]:
         white_balance_ramp,
         focus_hunt,
         zoom,
+        zoom_button,
+        lens_switch,
         hand_over_lens,
         mains_flicker,
     ],
@@ -227,6 +248,36 @@ def mains_flicker(frames: list[np.ndarray]) -> list[np.ndarray]:
 )
 def test_what_a_camera_does_by_itself_is_no_cut(box, tmp_path, effect):
     assert events(encode(effect(box), tmp_path / "camera.mp4")) == []
+
+
+@pytest.mark.parametrize("k", [1.5, 0.6])
+def test_a_removed_segment_behind_a_zoom_step_is_a_cut(box, tmp_path, k):
+    """A zoom step explains a spike only where the scaled picture is the one before:
+    1 s taken out where the scale also changes is still a cut."""
+    at = 100
+    clip = box[:at] + [scaled(f, k) for f in box[at + 30 :]]
+    evs = events(encode(clip, tmp_path / "zoom-removed.mp4"))
+    assert cut_at(evs, at / FPS) and len(evs) == 1, evs
+
+
+@pytest.mark.parametrize("k", [1.25, 2.0, 0.5])
+def test_the_zoom_step_is_measured(box, k):
+    """``best_zoom`` on two frames of the real clip, the second scaled by ``k``: the scale
+    within 5%, and far less left than translation alone leaves."""
+    small = [cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (160, 120)).astype(np.float32)
+             for f in (box[100], scaled(box[101], k))]  # fmt: skip
+    found, share = best_zoom(small[0], small[1], MotionEstimator())
+    assert abs(np.log(found / k)) <= np.log(1.05), found
+    assert share <= ZOOM_BETTER / 2, share
+
+
+def test_two_takes_are_not_one_zoom(box):
+    """Frames of two moments 6 s apart, one scaled: the scale explains the desk, not the
+    hand and the box that moved, so it is not taken (the proofs decide the rest)."""
+    a = cv2.resize(cv2.cvtColor(box[20], cv2.COLOR_RGB2GRAY), (160, 120)).astype(np.float32)
+    b = cv2.resize(cv2.cvtColor(scaled(box[200], 1.5), cv2.COLOR_RGB2GRAY), (160, 120))
+    _, share = best_zoom(a, b.astype(np.float32), MotionEstimator())
+    assert share > ZOOM_BETTER, share
 
 
 def test_a_last_frame_unlike_the_rest_proves_no_cut(box, tmp_path):
