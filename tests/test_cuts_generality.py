@@ -203,6 +203,24 @@ def lens_switch(frames: list[np.ndarray]) -> list[np.ndarray]:
     return [gain(scaled(f, 1 / 0.6, 0.03), 0.9) for f in frames[:100]] + frames[100:]
 
 
+def watermark_clock(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """A watermark camera app's burned-in date and clock (水印相机, common for evidence in
+    China), 6% of the height, ticking every second; a minute rolls over at 3 s."""
+    out = []
+    for i, f in enumerate(frames):
+        f = f.copy()
+        h = f.shape[0]
+        s = 57 + i // FPS
+        text, scale = f"16:{40 + s // 60:02d}:{s % 60:02d}", 0.06 * h / 22
+        for colour, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+            cv2.putText(f, "2026-11-20", (8, h - 40), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.7,
+                        colour, thick, cv2.LINE_AA)  # fmt: skip
+            cv2.putText(f, text, (8, h - 10), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick,
+                        cv2.LINE_AA)  # fmt: skip
+        out.append(f)
+    return out
+
+
 def hand_over_lens(frames: list[np.ndarray]) -> list[np.ndarray]:
     """A hand sweeps across close to the lens in 6 frames: dark, blurred, skin-toned."""
     out = []
@@ -241,6 +259,7 @@ def mains_flicker(frames: list[np.ndarray]) -> list[np.ndarray]:
         zoom,
         zoom_button,
         lens_switch,
+        watermark_clock,
         hand_over_lens,
         mains_flicker,
     ],
