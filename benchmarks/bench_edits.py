@@ -73,7 +73,7 @@ QUICK = (
     "spliced-take",
 )
 
-OUR_KINDS = ("cut", "possible_cut", "gap", "short_gaps", "freeze")
+OUR_KINDS = ("cut", "possible_cut", "zoom_step", "gap", "short_gaps", "freeze")
 STRICT_KINDS = ("cut", "gap", "freeze")  # the kinds that fail completeness (not a review)
 TRUTH_KINDS = ("cut", "gap", "freeze")  # continuity edits in a fixture's own truth
 TOL_S = 0.5  # an event within 0.5 s of an edit is on it (the "found within 0.5 s")

@@ -50,7 +50,7 @@ SHARED = ROOT.parent / "shared"
 DEVSET = SHARED / "devset"
 BOX = SHARED / "realdata" / "opencv-doc" / "box.mp4"
 TRACKING = "SF1402837716254"  # the return's number in every devset case (its README)
-CONTINUITY = {"cut", "possible_cut", "gap", "short_gaps", "freeze"}
+CONTINUITY = {"cut", "possible_cut", "zoom_step", "gap", "short_gaps", "freeze"}
 
 # name -> (codec, encoder options, long side in px or None to keep the original's)
 TRANSFORMS: dict[str, tuple[str, dict[str, str], int | None]] = {

@@ -23,7 +23,7 @@ from _media import DEVSET
 
 TOL_S = 0.5
 TRACKING = "SF1402837716254"  # the return's number in every devset case (its README)
-CONTINUITY = {"cut", "possible_cut", "gap", "audio_gap", "freeze"}
+CONTINUITY = {"cut", "possible_cut", "zoom_step", "gap", "audio_gap", "freeze"}
 # Which reported kinds count as finding each kind of true edit.
 FINDS = {"cut": {"cut", "gap"}, "freeze": {"freeze"}}
 REQUIREMENTS = ("consistency", "completeness", "validity", "timeliness")

@@ -25,7 +25,7 @@ from fixtures.generate import MATRIX, TRANSITIONS
 pytestmark = pytest.mark.slow
 
 REQUIREMENTS = ("consistency", "completeness", "validity", "timeliness")
-CUT_LIKE = {"cut", "possible_cut"}
+CUT_LIKE = {"cut", "possible_cut", "zoom_step"}
 TOL_S = 0.5  # s: the tolerance of the truth tables (test_fixture_truth.TOL_S)
 
 

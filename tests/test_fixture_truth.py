@@ -15,7 +15,7 @@ from _media import UNSEEN_EDITS
 from fixtures.generate import VARIANTS
 
 TOL_S = 0.5
-CONTINUITY = {"cut", "possible_cut", "gap", "audio_gap", "freeze", "black"}
+CONTINUITY = {"cut", "possible_cut", "zoom_step", "gap", "audio_gap", "freeze", "black"}
 
 
 def _edit_params():

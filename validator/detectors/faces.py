@@ -1239,7 +1239,7 @@ class FaceDetector(Detector):
             for name in ("cuts", "freeze")
             if name in up
             for e in up[name].events
-            if e.kind in ("cut", "possible_cut", "freeze")
+            if e.kind in ("cut", "possible_cut", "zoom_step", "freeze")
         ]
         turns = []
         for k in range(1, len(before)):

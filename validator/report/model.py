@@ -158,23 +158,14 @@ class MotionSecond(_Model):
     motion_px: float | None
 
 
-class ZoomStep(_Model):
-    """A change of scale within one frame that explained a spike (a zoom button, a lens)."""
-
-    t_s: float = Field(ge=0)
-    scale: float = Field(gt=0, description="the picture after over before: above 1 zoomed in")
-
-
 class Motion(_Model):
-    """The cut detector's motion: max cut score, median camera motion, per second, and
-    the zoom steps that explained spikes (not cuts: the take goes on there)."""
+    """The cut detector's motion: max cut score, median camera motion, per second."""
 
     max_score: float
     candidates_verified: int = Field(ge=0)
     transitions_verified: int = Field(ge=0)
     median_motion_px: float | None
     motion_profile: list[MotionSecond]
-    zoom_steps: list[ZoomStep]
 
 
 class WaybillCode(_Model):
