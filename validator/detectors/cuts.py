@@ -858,8 +858,6 @@ class CutDetector(Detector):
         jump = self._jump(now, around, adaptive)
         score = max(local, scene, jump) / RATIO_AT_SCORE_1
         self.max_score = max(self.max_score, score)
-        if score >= self.threshold and self._zoom_step(now, before, after, least, score):
-            return
         if score < self.threshold:
             # No proof, but the frame changed as the peer's cuts do (its content
             # against its neighbours') and the camera's motion does not explain it (the
@@ -917,6 +915,8 @@ class CutDetector(Detector):
             # cuts do (a hand sweeping past the lens, a flick, a pan that stops), or the
             # frame is a regular I-frame (the refresh of a fast-changing picture):
             # nothing to show.
+            return
+        if self._zoom_step(now, before, after, least, score):
             return
         self._add(
             Event(
