@@ -4,7 +4,9 @@ Edits are cut into real webcam footage (``../shared/realdata/opencv-doc/box.mp4`
 an editing app exports them: decode, drop or join frames, blend a dissolve or a fade in
 8-bit RGB, re-encode H.264 at CRF 20 on a regular frame grid (no timestamp gap is left).
 Camera events that are not edits (exposure steps and ramps, a focus pull, a zoom, a hand
-passing the lens) are made the same way and must give no continuity event. Synthetic
+passing the lens, a watermark app's clock) are made the same way and must give no
+continuity event; a zoom step within one frame (a zoom button, another lens) is a
+``zoom_step``, a review, and an edit behind one is still a cut. Synthetic
 scenes put a parcel of 3% to 80% of the frame on a table, on a stand and in a hand: a
 removed segment is a cut whatever the parcel's size, its continuous motion never is.
 Every clip is made in a temporary folder and checked with ``check()`` (only the cut
