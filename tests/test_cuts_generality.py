@@ -199,6 +199,11 @@ def zoom_button(frames: list[np.ndarray]) -> list[np.ndarray]:
     return frames[:100] + [scaled(f, 2.0) for f in frames[100:]]
 
 
+def long_lens(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """From 0.5x to the 2x lens in one frame: four times the scale."""
+    return frames[:100] + [scaled(f, 4.0) for f in frames[100:]]
+
+
 def lens_switch(frames: list[np.ndarray]) -> list[np.ndarray]:
     """Back from a longer lens to the main one in one frame: 0.6 times the scale, the view
     3% of the width aside (the lenses sit apart) and the exposure a tenth up."""
@@ -269,7 +274,22 @@ def test_what_a_camera_does_by_itself_is_no_cut(box, tmp_path, effect):
     assert events(encode(effect(box), tmp_path / "camera.mp4")) == []
 
 
-@pytest.mark.parametrize(("effect", "k"), [(zoom_button, 2.0), (lens_switch, 0.6)])
+@pytest.mark.parametrize(
+    ("effect", "k"),
+    [
+        (zoom_button, 2.0),
+        (lens_switch, 0.6),
+        pytest.param(
+            long_lens,
+            4.0,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a x4 step leaves a 40 px crop at 160 px: on this 320 px clip it is "
+                "not measured and stays a cut (ZOOM_RANGE's comment)",
+            ),
+        ),
+    ],
+)
 def test_a_zoom_step_is_a_review_not_a_cut(box, tmp_path, effect, k):
     """A zoom button or a lens switch in one frame of the take: a ``zoom_step`` (a person
     looks), never a cut, with the step's scale."""
