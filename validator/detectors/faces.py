@@ -1234,12 +1234,13 @@ class FaceDetector(Detector):
                 why=None if seen else "no_holds",
             )
             return Findings(self._flicker_events(), metrics)
+        # Every event of these two detectors breaks the picture (a cut, a possible cut, a
+        # zoom step, a freeze): a turn across one was not followed.
         breaks = [
             (e.t_s, e.t_s + (e.length_s or 0.0))
             for name in ("cuts", "freeze")
             if name in up
             for e in up[name].events
-            if e.kind in ("cut", "possible_cut", "zoom_step", "freeze")
         ]
         turns = []
         for k in range(1, len(before)):
